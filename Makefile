@@ -1,0 +1,41 @@
+# Two commands matter: `make test` (everything, from a fresh machine) and `make demo`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean
+
+$(STAMP): requirements-dev.txt packages/floating-ip/reconcile/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP)
+
+# Builds kube-apiserver and etcd from their Go modules once per machine (cached by version).
+controlplane:
+	@tests/controlplane/build.sh >/dev/null
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy lib event-forwarder annotator tests
+
+layering: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+test: lint typecheck layering controlplane
+	$(PY) -m pytest
+
+cluster-up: $(STAMP) controlplane
+	@$(PY) -m tests.bed.cluster up
+
+cluster-down: $(STAMP)
+	@$(PY) -m tests.bed.cluster down
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
