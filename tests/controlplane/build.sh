@@ -11,7 +11,7 @@ if [[ -n "${KUBEBUILDER_ASSETS:-}" && -x "$KUBEBUILDER_ASSETS/kube-apiserver" &&
 fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-version="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$here/go.mod")"
+version="$(grep -Eo "k8s.io/kubernetes v[0-9.]+" "$here/go.mod" | head -1 | cut -d" " -f2)"
 key="$(cat "$here/go.mod" "$here/go.sum" "$here"/cmd/*/main.go | sha256sum | cut -c1-12)"
 cache_root="${FLOATING_IP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/doks-floating-ip}"
 out="$cache_root/controlplane/$version-$key"
