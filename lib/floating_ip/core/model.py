@@ -1,0 +1,397 @@
+"""The plain data the decision core reads (``Observation``) and writes (``Plan``).
+
+Adapters build the inputs from Kubernetes and DigitalOcean objects, already reduced to what
+the decisions need; the apply step executes the outputs. Everything is a frozen dataclass of
+strings, numbers, tuples and frozensets, so values compare by content and can be hashed,
+logged or written to JSON without surprises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from floating_ip import contract
+
+# ---------------------------------------------------------------------------------------------
+# Shared small types
+# ---------------------------------------------------------------------------------------------
+
+Annotations = tuple[tuple[str, str], ...]
+"""Annotations as sorted ``(key, value)`` pairs (hashable, unlike a dict)."""
+
+
+def annotations_from(mapping: Mapping[str, str] | None) -> Annotations:
+    """Turn a Kubernetes annotation mapping into the sorted pairs the model stores."""
+    return tuple(sorted((mapping or {}).items()))
+
+
+def annotation(pairs: Annotations, key: str) -> str | None:
+    """The value of ``key`` in ``pairs``, or ``None`` when absent."""
+    for candidate, value in pairs:
+        if candidate == key:
+            return value
+    return None
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ObjectRef:
+    """A namespaced Kubernetes object (a Service or a Pod)."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class Protocol(StrEnum):
+    """A Service port's protocol, as Kubernetes spells it."""
+
+    TCP = "TCP"
+    UDP = "UDP"
+    SCTP = "SCTP"
+
+
+class ConditionStatus(StrEnum):
+    """A Node condition's status, as Kubernetes spells it."""
+
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePort:
+    port: int
+    protocol: Protocol = Protocol.TCP
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One address of an EndpointSlice belonging to the Service."""
+
+    node_name: str | None
+    """``endpoint.nodeName``; an endpoint without one cannot make a node fit."""
+    ready: bool
+    """``conditions.ready`` (a missing condition counts as ready, as Kubernetes says)."""
+    serving: bool = True
+    terminating: bool = False
+    pod: ObjectRef | None = None
+    """``targetRef`` when it is a Pod; used to read the anchor IP the Pod carries."""
+    address: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A Service as the core needs it. Only Services with ``contract.ADDRESS`` are managed."""
+
+    namespace: str
+    name: str
+    uid: str
+    annotations: Annotations = ()
+    """ALL of the Service's annotations (inputs and the status ones this project writes)."""
+    ports: tuple[ServicePort, ...] = ()
+    external_ips: tuple[str, ...] = ()
+    """``spec.externalIPs`` as it is now, in order."""
+    endpoints: tuple[Endpoint, ...] = ()
+    """Every endpoint of every EndpointSlice labelled with this Service's name."""
+    resource_version: str = ""
+    creation_timestamp: str = ""
+    """RFC 3339 (``2025-01-31T12:00:00Z``); the older Service wins an IP conflict."""
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef(self.namespace, self.name)
+
+    def annotation(self, key: str) -> str | None:
+        return annotation(self.annotations, key)
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    """A Pod an endpoint targets; only its placement and anchor annotation matter."""
+
+    namespace: str
+    name: str
+    node_name: str | None = None
+    anchor_ipv4: str | None = None
+    """``contract.ANCHOR_IPV4`` on the Pod (init-container mode), if present."""
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef(self.namespace, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Taint:
+    key: str
+    effect: str
+    """``NoSchedule``, ``PreferNoSchedule`` or ``NoExecute``."""
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    name: str
+    droplet_id: int | None = None
+    """From ``spec.providerID`` (``digitalocean://<id>``); ``None`` when absent or malformed."""
+    ready: ConditionStatus = ConditionStatus.UNKNOWN
+    """The ``Ready`` condition; a Node without one is ``Unknown``."""
+    unschedulable: bool = False
+    """``spec.unschedulable`` (cordoned)."""
+    deleting: bool = False
+    """``metadata.deletionTimestamp`` is set."""
+    taints: tuple[Taint, ...] = ()
+    region: str | None = None
+    """``topology.kubernetes.io/region``; ``None`` means the cluster's region."""
+    anchor_ipv4: str | None = None
+    """``contract.ANCHOR_IPV4`` on the Node (DaemonSet mode), if present."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReservedIP:
+    """A reserved IP that exists in the DigitalOcean account.
+
+    A Service's address that is absent from ``Observation.reserved_ips`` is "not in the
+    account": the adapter leaves out every address whose lookup answered 404.
+    """
+
+    ip: str
+    region: str
+    droplet_id: int | None = None
+    locked: bool = False
+    """Pending actions: DigitalOcean refuses new ones, so the core plans none for this IP."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """A firewall rule's ``sources`` (inbound) or ``destinations`` (outbound)."""
+
+    addresses: tuple[str, ...] = ()
+    droplet_ids: tuple[int, ...] = ()
+    load_balancer_uids: tuple[str, ...] = ()
+    kubernetes_ids: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FirewallRule:
+    """One firewall rule as the API returns or accepts it (``ports`` is a string)."""
+
+    protocol: str
+    """``tcp``, ``udp`` or ``icmp``."""
+    ports: str
+    """``"443"``, ``"8000-9000"``, ``"0"`` (all); the API may also answer ``"all"``."""
+    sources: Sources = field(default_factory=Sources)
+    """``sources`` for inbound rules, ``destinations`` for outbound ones."""
+
+
+@dataclass(frozen=True, slots=True)
+class Firewall:
+    """The project's own firewall as it exists now (found by name)."""
+
+    id: str
+    name: str
+    inbound_rules: tuple[FirewallRule, ...] = ()
+    outbound_rules: tuple[FirewallRule, ...] = ()
+    tags: tuple[str, ...] = ()
+    droplet_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    cluster_id: str
+    region: str
+    """The cluster's region slug (``ams3``); a Node without a region label is in it."""
+
+    @property
+    def firewall_name(self) -> str:
+        return contract.FIREWALL_NAME_PREFIX + self.cluster_id
+
+    @property
+    def cluster_tag(self) -> str:
+        return contract.CLUSTER_TAG_PREFIX + self.cluster_id
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """Everything the core decides from. The core always plans the whole observation."""
+
+    settings: Settings
+    services: tuple[Service, ...] = ()
+    """Every Service the adapter saw (managed or not; the core ignores the unmanaged)."""
+    nodes: tuple[Node, ...] = ()
+    pods: tuple[Pod, ...] = ()
+    """The Pods the managed Services' endpoints target (others are harmless)."""
+    reserved_ips: tuple[ReservedIP, ...] = ()
+    """The account's reserved IPs; at least every address a managed Service names."""
+    firewall: Firewall | None = None
+    """The firewall named ``settings.firewall_name``, or ``None`` when it does not exist."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs
+# ---------------------------------------------------------------------------------------------
+
+
+class EventType(StrEnum):
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+class Reason(StrEnum):
+    """Kubernetes Event reasons (and report problem codes)."""
+
+    IP_ASSIGNED = "IPAssigned"
+    IP_MOVED = "IPMoved"
+    FIREWALL_UPDATED = "FirewallUpdated"
+    INVALID_ANNOTATION = "InvalidAnnotation"
+    IP_NOT_IN_ACCOUNT = "IPNotInAccount"
+    WRONG_REGION = "WrongRegion"
+    IP_CONFLICT = "IPConflict"
+    NO_FIT_NODE = "NoFitNode"
+    MISSING_ANCHOR_IP = "MissingAnchorIP"
+    FIREWALL_LIMIT = "FirewallLimit"
+    UNSUPPORTED_PROTOCOL = "UnsupportedProtocol"
+
+
+class Unfit(StrEnum):
+    """Why a node may not hold a Service's reserved IP (one node may have several)."""
+
+    NOT_READY = "NotReady"
+    CORDONED = "Cordoned"
+    DELETING = "Deleting"
+    TAINTED = "Tainted"
+    NO_READY_ENDPOINT = "NoReadyEndpoint"
+    NO_DROPLET = "NoDropletID"
+    WRONG_REGION = "WrongRegion"
+    NO_ANCHOR_IP = "NoAnchorIP"
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePatch:
+    """A merge patch of one Service: only the fields that are not ``None`` change."""
+
+    service: ObjectRef
+    uid: str
+    resource_version: str = ""
+    external_ips: tuple[str, ...] | None = None
+    """The complete new ``spec.externalIPs`` (``None``: leave as is)."""
+    annotations: tuple[tuple[str, str | None], ...] = ()
+    """Status annotations to set; a ``None`` value removes the annotation."""
+    after_ip: str | None = None
+    """Apply only once the assignment of this reserved IP (in the same plan) has completed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """Assign ``ip`` to ``droplet_id`` (DigitalOcean moves it from its current droplet)."""
+
+    ip: str
+    droplet_id: int
+    node_name: str
+    from_droplet_id: int | None = None
+
+
+class FirewallAction(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class FirewallBody:
+    """The complete firewall as a create or full-replace (PUT) request sends it."""
+
+    name: str
+    inbound_rules: tuple[FirewallRule, ...]
+    outbound_rules: tuple[FirewallRule, ...] = ()
+    tags: tuple[str, ...] = ()
+    droplet_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FirewallChange:
+    action: FirewallAction
+    firewall_id: str | None = None
+    """``None`` for a create."""
+    body: FirewallBody | None = None
+    """``None`` for a delete."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A Kubernetes Event about a Service."""
+
+    service: ObjectRef
+    uid: str
+    type: EventType
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeVerdict:
+    node_name: str
+    reasons: tuple[Unfit, ...]
+    """Empty when the node is fit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceReport:
+    """What the core decided for one managed Service, for logs and the JSON report."""
+
+    service: ObjectRef
+    address: str | None
+    holder_node: str | None
+    holder_droplet: int | None
+    anchor_ip: str | None
+    status: str
+    """The one-line sentence written to ``contract.STATUS``."""
+    nodes: tuple[NodeVerdict, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to do, in the order the apply step must do it.
+
+    1. ``firewall`` (ports open before traffic can arrive);
+    2. ``before_assign`` patches (add the new holder's anchor IP, keep the old one:
+       make-before-break);
+    3. ``assignments``, each waited for until its action completes;
+    4. ``after_assign`` patches (drop old anchors, write status); a patch with ``after_ip``
+       is skipped when that assignment failed, so the old anchor stays until a later run;
+    5. ``events``.
+    """
+
+    firewall: FirewallChange | None = None
+    before_assign: tuple[ServicePatch, ...] = ()
+    assignments: tuple[Assignment, ...] = ()
+    after_assign: tuple[ServicePatch, ...] = ()
+    events: tuple[Event, ...] = ()
+    reports: tuple[ServiceReport, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing is to be written (reports do not count)."""
+        return not (
+            self.firewall
+            or self.before_assign
+            or self.assignments
+            or self.after_assign
+            or self.events
+        )
