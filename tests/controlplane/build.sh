@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver and etcd from their Go modules into a cache outside the work tree,
 # keyed by version and by the hash of go.mod/go.sum, so only the first run on a machine pays.
-# Prints the folder holding both binaries. Honours KUBEBUILDER_ASSETS (envtest's convention):
+# Prints the folder holding the binaries (kubectl too, at the same version). Honours KUBEBUILDER_ASSETS (envtest's convention):
 # when it names a folder with both binaries, nothing is built.
 set -euo pipefail
 
@@ -16,7 +16,7 @@ key="$(cat "$here/go.mod" "$here/go.sum" "$here"/cmd/*/main.go | sha256sum | cut
 cache_root="${FLOATING_IP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/doks-floating-ip}"
 out="$cache_root/controlplane/$version-$key"
 
-if [[ -x "$out/kube-apiserver" && -x "$out/etcd" ]]; then
+if [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -x "$out/kubectl" ]]; then
   echo "$out"
   exit 0
 fi
@@ -30,7 +30,8 @@ start=$(date +%s)
   export CGO_ENABLED=0 GOFLAGS=-mod=mod
   go build -trimpath -ldflags "$ldflags" -o "$out.partial/kube-apiserver" ./cmd/kube-apiserver
   go build -trimpath -ldflags "-s -w" -o "$out.partial/etcd" ./cmd/etcd
+  go build -trimpath -ldflags "$ldflags" -o "$out.partial/kubectl" ./cmd/kubectl
 ) >&2
 rm -rf "$out" && mv "$out.partial" "$out"
-echo "built kube-apiserver $version and etcd in $(( $(date +%s) - start ))s" >&2
+echo "built kube-apiserver and kubectl $version and etcd in $(( $(date +%s) - start ))s" >&2
 echo "$out"

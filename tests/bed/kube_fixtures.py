@@ -1,0 +1,31 @@
+"""pytest fixtures: one control plane per test session, a fresh namespace per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.bed.controlplane import ControlPlane, binaries
+from tests.bed.kube import KubeBed
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    plane = ControlPlane(tmp_path_factory.mktemp("controlplane"), binaries())
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
+def kube(control_plane: ControlPlane) -> KubeBed:
+    return KubeBed(control_plane.admin_client())
+
+
+@pytest.fixture
+def namespace(kube: KubeBed) -> str:
+    """A fresh namespace (a bare apiserver never finishes deleting one, so none is reused)."""
+    return kube.create_namespace()

@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.bed.kube_fixtures"]
