@@ -282,6 +282,8 @@ class ServicePatch:
     service: ObjectRef
     uid: str
     resource_version: str = ""
+    """Precondition for the write; ``""`` when the patch follows another patch of the same
+    Service in this plan (use the version that patch returned, or none)."""
     external_ips: tuple[str, ...] | None = None
     """The complete new ``spec.externalIPs`` (``None``: leave as is)."""
     annotations: tuple[tuple[str, str | None], ...] = ()
@@ -335,6 +337,8 @@ class Event:
     type: EventType
     reason: Reason
     message: str
+    after_ip: str | None = None
+    """Emit only once the assignment of this reserved IP (in the same plan) has completed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,105 @@
+"""Reading the user's Service annotations: one small parser per key, each naming its key.
+
+=====================================  ==========================  ==============================
+Annotation                             Default                     Valid values
+=====================================  ==========================  ==============================
+``floating-ip.doks.dev/address``       none (required to opt in)   one IPv4 address
+``floating-ip.doks.dev/firewall``      ``true``                    ``true`` or ``false`` (any case)
+``floating-ip.doks.dev/firewall-``     ``0.0.0.0/0,::/0``          comma-separated IPv4/IPv6 CIDRs
+``sources``                                                        (a bare address means /32 or
+                                                                   /128); host bits must be zero
+=====================================  ==========================  ==============================
+
+Host bits set (``10.0.0.1/8``) are rejected rather than silently widened or narrowed: the user
+meant one of two things and only they know which. A bad firewall annotation closes that
+Service's ports (fail closed) rather than opening them to the world.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from floating_ip import contract
+from floating_ip.core.model import Problem, Reason, Service
+
+
+class AnnotationError(ValueError):
+    """A Service annotation's value is unusable; the message names the key."""
+
+    def __init__(self, key: str, value: str, why: str) -> None:
+        super().__init__(f"Annotation {key}: {value!r} {why}")
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """What one opted-in Service asks for, after parsing."""
+
+    service: Service
+    address: str | None
+    """The canonical IPv4 text, or ``None`` when the address annotation is invalid."""
+    firewall: bool
+    """Open the Service's ports; ``False`` also when a firewall annotation is invalid."""
+    sources: tuple[str, ...]
+    """Canonical CIDRs, sorted and de-duplicated."""
+    problems: tuple[Problem, ...] = ()
+
+
+def parse_address(value: str) -> str:
+    """``contract.ADDRESS``: exactly one IPv4 address, returned in canonical form."""
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        raise AnnotationError(contract.ADDRESS, value, "is not an IP address") from None
+    if address.version != 4:
+        raise AnnotationError(contract.ADDRESS, value, "is not IPv4 (reserved IPs are IPv4)")
+    return str(address)
+
+
+def parse_firewall(value: str | None) -> bool:
+    """``contract.FIREWALL``: ``true`` (default when absent) or ``false``."""
+    if value is None:
+        return True
+    text = value.strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise AnnotationError(contract.FIREWALL, value, 'must be "true" or "false"')
+
+
+def parse_sources(value: str | None) -> tuple[str, ...]:
+    """``contract.FIREWALL_SOURCES``: comma-separated CIDRs, canonical, sorted, unique."""
+    if value is None:
+        return tuple(contract.DEFAULT_FIREWALL_SOURCES)
+    networks: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
+    for item in value.split(","):
+        text = item.strip()
+        if not text:
+            raise AnnotationError(contract.FIREWALL_SOURCES, value, "has an empty entry")
+        try:
+            networks.add(ipaddress.ip_network(text))
+        except ValueError as error:
+            raise AnnotationError(
+                contract.FIREWALL_SOURCES, value, f"has an invalid CIDR {text!r} ({error})"
+            ) from None
+    ordered = sorted(networks, key=lambda net: (net.version, net))
+    return tuple(net.with_prefixlen for net in ordered)
+
+
+def read_intent(service: Service) -> Intent | None:
+    """The Service's parsed request, or ``None`` when it has not opted in."""
+    raw_address = service.annotation(contract.ADDRESS)
+    if raw_address is None:
+        return None
+    problems: list[Problem] = []
+    address: str | None = None
+    try:
+        address = parse_address(raw_address)
+    except AnnotationError as error:
+        problems.append(Problem(Reason.INVALID_ANNOTATION, str(error)))
+    try:
+        firewall = parse_firewall(service.annotation(contract.FIREWALL))
+        sources = parse_sources(service.annotation(contract.FIREWALL_SOURCES))
+    except AnnotationError as error:
+        problems.append(Problem(Reason.INVALID_ANNOTATION, f"{error}; its ports stay closed"))
+        firewall, sources = False, ()
+    return Intent(service, address, firewall, sources, tuple(problems))

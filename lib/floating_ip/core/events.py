@@ -1,0 +1,71 @@
+"""Kubernetes Events: Normal for changes made, Warning for problems newly seen.
+
+A Warning is emitted only when the Service's status text changes, so a problem that persists
+across resyncs is announced once, not every few minutes; its text stays in the status
+annotation for anyone who looks. Events about a Service whose IP moves are tied to that
+assignment (``after_ip``): if it fails, the status is not written and the next run repeats
+them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from floating_ip import contract
+from floating_ip.core.model import (
+    Event,
+    EventType,
+    FirewallAction,
+    FirewallChange,
+    ObjectRef,
+    Reason,
+)
+from floating_ip.core.outcomes import ServiceOutcome
+from floating_ip.core.status import move_message, sentence
+
+
+def _event(
+    outcome: ServiceOutcome, kind: EventType, reason: Reason, message: str, *, tied: bool = True
+) -> Event:
+    """An Event about the outcome's Service; ``tied``: only if its IP's assignment succeeds."""
+    service = outcome.intent.service
+    after = outcome.assignment.ip if tied and outcome.assignment else None
+    return Event(service.ref, service.uid, kind, reason, sentence(message), after)
+
+
+def warning_events(outcome: ServiceOutcome) -> tuple[Event, ...]:
+    """One Warning per problem, when the status text is new."""
+    if outcome.intent.service.annotation(contract.STATUS) == outcome.status:
+        return ()
+    return tuple(
+        _event(outcome, EventType.WARNING, problem.reason, problem.message)
+        for problem in outcome.problems
+    )
+
+
+def move_events(outcome: ServiceOutcome) -> tuple[Event, ...]:
+    """``IPAssigned`` (from no droplet) or ``IPMoved`` when this plan assigns the IP."""
+    assignment = outcome.assignment
+    if assignment is None or outcome.holding is None:
+        return ()
+    reason = Reason.IP_ASSIGNED if assignment.from_droplet_id is None else Reason.IP_MOVED
+    message = move_message(outcome.holding, assignment)
+    return (_event(outcome, EventType.NORMAL, reason, message),)
+
+
+def firewall_events(
+    outcomes: Iterable[ServiceOutcome],
+    change: FirewallChange | None,
+    contributors: frozenset[ObjectRef],
+) -> tuple[Event, ...]:
+    """``FirewallUpdated`` on every Service with rules in a created or replaced firewall."""
+    if change is None or change.body is None or change.action is FirewallAction.DELETE:
+        return ()
+    verb = "created" if change.action is FirewallAction.CREATE else "updated"
+    rules = len(change.body.inbound_rules)
+    message = f"Firewall {change.body.name} {verb}: {rules} inbound rules"
+    return tuple(
+        _event(outcome, EventType.NORMAL, Reason.FIREWALL_UPDATED, message, tied=False)
+        for outcome in outcomes
+        if outcome.ref in contributors
+    )

@@ -1,0 +1,99 @@
+"""Which droplet each reserved IP should be on, at most one managed IP per droplet.
+
+1. An IP whose current droplet is still fit for it stays there (stickiness: no needless move
+   breaks connections, even when the rendezvous order now prefers another node).
+2. A locked IP (pending action) stays where it is: DigitalOcean would refuse a new action.
+3. The other IPs are matched to free fit droplets by augmenting paths (Kuhn's algorithm):
+   IPs are taken in the given order and each tries its candidates in rendezvous order, so
+   the result places as many IPs as possible and otherwise follows each IP's preference.
+
+A droplet that holds any reserved IP at the start (ours, one that stays, or one this plan
+moves away) is not a target in the same plan: DigitalOcean allows one reserved IP per
+droplet, and freeing a droplet first would need ordering between actions. A droplet freed by
+this plan becomes available to the next run, which the resulting Service changes trigger.
+
+An IP with no free fit droplet is not unassigned: nothing better exists, and traffic may
+still partly work where it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    KEEP = "keep"
+    """Stays on its current droplet, which is fit."""
+    MOVE = "move"
+    """Is assigned to another droplet."""
+    LOCKED = "locked"
+    """Stays because DigitalOcean has an action pending for it."""
+    NO_FIT_NODE = "no-fit-node"
+    """Stays: no node is fit."""
+    NO_FREE_DROPLET = "no-free-droplet"
+    """Stays: every fit node already holds another reserved IP."""
+
+
+@dataclass(frozen=True, slots=True)
+class Seat:
+    """One IP to place."""
+
+    ip: str
+    current_droplet: int | None
+    locked: bool
+    fit: tuple[tuple[str, int], ...]
+    """Fit ``(node name, droplet id)`` pairs in rendezvous order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    ip: str
+    outcome: Outcome
+    node_name: str | None = None
+    """The chosen node for ``KEEP`` and ``MOVE``; ``None`` otherwise."""
+    droplet_id: int | None = None
+
+
+def place(seats: Sequence[Seat], occupied: frozenset[int]) -> tuple[Placement, ...]:
+    """Place every seat (in the given order); ``occupied``: droplets holding any IP now."""
+    settled: dict[str, Placement] = {}
+    for seat in seats:
+        kept = next((pair for pair in seat.fit if pair[1] == seat.current_droplet), None)
+        if kept is not None:
+            settled[seat.ip] = Placement(seat.ip, Outcome.KEEP, *kept)
+        elif seat.locked:
+            settled[seat.ip] = Placement(seat.ip, Outcome.LOCKED)
+    movable = [seat for seat in seats if seat.ip not in settled]
+    matched = match(movable, occupied)
+    for seat in movable:
+        if seat.ip in matched:
+            node_name, droplet_id = matched[seat.ip]
+            settled[seat.ip] = Placement(seat.ip, Outcome.MOVE, node_name, droplet_id)
+        else:
+            outcome = Outcome.NO_FREE_DROPLET if seat.fit else Outcome.NO_FIT_NODE
+            settled[seat.ip] = Placement(seat.ip, outcome)
+    return tuple(settled[seat.ip] for seat in seats)
+
+
+def match(seats: Sequence[Seat], occupied: frozenset[int]) -> dict[str, tuple[str, int]]:
+    """A maximum matching of seats to free droplets, each seat preferring its order."""
+    owner: dict[int, Seat] = {}
+    chosen: dict[str, tuple[str, int]] = {}
+
+    def augment(seat: Seat, visited: set[int]) -> bool:
+        for node_name, droplet_id in seat.fit:
+            if droplet_id in occupied or droplet_id in visited:
+                continue
+            visited.add(droplet_id)
+            holder = owner.get(droplet_id)
+            if holder is None or augment(holder, visited):
+                owner[droplet_id] = seat
+                chosen[seat.ip] = (node_name, droplet_id)
+                return True
+        return False
+
+    for seat in seats:
+        augment(seat, set())
+    return chosen

@@ -1,0 +1,106 @@
+"""The single entry point of the decision core: ``plan(observation) -> Plan``.
+
+The core always plans the whole observation: the one-reserved-IP-per-droplet rule and the
+shared firewall both span every annotated Service, and planning everything is what makes a
+periodic resync repair whatever an event missed. An event that names one Service therefore
+changes only what is observed, never what is planned; unchanged Services cost no writes.
+
+Services without the ``contract.ADDRESS`` annotation are never written to.
+"""
+
+from __future__ import annotations
+
+from floating_ip.core.annotations import Intent, read_intent
+from floating_ip.core.claims import Claim, claim_all
+from floating_ip.core.events import firewall_events, move_events, warning_events
+from floating_ip.core.firewall import decide_firewall
+from floating_ip.core.firewall_rules import inbound_rules
+from floating_ip.core.fitness import valid_ipv4
+from floating_ip.core.holders import decide_holders
+from floating_ip.core.ip_checks import check_ip
+from floating_ip.core.model import (
+    ObjectRef,
+    Observation,
+    Plan,
+    Problem,
+    ReservedIP,
+    ServicePatch,
+)
+from floating_ip.core.openings import collect_openings
+from floating_ip.core.outcomes import ServiceOutcome, outcomes_for
+from floating_ip.core.patches import service_patches
+from floating_ip.core.report import service_report
+
+Usable = tuple[tuple[Claim, ReservedIP], ...]
+
+
+def read_intents(observation: Observation) -> tuple[Intent, ...]:
+    """The opted-in Services' intents, in namespace/name order."""
+    services = sorted(observation.services, key=lambda service: service.ref)
+    return tuple(intent for service in services if (intent := read_intent(service)))
+
+
+def known_anchors(observation: Observation) -> frozenset[str]:
+    """Every anchor IP any Node or Pod announces: such an externalIP entry is ours."""
+    texts = [node.anchor_ipv4 for node in observation.nodes]
+    texts += [pod.anchor_ipv4 for pod in observation.pods]
+    return frozenset(anchor for text in texts if (anchor := valid_ipv4(text)))
+
+
+def usable_claims(
+    claims: tuple[Claim, ...], observation: Observation
+) -> tuple[Usable, dict[ObjectRef, Problem]]:
+    """Claims whose IP exists in our region, and the problem of every Service of the rest."""
+    reserved = {ip.ip: ip for ip in observation.reserved_ips}
+    usable: list[tuple[Claim, ReservedIP]] = []
+    blocked: dict[ObjectRef, Problem] = {}
+    for claim in claims:
+        problem = check_ip(claim.ip, reserved, observation.settings)
+        if problem is None:
+            usable.append((claim, reserved[claim.ip]))
+        else:
+            blocked.update(dict.fromkeys((s.ref for s in claim.services), problem))
+    return tuple(usable), blocked
+
+
+def split_patches(
+    outcomes: tuple[ServiceOutcome, ...], anchors: frozenset[str]
+) -> tuple[tuple[ServicePatch, ...], tuple[ServicePatch, ...]]:
+    pairs = [service_patches(outcome, anchors) for outcome in outcomes]
+    before = tuple(patch for patch, _ in pairs if patch)
+    after = tuple(patch for _, patch in pairs if patch)
+    return before, after
+
+
+def plan(observation: Observation) -> Plan:
+    """Everything to do to bring the cluster and the account in line with the Services."""
+    intents = read_intents(observation)
+    claims, rejections = claim_all(intents)
+    usable, blocked = usable_claims(claims, observation)
+    blocked.update({r.intent.service.ref: r.problem for r in rejections})
+    holdings = decide_holders(usable, observation)
+
+    openings = collect_openings(intent for claim, _ in usable for intent in claim.intents)
+    firewall = decide_firewall(
+        observation.firewall, inbound_rules(openings.openings), observation.settings
+    )
+    extras: dict[ObjectRef, tuple[Problem, ...]] = {}
+    for ref, problem in openings.problems:
+        extras[ref] = (*extras.get(ref, ()), problem)
+    if firewall.problem is not None:
+        for ref in openings.contributors:
+            extras[ref] = (*extras.get(ref, ()), firewall.problem)
+
+    outcomes = outcomes_for(intents, holdings, blocked, extras)
+    before, after = split_patches(outcomes, known_anchors(observation))
+    events = firewall_events(outcomes, firewall.change, openings.contributors)
+    for outcome in outcomes:
+        events += move_events(outcome) + warning_events(outcome)
+    return Plan(
+        firewall=firewall.change,
+        before_assign=before,
+        assignments=tuple(h.assignment for h in holdings if h.assignment),
+        after_assign=after,
+        events=events,
+        reports=tuple(service_report(outcome) for outcome in outcomes),
+    )

@@ -1,0 +1,91 @@
+"""The sentences people read: the ``contract.STATUS`` annotation and Event messages.
+
+A status is one line. It states where the Service's reserved IP is, or the problem that
+stops it, followed by any secondary problem (a bad firewall annotation, for instance).
+Counts, not node lists, summarise unfit nodes so the text only changes when the situation
+does: Warnings are emitted only when this text changes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from floating_ip import contract
+from floating_ip.core.holders import Holding
+from floating_ip.core.model import Assignment, NodeVerdict, Problem, Reason, Unfit
+from floating_ip.core.placement import Outcome
+
+
+def sentence(message: str) -> str:
+    """``message`` as a sentence: capitalised, ending in a full stop."""
+    text = message.strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith(".") else text + "."
+
+
+def status_text(messages: Iterable[str]) -> str:
+    return " ".join(sentence(message) for message in messages)
+
+
+def location(holding: Holding) -> str:
+    """Where the IP is now, before this plan's assignment."""
+    droplet = holding.reserved.droplet_id
+    if holding.previous is not None:
+        return f"node {holding.previous.name} (droplet {droplet})"
+    if droplet is not None:
+        return f"droplet {droplet} (not a node of this cluster)"
+    return "no droplet"
+
+
+def unfit_summary(verdicts: Iterable[NodeVerdict]) -> str:
+    """``"2 NoReadyEndpoint, 1 NotReady"``: how many nodes fail for each reason."""
+    counts = Counter(reason for v in verdicts for reason in v.reasons)
+    if not counts:
+        return "the cluster has no nodes"
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{count} {reason}" for reason, count in ordered)
+
+
+def holding_problem(holding: Holding) -> Problem | None:
+    """The Warning-worthy problem of an IP that could not be placed, if any."""
+    stays = f"Reserved IP {holding.ip} stays on {location(holding)}"
+    if holding.placement.outcome is Outcome.NO_FREE_DROPLET:
+        fit = ", ".join(v.node_name for v in holding.verdicts if not v.reasons)
+        message = f"{stays}: every fit node ({fit}) already holds another reserved IP"
+        return Problem(Reason.NO_FIT_NODE, message)
+    if holding.placement.outcome is not Outcome.NO_FIT_NODE:
+        return None
+    anchorless = [v.node_name for v in holding.verdicts if v.reasons == (Unfit.NO_ANCHOR_IP,)]
+    if anchorless:
+        message = (
+            f"{stays}: the anchor IP of node {', '.join(anchorless)} is unknown "
+            f"(no {contract.ANCHOR_IPV4} annotation on its Pod or Node)"
+        )
+        return Problem(Reason.MISSING_ANCHOR_IP, message)
+    message = f"{stays}: no node is fit ({unfit_summary(holding.verdicts)})"
+    return Problem(Reason.NO_FIT_NODE, message)
+
+
+def holding_message(holding: Holding) -> str:
+    """Where the IP is after the plan, for a placed or locked IP."""
+    if holding.node is not None and holding.placement.outcome in (Outcome.KEEP, Outcome.MOVE):
+        return (
+            f"Reserved IP {holding.ip} is on node {holding.node.name} "
+            f"(droplet {holding.droplet_id}), anchor IP {holding.anchor}"
+        )
+    return (
+        f"Reserved IP {holding.ip} stays on {location(holding)} "
+        "until DigitalOcean finishes a pending action on it"
+    )
+
+
+def move_message(holding: Holding, assignment: Assignment) -> str:
+    """The Normal Event's message for an assignment."""
+    target = f"node {assignment.node_name} (droplet {assignment.droplet_id})"
+    if assignment.from_droplet_id is None:
+        return f"Reserved IP {holding.ip} assigned to {target}"
+    previous = holding.previous.name if holding.previous else None
+    reasons = next((v.reasons for v in holding.verdicts if v.node_name == previous), ())
+    why = f" ({', '.join(reasons)})" if reasons else ""
+    return f"Reserved IP {holding.ip} moved from {location(holding)}{why} to {target}"
