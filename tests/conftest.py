@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.bed.kube_fixtures"]
+pytest_plugins = ["tests.bed.kube_fixtures", "tests.bed.metadata"]
