@@ -4,8 +4,9 @@
    breaks connections, even when the rendezvous order now prefers another node).
 2. A locked IP (pending action) stays where it is: DigitalOcean would refuse a new action.
 3. The other IPs are matched to free fit droplets by augmenting paths (Kuhn's algorithm):
-   IPs are taken in the given order and each tries its candidates in rendezvous order, so
-   the result places as many IPs as possible and otherwise follows each IP's preference.
+   IPs are taken in the given order; each takes its first free candidate in rendezvous
+   order, and only when none is free does it displace an earlier IP to that IP's next
+   choice. The result places as many IPs as possible and otherwise follows preference.
 
 A droplet that holds any reserved IP at the start (ours, one that stays, or one this plan
 moves away) is not a target in the same plan: DigitalOcean allows one reserved IP per
@@ -82,16 +83,23 @@ def match(seats: Sequence[Seat], occupied: frozenset[int]) -> dict[str, tuple[st
     owner: dict[int, Seat] = {}
     chosen: dict[str, tuple[str, int]] = {}
 
+    def take(seat: Seat, node_name: str, droplet_id: int) -> bool:
+        owner[droplet_id] = seat
+        chosen[seat.ip] = (node_name, droplet_id)
+        return True
+
     def augment(seat: Seat, visited: set[int]) -> bool:
-        for node_name, droplet_id in seat.fit:
-            if droplet_id in occupied or droplet_id in visited:
-                continue
-            visited.add(droplet_id)
-            holder = owner.get(droplet_id)
-            if holder is None or augment(holder, visited):
-                owner[droplet_id] = seat
-                chosen[seat.ip] = (node_name, droplet_id)
-                return True
+        candidates = [pair for pair in seat.fit if pair[1] not in occupied]
+        # A free droplet first (in preference order), so an IP already placed is displaced
+        # from its choice only when that is the only way to place one more IP.
+        for node_name, droplet_id in candidates:
+            if droplet_id not in owner:
+                return take(seat, node_name, droplet_id)
+        for node_name, droplet_id in candidates:
+            if droplet_id not in visited:
+                visited.add(droplet_id)
+                if augment(owner[droplet_id], visited):
+                    return take(seat, node_name, droplet_id)
         return False
 
     for seat in seats:

@@ -1,0 +1,194 @@
+"""Firewall: normalisation of the API's spellings, the desired rules, and the one write."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from floating_ip.core.firewall import MAX_RULES, decide_firewall
+from floating_ip.core.firewall_rules import inbound_rules, normal_ports, normal_rules
+from floating_ip.core.model import (
+    Firewall,
+    FirewallAction,
+    FirewallRule,
+    Reason,
+    Sources,
+)
+
+from tests.core.builders import CLUSTER
+
+EVERYONE = ("0.0.0.0/0", "::/0")
+OURS = CLUSTER.firewall_name
+
+
+def rule(protocol: str, ports: str, *addresses: str) -> FirewallRule:
+    return FirewallRule(protocol, ports, Sources(addresses=addresses))
+
+
+def firewall(*inbound: FirewallRule, **fields: Any) -> Firewall:
+    """Our firewall holding ``inbound``; ``fields`` override any other attribute."""
+    ours = Firewall("fw-1", OURS, inbound, tags=(CLUSTER.cluster_tag,))
+    return replace(ours, **fields)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "ports", "expected"),
+    [
+        pytest.param("tcp", "0", "0", id="zero"),
+        pytest.param("tcp", "all", "0", id="all"),
+        pytest.param("tcp", "ALL", "0", id="all-upper"),
+        pytest.param("tcp", "", "0", id="empty"),
+        pytest.param("tcp", "1-65535", "0", id="full-range"),
+        pytest.param("udp", "80-80", "80", id="one-port-range"),
+        pytest.param("tcp", " 8000-9000 ", "8000-9000", id="range"),
+        pytest.param("icmp", "", "0", id="icmp-has-no-ports"),
+        pytest.param("tcp", "eighty", "eighty", id="unknown-kept-as-is"),
+    ],
+)
+def test_ports_normalised(protocol: str, ports: str, expected: str) -> None:
+    assert normal_ports(protocol, ports) == expected
+
+
+@pytest.mark.parametrize(
+    ("current", "desired"),
+    [
+        pytest.param(
+            [rule("tcp", "443", "::/0", "0.0.0.0/0"), rule("tcp", "80", "0.0.0.0/0")],
+            [rule("tcp", "80", "0.0.0.0/0"), rule("tcp", "443", *EVERYONE)],
+            id="order",
+        ),
+        pytest.param(
+            [rule("TCP", "80", "192.0.2.7")], [rule("tcp", "80", "192.0.2.7/32")], id="spelling"
+        ),
+        pytest.param(
+            [rule("udp", "53", "2001:DB8:0:0::/64")],
+            [rule("udp", "53", "2001:db8::/64")],
+            id="ipv6",
+        ),
+        pytest.param(
+            [rule("tcp", "all", "10.0.0.0/8")], [rule("tcp", "1-65535", "10.0.0.0/8")], id="all"
+        ),
+        pytest.param(
+            [rule("tcp", "80", "10.0.0.0/8"), rule("tcp", "80", "10.0.0.0/8")],
+            [rule("tcp", "80", "10.0.0.0/8")],
+            id="duplicate",
+        ),
+    ],
+)
+def test_same_rules_in_other_shapes_compare_equal(
+    current: list[FirewallRule], desired: list[FirewallRule]
+) -> None:
+    assert normal_rules(current) == normal_rules(desired)
+    assert decide_firewall(firewall(*current), normal_rules(desired), CLUSTER).change is None
+
+
+@pytest.mark.parametrize(
+    ("openings", "expected"),
+    [
+        pytest.param(
+            [("tcp", 80, EVERYONE), ("tcp", 443, EVERYONE)],
+            [rule("tcp", "80", *EVERYONE), rule("tcp", "443", *EVERYONE)],
+            id="one-rule-per-port",
+        ),
+        pytest.param(
+            [("tcp", 80, ("10.0.0.0/8",)), ("tcp", 80, ("192.0.2.0/24",))],
+            [rule("tcp", "80", "10.0.0.0/8", "192.0.2.0/24")],
+            id="sources-of-one-port-merged",
+        ),
+        pytest.param(
+            [("tcp", 8001, EVERYONE), ("tcp", 8000, EVERYONE), ("tcp", 8002, EVERYONE)],
+            [rule("tcp", "8000-8002", *EVERYONE)],
+            id="neighbouring-ports-become-a-range",
+        ),
+        pytest.param(
+            [("tcp", 80, EVERYONE), ("tcp", 81, ("10.0.0.0/8",))],
+            [rule("tcp", "80", *EVERYONE), rule("tcp", "81", "10.0.0.0/8")],
+            id="different-sources-stay-apart",
+        ),
+        pytest.param(
+            [("udp", 53, EVERYONE), ("tcp", 53, EVERYONE)],
+            [rule("tcp", "53", *EVERYONE), rule("udp", "53", *EVERYONE)],
+            id="protocols-apart",
+        ),
+        pytest.param([], [], id="nothing"),
+    ],
+)
+def test_inbound_rules(
+    openings: list[tuple[str, int, tuple[str, ...]]], expected: list[FirewallRule]
+) -> None:
+    assert inbound_rules(openings) == tuple(expected)
+
+
+WEB = (rule("tcp", "80", *EVERYONE),)
+OUTBOUND = (rule("tcp", "0", "0.0.0.0/0"),)
+
+
+@pytest.mark.parametrize(
+    ("current", "desired", "action"),
+    [
+        pytest.param(None, WEB, FirewallAction.CREATE, id="missing-created"),
+        pytest.param(None, (), None, id="missing-and-not-needed"),
+        pytest.param(firewall(*WEB), WEB, None, id="unchanged"),
+        pytest.param(firewall(), WEB, FirewallAction.UPDATE, id="rule-added"),
+        pytest.param(
+            firewall(*WEB), (rule("tcp", "443", *EVERYONE),), FirewallAction.UPDATE, id="changed"
+        ),
+        pytest.param(firewall(*WEB, tags=("k8s",)), WEB, FirewallAction.UPDATE, id="tags-repaired"),
+        pytest.param(firewall(*WEB), (), FirewallAction.DELETE, id="no-rules-deleted"),
+        pytest.param(
+            firewall(*WEB, name="k8s-c0ffee-worker"), (), None, id="not-ours-never-deleted"
+        ),
+        pytest.param(
+            firewall(name="k8s-public-access-c0ffee"), WEB, None, id="not-ours-never-updated"
+        ),
+    ],
+)
+def test_firewall_write(
+    current: Firewall | None, desired: tuple[FirewallRule, ...], action: FirewallAction | None
+) -> None:
+    change = decide_firewall(current, desired, CLUSTER).change
+    assert (change.action if change else None) == action
+
+
+def test_update_is_a_full_body_keeping_outbound_rules_and_droplets() -> None:
+    current = firewall(outbound_rules=OUTBOUND, droplet_ids=(7,), tags=())
+    change = decide_firewall(current, WEB, CLUSTER).change
+    assert change is not None and change.body is not None
+    assert change.firewall_id == "fw-1"
+    assert change.body.name == OURS
+    assert change.body.inbound_rules == WEB
+    assert change.body.outbound_rules == OUTBOUND
+    assert change.body.droplet_ids == (7,)
+    assert change.body.tags == ("k8s:c0ffee",)
+
+
+def test_create_has_no_outbound_rules() -> None:
+    change = decide_firewall(None, WEB, CLUSTER).change
+    assert change is not None and change.body is not None
+    assert change.firewall_id is None
+    assert (change.body.outbound_rules, change.body.droplet_ids) == ((), ())
+
+
+def many(count: int) -> tuple[FirewallRule, ...]:
+    return tuple(rule("tcp", str(1000 + 2 * i), *EVERYONE) for i in range(count))
+
+
+@pytest.mark.parametrize(
+    ("inbound", "outbound", "allowed"),
+    [
+        pytest.param(MAX_RULES, 0, True, id="exactly-the-limit"),
+        pytest.param(MAX_RULES + 1, 0, False, id="one-over"),
+        pytest.param(MAX_RULES - 1, 2, False, id="outbound-counts"),
+    ],
+)
+def test_rule_limit(inbound: int, outbound: int, allowed: bool) -> None:
+    current = firewall(
+        outbound_rules=tuple(rule("udp", str(p), "0.0.0.0/0") for p in range(outbound))
+    )
+    decision = decide_firewall(current, many(inbound), CLUSTER)
+    assert (decision.change is not None) is allowed
+    assert (decision.problem is None) is allowed
+    if decision.problem:
+        assert decision.problem.reason is Reason.FIREWALL_LIMIT
+        assert str(MAX_RULES) in decision.problem.message
