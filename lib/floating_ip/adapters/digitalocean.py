@@ -1,0 +1,142 @@
+"""The function's thin DigitalOcean client over pydo: JSON in and out, errors by kind.
+
+pydo returns documented error statuses (404, some 400s) as plain dicts and raises for the
+rest; every call here goes through :func:`_call`, which sees the status either way and turns
+it into data or into an error of the right kind. azure-core's own retries are off: the
+function retries inside its deadline (``floating_ip.retry``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pydo
+from azure.core.exceptions import AzureError, HttpResponseError
+
+from floating_ip.errors import PermanentError, TransientError
+
+JSON = dict[str, Any]
+PAGE_SIZE = 200
+CONNECT_TIMEOUT = 3.0
+READ_TIMEOUT = 10.0
+
+
+class NotFound(PermanentError):
+    """The object does not exist (404)."""
+
+
+class DigitalOcean:
+    def __init__(self, token: str, api_url: str) -> None:
+        self._client = pydo.Client(
+            token,
+            endpoint=api_url,
+            retry_total=0,
+            connection_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def reserved_ips(self) -> list[JSON]:
+        return self._all_pages("reserved_ips", self._client.reserved_ips.list)
+
+    def firewalls(self) -> list[JSON]:
+        return self._all_pages("firewalls", self._client.firewalls.list)
+
+    def cluster(self, cluster_id: str) -> JSON:
+        reply = _call("get cluster", self._client.kubernetes.get_cluster, cluster_id)
+        return dict(reply["kubernetes_cluster"])
+
+    def action(self, action_id: int) -> JSON:
+        return dict(_call("get action", self._client.actions.get, action_id)["action"])
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def assign(self, ip: str, droplet_id: int) -> JSON:
+        reply = _call(
+            f"assign {ip}",
+            self._client.reserved_ips_actions.post,
+            ip,
+            {"type": "assign", "droplet_id": droplet_id},
+        )
+        return dict(reply["action"])
+
+    def create_firewall(self, body: JSON) -> JSON:
+        return dict(_call("create firewall", self._client.firewalls.create, body)["firewall"])
+
+    def update_firewall(self, firewall_id: str, body: JSON) -> JSON:
+        reply = _call("update firewall", self._client.firewalls.update, firewall_id, body)
+        return dict(reply["firewall"])
+
+    def delete_firewall(self, firewall_id: str) -> None:
+        _call("delete firewall", self._client.firewalls.delete, firewall_id)
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _all_pages(self, key: str, method: Callable[..., Any]) -> list[JSON]:
+        items: list[JSON] = []
+        page = 1
+        while True:
+            reply = _call(f"list {key}", method, per_page=PAGE_SIZE, page=page)
+            batch = list(reply.get(key) or [])
+            items.extend(batch)
+            total = int((reply.get("meta") or {}).get("total", len(items)))
+            if not batch or len(items) >= total:
+                return items
+            page += 1
+
+
+def _call(what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> JSON:
+    def with_status(pipeline_response: Any, body: Any, _headers: Any) -> tuple[int, Any]:
+        return int(pipeline_response.http_response.status_code), body
+
+    try:
+        status, body = method(*args, cls=with_status, **kwargs)
+    except HttpResponseError as error:
+        raise _classify(what, error) from None
+    except AzureError as error:  # connection refused, reset, timeouts
+        raise TransientError(f"digitalocean {what}: {type(error).__name__}") from None
+    if status == 404:
+        raise NotFound(f"digitalocean {what}: 404 {_message(body)}")
+    if status >= 400:
+        raise PermanentError(f"digitalocean {what}: {status} {_message(body)}")
+    return dict(body or {})
+
+
+def _classify(what: str, error: HttpResponseError) -> Exception:
+    status = int(error.status_code or 0)
+    body: Any = None
+    headers: Any = {}
+    response: Any = error.response
+    if response is not None:
+        headers = response.headers
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+    message = f"digitalocean {what}: {status} {_message(body) or error.reason}"
+    if status == 429 or status >= 500:
+        return TransientError(message, _retry_after(headers))
+    if status == 422 and "pending" in _message(body).lower():
+        return TransientError(message)  # an earlier action is still running: wait for it
+    if status == 401:
+        return PermanentError(message + " (check DIGITALOCEAN_TOKEN)")
+    if status == 403:
+        return PermanentError(message + " (the token lacks a scope this call needs)")
+    return PermanentError(message)
+
+
+def _message(body: Any) -> str:
+    return str(body.get("message", "")) if isinstance(body, dict) else ""
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("retry-after") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,231 @@
+"""Apply: carry out a ``Plan`` in its order, make-before-break, and record what happened.
+
+1. the firewall; 2. Service patches that add the new holder's anchor IP; 3. the reserved-IP
+assignments, each waited for until its action completes; 4. patches that drop old anchors and
+write status (skipped when their assignment did not complete: the old anchor then stays);
+5. Events. Dry run records every write it would make and makes none.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from floating_ip import translate
+from floating_ip.adapters.digitalocean import DigitalOcean
+from floating_ip.adapters.kubernetes import Kubernetes
+from floating_ip.core.model import (
+    Assignment,
+    Event,
+    FirewallAction,
+    FirewallChange,
+    Plan,
+    ServicePatch,
+)
+from floating_ip.deadline import Deadline
+from floating_ip.errors import PermanentError, TransientError
+from floating_ip.retry import with_retries
+
+ACTION_POLL_FIRST = 0.25
+ACTION_POLL_MAX = 1.0
+COMPONENT = "floating-ip"
+
+JSON = dict[str, Any]
+
+
+@dataclass
+class Applied:
+    """What apply did (or, in dry run, would do), in order, for the report."""
+
+    changes: list[JSON] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    completed_ips: set[str] = field(default_factory=set)
+    pending_ips: set[str] = field(default_factory=set)
+    """Assignments still in progress when the deadline came: the sender should retry."""
+
+
+class Applier:
+    def __init__(
+        self, kube: Kubernetes, do: DigitalOcean, deadline: Deadline, *, dry_run: bool
+    ) -> None:
+        self.kube = kube
+        self.do = do
+        self.deadline = deadline
+        self.dry_run = dry_run
+        self.result = Applied()
+        self._versions: dict[str, str] = {}
+
+    def apply(self, plan: Plan) -> Applied:
+        if plan.firewall is not None:
+            self._firewall(plan.firewall)
+        for patch in plan.before_assign:
+            self._patch(patch)
+        for assignment in plan.assignments:
+            self._assign(assignment)
+        for patch in plan.after_assign:
+            if self._may_follow(patch.after_ip):
+                self._patch(patch)
+        for event in plan.events:
+            if self._may_follow(event.after_ip):
+                self._event(event)
+        return self.result
+
+    def _may_follow(self, ip: str | None) -> bool:
+        return ip is None or self.dry_run or ip in self.result.completed_ips
+
+    # --- the three kinds of write -------------------------------------------------------------
+
+    def _firewall(self, change: FirewallChange) -> None:
+        record: JSON = {"kind": "firewall", "action": str(change.action), "id": change.firewall_id}
+        if change.body is not None:
+            record["inbound_rules"] = len(change.body.inbound_rules)
+        if self._record(record):
+            return
+        body = translate.firewall_body(change.body) if change.body is not None else None
+        try:
+            if change.action == FirewallAction.CREATE and body is not None:
+                created = self._retry("create firewall", lambda: self.do.create_firewall(body))
+                record["id"] = created.get("id")
+            elif change.action == FirewallAction.UPDATE and body is not None and change.firewall_id:
+                firewall_id = change.firewall_id
+                self._retry("update firewall", lambda: self.do.update_firewall(firewall_id, body))
+            elif change.action == FirewallAction.DELETE and change.firewall_id:
+                firewall_id = change.firewall_id
+                self._retry("delete firewall", lambda: self.do.delete_firewall(firewall_id))
+        except PermanentError as error:
+            self._fail(record, error)
+
+    def _patch(self, patch: ServicePatch) -> None:
+        key = str(patch.service)
+        body: JSON = {"metadata": {}}
+        version = patch.resource_version or self._versions.get(key, "")
+        if version:
+            body["metadata"]["resourceVersion"] = version
+        if patch.annotations:
+            body["metadata"]["annotations"] = dict(patch.annotations)
+        if patch.external_ips is not None:
+            body["spec"] = {"externalIPs": list(patch.external_ips)}
+        record: JSON = {"kind": "service", "service": key}
+        if patch.external_ips is not None:
+            record["externalIPs"] = list(patch.external_ips)
+        if patch.annotations:
+            record["annotations"] = dict(patch.annotations)
+        if self._record(record):
+            return
+        ns, name = patch.service.namespace, patch.service.name
+        try:
+            reply = self._retry(
+                f"patch service {key}", lambda: self.kube.patch_service(ns, name, body)
+            )
+        except PermanentError as error:
+            self._fail(record, error)
+            return
+        self._versions[key] = reply.get("metadata", {}).get("resourceVersion", "")
+
+    def _assign(self, assignment: Assignment) -> None:
+        record: JSON = {
+            "kind": "reserved_ip",
+            "ip": assignment.ip,
+            "droplet_id": assignment.droplet_id,
+            "node": assignment.node_name,
+            "from_droplet_id": assignment.from_droplet_id,
+        }
+        if self._record(record):
+            return
+        ip, droplet = assignment.ip, assignment.droplet_id
+        started = time.monotonic()
+        action: JSON = {}
+        try:
+            # A transient failure here propagates: nothing started, the sender retries.
+            action = self._retry(f"assign {ip}", lambda: self.do.assign(ip, droplet))
+            status = self._wait(int(action["id"]), action.get("status", ""), ip)
+        except PermanentError as error:
+            self._fail(record, error)
+            return
+        except TransientError:
+            if not action:
+                raise
+            # The action runs on without us; the next run sees the IP locked, then moved.
+            self.result.pending_ips.add(ip)
+            record["status"] = "in-progress"
+            return
+        record["status"] = status
+        record["seconds"] = round(time.monotonic() - started, 3)
+        if status == "completed":
+            self.result.completed_ips.add(ip)
+        else:
+            self.result.errors.append(f"assign {ip} to droplet {droplet}: action {status}")
+
+    def _wait(self, action_id: int, status: str, ip: str) -> str:
+        delay = ACTION_POLL_FIRST
+        while status == "in-progress":
+            self.deadline.sleep(delay, f"the assignment of {ip}")
+            delay = min(ACTION_POLL_MAX, delay * 2)
+            action = self._retry(f"action {action_id}", lambda: self.do.action(action_id))
+            status = str(action.get("status", ""))
+        return status
+
+    def _event(self, event: Event) -> None:
+        record: JSON = {
+            "kind": "event",
+            "service": str(event.service),
+            "type": str(event.type),
+            "reason": str(event.reason),
+            "message": event.message,
+        }
+        if self._record(record):
+            return
+        body = _event_body(event)
+        namespace = event.service.namespace
+        try:
+            self._retry("create event", lambda: self.kube.create_event(namespace, body))
+        except PermanentError as error:
+            self._fail(record, error)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _record(self, record: JSON) -> bool:
+        """Record a write; True when it must not be made (dry run)."""
+        record["dry_run"] = self.dry_run
+        self.result.changes.append(record)
+        return self.dry_run
+
+    def _fail(self, record: JSON, error: Exception) -> None:
+        record["error"] = str(error)
+        self.result.errors.append(str(error))
+
+    def _retry(self, what: str, call: Callable[[], object]) -> JSON:
+        """Transient failures are retried inside the deadline; a conflict (409) propagates so
+        the whole reconcile observes again."""
+        reply = with_retries(call, self.deadline, what)
+        return dict(reply) if isinstance(reply, dict) else {}
+
+
+def _event_body(event: Event) -> JSON:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "metadata": {
+            "name": f"{event.service.name}.{uuid.uuid4().hex[:16]}",
+            "namespace": event.service.namespace,
+        },
+        "involvedObject": {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "namespace": event.service.namespace,
+            "name": event.service.name,
+            "uid": event.uid,
+        },
+        "type": str(event.type),
+        "reason": str(event.reason),
+        "message": event.message,
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+        "reportingInstance": COMPONENT,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }

@@ -1,0 +1,105 @@
+"""The HTTP contract of the function, independent of the platform that calls it.
+
+401 wrong or missing shared secret (checked in constant time); 405 not a POST; 400 not an
+event we understand; 500 the function is misconfigured or a permanent error stopped it;
+503 with Retry-After when a dependency failed transiently or time ran out; 200 otherwise,
+with a JSON report of what was observed, decided and changed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from floating_ip import contract
+from floating_ip.config import Config
+from floating_ip.deadline import Deadline
+from floating_ip.errors import ConfigError, OutOfTime, PermanentError, TransientError
+from floating_ip.reconcile import reconcile
+from floating_ip.trigger import BadEvent, Trigger, parse_trigger
+
+log = logging.getLogger("floating_ip")
+
+DEFAULT_RETRY_AFTER = 5
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    headers: Mapping[str, str]
+    body: bytes
+    remaining_ms: int | None = None
+    """What the platform leaves for this invocation, when it says."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def handle(request: Request, env: Mapping[str, str] | None = None) -> Response:
+    try:
+        config, trigger = _admit(request, os.environ if env is None else env)
+    except _Refused as refusal:
+        return refusal.response
+    deadline = Deadline.from_platform(request.remaining_ms)
+    try:
+        outcome = reconcile(config, trigger, deadline)
+    except TransientError as error:
+        retry_after = error.retry_after or DEFAULT_RETRY_AFTER
+        kind = "out of time" if isinstance(error, OutOfTime) else "dependency unavailable"
+        return _answer(
+            503, {"error": f"{kind}: {error}"}, {"Retry-After": str(max(1, round(retry_after)))}
+        )
+    except PermanentError as error:
+        return _answer(500, {"error": str(error)})
+    report = outcome.report
+    report["seconds"] = round(deadline.elapsed(), 3)
+    if outcome.pending:
+        return _answer(503, report, {"Retry-After": str(DEFAULT_RETRY_AFTER)})
+    return _answer(200, report)
+
+
+class _Refused(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _admit(request: Request, env: Mapping[str, str]) -> tuple[Config, Trigger]:
+    """Who may call, how, and with what: checked in that order, before any call is made."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    # Authenticate before saying anything about the configuration.
+    secret = env.get("WEB_SECRET", "")
+    offered = headers.get(contract.AUTH_HEADER.lower(), "")
+    if not secret or not hmac.compare_digest(offered.encode(), secret.encode()):
+        raise _Refused(_answer(401, {"error": f"missing or wrong {contract.AUTH_HEADER} header"}))
+    if request.method.upper() != "POST":
+        raise _Refused(_answer(405, {"error": "only POST is accepted"}, {"Allow": "POST"}))
+    try:
+        config = Config.from_env(env)
+    except ConfigError as error:
+        raise _Refused(_answer(500, {"error": str(error)})) from None
+    try:
+        return config, parse_trigger(headers, request.body)
+    except BadEvent as error:
+        raise _Refused(_answer(400, {"error": str(error)})) from None
+
+
+def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    summary = {
+        "status": status,
+        "error": body.get("error"),
+        "changes": len(body.get("changes", [])),
+        "errors": body.get("errors", []),
+        "trigger": (body.get("trigger") or {}).get("type"),
+        "seconds": body.get("seconds"),
+    }
+    log.info(json.dumps({k: v for k, v in summary.items() if v not in (None, [])}))
+    return Response(status, body, {"Content-Type": "application/json", **(headers or {})})

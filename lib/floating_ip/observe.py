@@ -1,0 +1,71 @@
+"""Observe: read the current state from Kubernetes and DigitalOcean into an ``Observation``.
+
+Reads only, each retried inside the deadline. Which objects are read is decided here so that
+an idle resync costs a fixed, small number of calls: Services, EndpointSlices and Pods only in
+the namespaces that hold annotated Services; Nodes once; reserved IPs and firewalls once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
+
+from floating_ip import translate
+from floating_ip.adapters.digitalocean import DigitalOcean
+from floating_ip.adapters.kubernetes import JSON, Kubernetes
+from floating_ip.config import Config
+from floating_ip.core.model import Observation, Settings
+from floating_ip.deadline import Deadline
+from floating_ip.retry import with_retries
+
+T = TypeVar("T")
+
+_regions: dict[str, str] = {}
+"""A cluster's region never changes: remembered for the life of a warm function instance."""
+
+
+def observe(config: Config, kube: Kubernetes, do: DigitalOcean, deadline: Deadline) -> Observation:
+    def read(what: str, call: Callable[[], T]) -> T:
+        return with_retries(call, deadline, what)
+
+    raw_services = _managed_services(config, kube, read)
+    namespaces = sorted({s["metadata"]["namespace"] for s in raw_services})
+    raw_slices: list[JSON] = []
+    raw_pods: list[JSON] = []
+    for namespace in namespaces:
+        raw_slices += read("list endpointslices", partial(kube.list_endpoint_slices, namespace))
+        raw_pods += read("list pods", partial(kube.list_pods, namespace))
+    raw_nodes = read("list nodes", kube.list_nodes)
+    raw_ips = read("list reserved IPs", do.reserved_ips)
+    settings = Settings(config.cluster_id, _region(config.cluster_id, do, read))
+    ours = [
+        f for f in read("list firewalls", do.firewalls) if f.get("name") == settings.firewall_name
+    ]
+    return Observation(
+        settings=settings,
+        services=translate.services(raw_services, raw_slices),
+        nodes=tuple(translate.node(n) for n in raw_nodes),
+        pods=tuple(translate.pod(p) for p in raw_pods),
+        reserved_ips=tuple(translate.reserved_ip(ip) for ip in raw_ips),
+        firewall=translate.firewall(ours[0]) if ours else None,
+    )
+
+
+def _managed_services(
+    config: Config, kube: Kubernetes, read: Callable[[str, Callable[[], list[JSON]]], list[JSON]]
+) -> list[JSON]:
+    scopes: list[str | None] = list(config.namespaces) or [None]
+    found: list[JSON] = []
+    for scope in scopes:
+        found += read("list services", partial(kube.list_services, scope))
+    return [s for s in found if translate.is_managed(s)]
+
+
+def _region(
+    cluster_id: str, do: DigitalOcean, read: Callable[[str, Callable[[], JSON]], JSON]
+) -> str:
+    if cluster_id not in _regions:
+        cluster = read("get cluster", lambda: do.cluster(cluster_id))
+        _regions[cluster_id] = str(cluster.get("region", ""))
+    return _regions[cluster_id]

@@ -1,0 +1,84 @@
+"""One reconcile: observe → plan (pure core) → apply, repeated when a write lost a race."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from floating_ip.adapters.digitalocean import DigitalOcean
+from floating_ip.adapters.kubernetes import Kubernetes
+from floating_ip.apply import Applier
+from floating_ip.config import Config
+from floating_ip.core.model import Observation, Plan
+from floating_ip.core.plan import plan
+from floating_ip.deadline import Deadline
+from floating_ip.errors import ConflictError
+from floating_ip.observe import observe
+from floating_ip.trigger import Trigger
+
+MAX_ATTEMPTS = 3
+"""A 409 means someone else wrote in between: observe again, at most this often."""
+
+JSON = dict[str, Any]
+
+
+@dataclasses.dataclass
+class Outcome:
+    report: JSON
+    pending: bool
+    """An assignment was still in progress at the deadline: ask the sender to come back."""
+    failed: bool
+    """A write failed permanently (details in the report)."""
+
+
+def reconcile(config: Config, trigger: Trigger, deadline: Deadline) -> Outcome:
+    kube = Kubernetes(config.kube_api_url, config.kube_token, config.kube_ca_pem)
+    do = DigitalOcean(config.digitalocean_token, config.digitalocean_api_url)
+    try:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            observation = observe(config, kube, do, deadline)
+            decided = plan(observation)
+            try:
+                applied = Applier(kube, do, deadline, dry_run=config.dry_run).apply(decided)
+            except ConflictError:
+                if attempt == MAX_ATTEMPTS:
+                    raise
+                continue
+            report = _report(trigger, config, observation, decided, attempt)
+            report["changes"] = applied.changes
+            report["errors"] = applied.errors
+            report["pending"] = sorted(applied.pending_ips)
+            return Outcome(report, bool(applied.pending_ips), bool(applied.errors))
+        raise AssertionError("unreachable")  # pragma: no cover
+    finally:
+        kube.close()
+        do.close()
+
+
+def _report(
+    trigger: Trigger, config: Config, observation: Observation, decided: Plan, attempts: int
+) -> JSON:
+    return {
+        "trigger": dataclasses.asdict(trigger),
+        "dry_run": config.dry_run,
+        "attempts": attempts,
+        "observed": {
+            "services": len(observation.services),
+            "nodes": len(observation.nodes),
+            "pods": len(observation.pods),
+            "reserved_ips": len(observation.reserved_ips),
+            "firewall": observation.firewall.id if observation.firewall else None,
+        },
+        "services": [_jsonable(dataclasses.asdict(r)) for r in decided.reports],
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    """``asdict`` output with tuples as lists and enums as their text."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    return value

@@ -1,0 +1,202 @@
+"""Raw API objects (JSON dicts) to the core's plain data, and the core's firewall back to JSON.
+
+Pure functions: no I/O. Kubernetes' and DigitalOcean's quirks (missing fields, nil
+conditions, ``providerID`` formats) are absorbed here so the core never sees a raw dict.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from floating_ip import contract
+from floating_ip.core.model import (
+    ConditionStatus,
+    Endpoint,
+    Firewall,
+    FirewallBody,
+    FirewallRule,
+    Node,
+    ObjectRef,
+    Pod,
+    Protocol,
+    ReservedIP,
+    Service,
+    ServicePort,
+    Sources,
+    Taint,
+    annotations_from,
+)
+
+JSON = dict[str, Any]
+REGION_LABEL = "topology.kubernetes.io/region"
+
+
+def is_managed(service: JSON) -> bool:
+    return contract.ADDRESS in (service.get("metadata", {}).get("annotations") or {})
+
+
+def services(raw_services: Iterable[JSON], raw_slices: Iterable[JSON]) -> tuple[Service, ...]:
+    endpoints: dict[tuple[str, str], list[Endpoint]] = defaultdict(list)
+    for raw in raw_slices:
+        meta = raw.get("metadata", {})
+        owner = (meta.get("labels") or {}).get(contract.SERVICE_NAME_LABEL)
+        if owner:
+            key = (meta.get("namespace", ""), owner)
+            endpoints[key].extend(endpoint(e) for e in raw.get("endpoints") or [])
+    return tuple(
+        service(raw, endpoints[(raw["metadata"]["namespace"], raw["metadata"]["name"])])
+        for raw in raw_services
+    )
+
+
+def service(raw: JSON, endpoints: Iterable[Endpoint]) -> Service:
+    meta, spec = raw.get("metadata", {}), raw.get("spec", {})
+    return Service(
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        annotations=annotations_from(meta.get("annotations")),
+        ports=tuple(
+            ServicePort(int(p["port"]), _protocol(p.get("protocol")))
+            for p in spec.get("ports") or []
+        ),
+        external_ips=tuple(spec.get("externalIPs") or ()),
+        endpoints=tuple(endpoints),
+        resource_version=meta.get("resourceVersion", ""),
+        creation_timestamp=meta.get("creationTimestamp", ""),
+    )
+
+
+def endpoint(raw: JSON) -> Endpoint:
+    conditions = raw.get("conditions") or {}
+    ready = conditions.get("ready") is not False  # nil means ready, says the API
+    target = raw.get("targetRef") or {}
+    pod = (
+        ObjectRef(target.get("namespace", ""), target["name"])
+        if target.get("kind") == "Pod" and target.get("name")
+        else None
+    )
+    return Endpoint(
+        node_name=raw.get("nodeName"),
+        ready=ready,
+        serving=conditions.get("serving", ready) is not False,
+        terminating=conditions.get("terminating") is True,
+        pod=pod,
+        address=(raw.get("addresses") or [""])[0],
+    )
+
+
+def pod(raw: JSON) -> Pod:
+    meta = raw.get("metadata", {})
+    return Pod(
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        node_name=(raw.get("spec") or {}).get("nodeName"),
+        anchor_ipv4=(meta.get("annotations") or {}).get(contract.ANCHOR_IPV4),
+    )
+
+
+def node(raw: JSON) -> Node:
+    meta, spec, status = raw.get("metadata", {}), raw.get("spec", {}), raw.get("status", {})
+    ready = next(
+        (c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"),
+        "Unknown",
+    )
+    return Node(
+        name=meta.get("name", ""),
+        droplet_id=droplet_id(spec.get("providerID", "")),
+        ready=_condition(ready),
+        unschedulable=bool(spec.get("unschedulable")),
+        deleting=bool(meta.get("deletionTimestamp")),
+        taints=tuple(
+            Taint(t.get("key", ""), t.get("effect", ""), t.get("value") or "")
+            for t in spec.get("taints") or []
+        ),
+        region=(meta.get("labels") or {}).get(REGION_LABEL),
+        anchor_ipv4=(meta.get("annotations") or {}).get(contract.ANCHOR_IPV4),
+    )
+
+
+def droplet_id(provider_id: str) -> int | None:
+    """``digitalocean://123`` to 123; anything else (not a DOKS node) to ``None``."""
+    if not provider_id.startswith(contract.PROVIDER_ID_PREFIX):
+        return None
+    text = provider_id.removeprefix(contract.PROVIDER_ID_PREFIX)
+    return int(text) if text.isdigit() else None
+
+
+def reserved_ip(raw: JSON) -> ReservedIP:
+    droplet = raw.get("droplet") or {}
+    return ReservedIP(
+        ip=raw["ip"],
+        region=(raw.get("region") or {}).get("slug", ""),
+        droplet_id=droplet.get("id"),
+        locked=bool(raw.get("locked")),
+    )
+
+
+def firewall(raw: JSON) -> Firewall:
+    return Firewall(
+        id=raw["id"],
+        name=raw.get("name", ""),
+        inbound_rules=tuple(_rule(r, "sources") for r in raw.get("inbound_rules") or []),
+        outbound_rules=tuple(_rule(r, "destinations") for r in raw.get("outbound_rules") or []),
+        tags=tuple(raw.get("tags") or ()),
+        droplet_ids=tuple(raw.get("droplet_ids") or ()),
+    )
+
+
+def firewall_body(body: FirewallBody) -> JSON:
+    """The JSON a create or full-replace PUT sends."""
+    return {
+        "name": body.name,
+        "inbound_rules": [_rule_json(r, "sources") for r in body.inbound_rules],
+        "outbound_rules": [_rule_json(r, "destinations") for r in body.outbound_rules],
+        "tags": list(body.tags),
+        "droplet_ids": list(body.droplet_ids),
+    }
+
+
+def _rule(raw: JSON, side: str) -> FirewallRule:
+    sources = raw.get(side) or {}
+    return FirewallRule(
+        protocol=raw.get("protocol", ""),
+        ports=str(raw.get("ports", "")),
+        sources=Sources(
+            addresses=tuple(sources.get("addresses") or ()),
+            droplet_ids=tuple(sources.get("droplet_ids") or ()),
+            load_balancer_uids=tuple(sources.get("load_balancer_uids") or ()),
+            kubernetes_ids=tuple(sources.get("kubernetes_ids") or ()),
+            tags=tuple(sources.get("tags") or ()),
+        ),
+    )
+
+
+def _rule_json(rule: FirewallRule, side: str) -> JSON:
+    fields = {
+        "addresses": list(rule.sources.addresses),
+        "droplet_ids": list(rule.sources.droplet_ids),
+        "load_balancer_uids": list(rule.sources.load_balancer_uids),
+        "kubernetes_ids": list(rule.sources.kubernetes_ids),
+        "tags": list(rule.sources.tags),
+    }
+    result: JSON = {"protocol": rule.protocol, side: {k: v for k, v in fields.items() if v}}
+    if rule.protocol != "icmp":
+        result["ports"] = rule.ports
+    return result
+
+
+def _condition(value: str | None) -> ConditionStatus:
+    try:
+        return ConditionStatus(value or "Unknown")
+    except ValueError:
+        return ConditionStatus.UNKNOWN
+
+
+def _protocol(value: str | None) -> Protocol:
+    try:
+        return Protocol(value or "TCP")
+    except ValueError:
+        return Protocol.TCP
