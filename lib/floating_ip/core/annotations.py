@@ -66,6 +66,25 @@ def parse_firewall(value: str | None) -> bool:
     raise AnnotationError(contract.FIREWALL, value, 'must be "true" or "false"')
 
 
+def parse_cidr(text: str, value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """One entry of ``contract.FIREWALL_SOURCES``; ``value`` is the whole annotation."""
+    try:
+        return ipaddress.ip_network(text)
+    except ValueError:
+        pass
+    try:
+        meant = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise AnnotationError(
+            contract.FIREWALL_SOURCES, value, f"has {text!r}, which is not a CIDR"
+        ) from None
+    raise AnnotationError(
+        contract.FIREWALL_SOURCES,
+        value,
+        f"has {text!r} with host bits set (the network is {meant.with_prefixlen})",
+    )
+
+
 def parse_sources(value: str | None) -> tuple[str, ...]:
     """``contract.FIREWALL_SOURCES``: comma-separated CIDRs, canonical, sorted, unique."""
     if value is None:
@@ -75,12 +94,7 @@ def parse_sources(value: str | None) -> tuple[str, ...]:
         text = item.strip()
         if not text:
             raise AnnotationError(contract.FIREWALL_SOURCES, value, "has an empty entry")
-        try:
-            networks.add(ipaddress.ip_network(text))
-        except ValueError as error:
-            raise AnnotationError(
-                contract.FIREWALL_SOURCES, value, f"has an invalid CIDR {text!r} ({error})"
-            ) from None
+        networks.add(parse_cidr(text, value))
     ordered = sorted(networks, key=lambda net: (net.version, net))
     return tuple(net.with_prefixlen for net in ordered)
 

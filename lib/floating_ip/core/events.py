@@ -63,7 +63,7 @@ def firewall_events(
         return ()
     verb = "created" if change.action is FirewallAction.CREATE else "updated"
     rules = len(change.body.inbound_rules)
-    message = f"Firewall {change.body.name} {verb}: {rules} inbound rules"
+    message = f"Firewall {change.body.name} {verb}: {rules} inbound rule{'s' * (rules != 1)}"
     return tuple(
         _event(outcome, EventType.NORMAL, Reason.FIREWALL_UPDATED, message, tied=False)
         for outcome in outcomes

@@ -29,13 +29,11 @@ def status_text(messages: Iterable[str]) -> str:
 
 
 def location(holding: Holding) -> str:
-    """Where the IP is now, before this plan's assignment."""
+    """Which droplet holds the IP now (before this plan's assignment)."""
     droplet = holding.reserved.droplet_id
     if holding.previous is not None:
         return f"node {holding.previous.name} (droplet {droplet})"
-    if droplet is not None:
-        return f"droplet {droplet} (not a node of this cluster)"
-    return "no droplet"
+    return f"droplet {droplet} (not a node of this cluster)"
 
 
 def unfit_summary(verdicts: Iterable[NodeVerdict]) -> str:
@@ -47,23 +45,28 @@ def unfit_summary(verdicts: Iterable[NodeVerdict]) -> str:
     return ", ".join(f"{count} {reason}" for reason, count in ordered)
 
 
+def stays(holding: Holding) -> str:
+    """``Reserved IP … stays on node n1 (droplet 101)`` or ``… stays unassigned``."""
+    where = f"on {location(holding)}" if holding.reserved.droplet_id is not None else "unassigned"
+    return f"Reserved IP {holding.ip} stays {where}"
+
+
 def holding_problem(holding: Holding) -> Problem | None:
     """The Warning-worthy problem of an IP that could not be placed, if any."""
-    stays = f"Reserved IP {holding.ip} stays on {location(holding)}"
     if holding.placement.outcome is Outcome.NO_FREE_DROPLET:
         fit = ", ".join(v.node_name for v in holding.verdicts if not v.reasons)
-        message = f"{stays}: every fit node ({fit}) already holds another reserved IP"
+        message = f"{stays(holding)}: every fit node ({fit}) already holds another reserved IP"
         return Problem(Reason.NO_FIT_NODE, message)
     if holding.placement.outcome is not Outcome.NO_FIT_NODE:
         return None
     anchorless = [v.node_name for v in holding.verdicts if v.reasons == (Unfit.NO_ANCHOR_IP,)]
     if anchorless:
         message = (
-            f"{stays}: the anchor IP of node {', '.join(anchorless)} is unknown "
+            f"{stays(holding)}: the anchor IP of node {', '.join(anchorless)} is unknown "
             f"(no {contract.ANCHOR_IPV4} annotation on its Pod or Node)"
         )
         return Problem(Reason.MISSING_ANCHOR_IP, message)
-    message = f"{stays}: no node is fit ({unfit_summary(holding.verdicts)})"
+    message = f"{stays(holding)}: no node is fit ({unfit_summary(holding.verdicts)})"
     return Problem(Reason.NO_FIT_NODE, message)
 
 
@@ -74,10 +77,7 @@ def holding_message(holding: Holding) -> str:
             f"Reserved IP {holding.ip} is on node {holding.node.name} "
             f"(droplet {holding.droplet_id}), anchor IP {holding.anchor}"
         )
-    return (
-        f"Reserved IP {holding.ip} stays on {location(holding)} "
-        "until DigitalOcean finishes a pending action on it"
-    )
+    return f"{stays(holding)} until DigitalOcean finishes a pending action on it"
 
 
 def move_message(holding: Holding, assignment: Assignment) -> str:
