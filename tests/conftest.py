@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.bed.kube_fixtures", "tests.bed.metadata"]
+pytest_plugins = ["tests.bed.kube_fixtures", "tests.bed.metadata", "tests.bed.do_imitation.fixtures"]

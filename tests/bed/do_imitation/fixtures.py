@@ -27,9 +27,14 @@ def do_api(do_imitation_server: DoImitation) -> Iterator[DoImitation]:
     imitation.reset()
     try:
         yield imitation
-        violations = imitation.take_contract_violations()
+        fail_on_contract_violations(imitation)
     finally:
         imitation.reset()
+
+
+def fail_on_contract_violations(imitation: DoImitation) -> None:
+    """Fail the running test if the contract was broken (and forget the violations)."""
+    violations = imitation.take_contract_violations()
     if violations:
         pytest.fail(
             "the DigitalOcean API contract was broken during this test:\n" + summarise(violations),
