@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
             "token": imitation.token,
             "control_url": imitation.control_url,
         }
-        (args.state_dir / "imitation.json").write_text(json.dumps(facts, indent=2) + "\n")
+        written = args.state_dir / "imitation.json.tmp"
+        written.write_text(json.dumps(facts, indent=2) + "\n")
+        written.replace(args.state_dir / "imitation.json")  # readers never see half a file
         print(json.dumps(facts), flush=True)
         stop.wait()
     return 0

@@ -1,0 +1,79 @@
+"""The imitation run as ``python -m tests.bed.do_imitation``, as demos and benchmarks use it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pydo
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def wait_for_file(path: Path, process: subprocess.Popen[str], seconds: float = 30.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"the imitation exited early with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear within {seconds} s")
+        time.sleep(0.05)
+    return json.loads(path.read_text())
+
+
+@pytest.mark.slow
+def test_the_imitation_serves_from_a_process_of_its_own(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.json"
+    seed.write_text(
+        json.dumps(
+            {
+                "clusters": [{"name": "demo", "nodes": [{"id": 101}, {"id": 102}]}],
+                "reserved_ips": [{"ip": "192.0.2.5", "droplet_id": 101}],
+            }
+        )
+    )
+    state = tmp_path / "state"
+    command = [sys.executable, "-m", "tests.bed.do_imitation", "--state-dir", str(state)]
+    process = subprocess.Popen(
+        [*command, "--seed", str(seed)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        facts = wait_for_file(state / "imitation.json", process)
+        do = pydo.Client(
+            facts["token"], endpoint=facts["url"], connection_verify=facts["ca_file"], retry_total=0
+        )
+        assert do.reserved_ips.get("192.0.2.5")["reserved_ip"]["droplet"]["id"] == 101
+        fault = {"method": "GET", "path": "/v2/droplets/{id}", "status": 500}
+        requests.post(
+            facts["control_url"] + "/faults", json=fault, verify=facts["ca_file"], timeout=10
+        ).raise_for_status()
+        with pytest.raises(Exception, match="500"):
+            do.droplets.get(102)
+        requests.get(
+            facts["url"] + "/v2/droplets",
+            params={"per_page": 999},
+            headers={"Authorization": f"Bearer {facts['token']}"},
+            verify=facts["ca_file"],
+            timeout=10,
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            stdout, stderr = process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+    assert process.returncode == 0, stderr
+    assert json.loads(stdout.splitlines()[0]) == facts
+    assert "CONTRACT: GET /v2/droplets?per_page=999: the CLIENT" in stderr
