@@ -40,6 +40,7 @@ def firewall(*inbound: FirewallRule, **fields: Any) -> Firewall:
         pytest.param("tcp", "ALL", "0", id="all-upper"),
         pytest.param("tcp", "", "0", id="empty"),
         pytest.param("tcp", "1-65535", "0", id="full-range"),
+        pytest.param("tcp", "1 - 65535", "0", id="full-range-spaced"),
         pytest.param("udp", "80-80", "80", id="one-port-range"),
         pytest.param("tcp", " 8000-9000 ", "8000-9000", id="range"),
         pytest.param("icmp", "", "0", id="icmp-has-no-ports"),
@@ -118,6 +119,14 @@ def test_inbound_rules(
     openings: list[tuple[str, int, tuple[str, ...]]], expected: list[FirewallRule]
 ) -> None:
     assert inbound_rules(openings) == tuple(expected)
+
+
+def test_unknown_sources_are_compared_as_written() -> None:
+    odd = [rule("tcp", "80", "not-an-address", "10.0.0.0/8", " zone-b ")]
+    assert normal_rules(odd)[0].sources.addresses == ("10.0.0.0/8", "not-an-address", "zone-b")
+    desired = normal_rules([rule("tcp", "80", "10.0.0.0/8")])
+    change = decide_firewall(firewall(*odd), desired, CLUSTER).change
+    assert change is not None and change.action is FirewallAction.UPDATE
 
 
 WEB = (rule("tcp", "80", *EVERYONE),)

@@ -318,3 +318,22 @@ def test_an_ip_left_without_a_droplet_says_why() -> None:
         f"Reserved IP {IP_C} stays unassigned: "
         "every fit node (n1, n2) already holds another reserved IP."
     )
+
+
+def test_a_cluster_without_nodes_says_so() -> None:
+    [report] = plan(observe(svc("web", on=[]), ips=[rip(IP_A)])).reports
+    assert report.status == (
+        f"Reserved IP {IP_A} stays unassigned: no node is fit (the cluster has no nodes)."
+    )
+
+
+def test_an_ip_whose_holder_anchor_is_unknown_lists_no_anchor() -> None:
+    """Anchors from Pods only, none ready, nothing recorded: nothing of ours to list."""
+    observation = observe(
+        svc("web", on=[], external_ips=[USER_IP]),
+        nodes=[node("n1", with_anchor=False)],
+        ips=[rip(IP_A, "n1")],
+    )
+    [report] = plan(observation).reports
+    assert (report.holder_node, report.anchor_ip) == ("n1", None)
+    assert service(apply(observation, plan(observation)), "web").external_ips == (USER_IP,)

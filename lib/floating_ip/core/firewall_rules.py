@@ -16,7 +16,7 @@ from floating_ip.core.model import FirewallRule, Sources
 
 ALL_PORTS = "0"
 """How the API writes "every port"."""
-_ALL_PORTS_SPELLINGS = frozenset({"", "0", "all", "1-65535"})
+_ALL_PORTS_SPELLINGS = frozenset({"", "0", "all"})
 
 
 def normal_ports(protocol: str, ports: str) -> str:
