@@ -231,7 +231,8 @@ class Observation:
     pods: tuple[Pod, ...] = ()
     """The Pods the managed Services' endpoints target (others are harmless)."""
     reserved_ips: tuple[ReservedIP, ...] = ()
-    """The account's reserved IPs; at least every address a managed Service names."""
+    """Every reserved IP of the account: those the Services name, and the others too, so a
+    droplet that already holds one (one per droplet) is never chosen for another."""
     firewall: Firewall | None = None
     """The firewall named ``settings.firewall_name``, or ``None`` when it does not exist."""
 
