@@ -337,3 +337,16 @@ def test_an_ip_whose_holder_anchor_is_unknown_lists_no_anchor() -> None:
     [report] = plan(observation).reports
     assert (report.holder_node, report.anchor_ip) == ("n1", None)
     assert service(apply(observation, plan(observation)), "web").external_ips == (USER_IP,)
+
+
+def test_missing_anchor_names_the_nodes_and_the_annotation() -> None:
+    observation = observe(
+        svc("web", on=["n1", "n2"]),
+        nodes=[node("n1", with_anchor=False), node("n2", with_anchor=False)],
+        ips=[rip(IP_A)],
+    )
+    [report] = plan(observation).reports
+    assert report.status == (
+        f"Reserved IP {IP_A} stays unassigned: the anchor IP of nodes n1, n2 is unknown "
+        f"(no {contract.ANCHOR_IPV4} annotation on its Pod or Node)."
+    )

@@ -62,7 +62,8 @@ def holding_problem(holding: Holding) -> Problem | None:
     anchorless = [v.node_name for v in holding.verdicts if v.reasons == (Unfit.NO_ANCHOR_IP,)]
     if anchorless:
         message = (
-            f"{stays(holding)}: the anchor IP of node {', '.join(anchorless)} is unknown "
+            f"{stays(holding)}: the anchor IP of node{'s' * (len(anchorless) > 1)} "
+            f"{', '.join(anchorless)} is unknown "
             f"(no {contract.ANCHOR_IPV4} annotation on its Pod or Node)"
         )
         return Problem(Reason.MISSING_ANCHOR_IP, message)
