@@ -116,6 +116,9 @@ class KubeBed:
                 }
             },
         )
+        # The TaintNodesByCondition admission plugin taints every new Node not-ready; the
+        # node lifecycle controller lifts it once the kubelet reports Ready.
+        self.set_node_ready(name, "True" if ready else "False")
 
     def set_node_ready(self, name: str, status: str, *, taint: bool = True) -> None:
         """Set the Ready condition ("True", "False", "Unknown") and, like the node lifecycle

@@ -1,0 +1,122 @@
+"""A DOKS-like world across both imitations: droplets in the DigitalOcean imitation that are
+Nodes of the real control plane, a cluster object, and the function's identity and settings.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from kubernetes import client as k8s
+
+from tests.bed.controlplane import ControlPlane
+from tests.bed.do_imitation.server import DoImitation
+from tests.bed.kube import DOKS_REGION, KubeBed
+
+FUNCTION_NAMESPACE = "floating-ip-function"
+FUNCTION_ACCOUNT = "floating-ip-function"
+WEB_SECRET = "test-shared-secret-0123456789"
+
+# What the function reads and writes in the cluster, and nothing more.
+FUNCTION_RULES = [
+    k8s.V1PolicyRule(api_groups=[""], resources=["services"], verbs=["get", "list", "patch"]),
+    k8s.V1PolicyRule(api_groups=[""], resources=["pods", "nodes"], verbs=["get", "list"]),
+    k8s.V1PolicyRule(
+        api_groups=["discovery.k8s.io"], resources=["endpointslices"], verbs=["get", "list"]
+    ),
+    k8s.V1PolicyRule(api_groups=[""], resources=["events"], verbs=["create", "patch"]),
+]
+
+
+@dataclass
+class Droplet:
+    node: str
+    droplet_id: int
+    anchor_ip: str
+
+
+@dataclass
+class DoksWorld:
+    control_plane: ControlPlane
+    kube: KubeBed
+    do: DoImitation
+    region: str = DOKS_REGION
+    cluster_id: str = ""
+    droplets: dict[str, Droplet] = field(default_factory=dict)
+    suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+
+    def __post_init__(self) -> None:
+        self.cluster_id = self.do.add_cluster(region=self.region)
+
+    def add_node(self, short_name: str, *, anchor_on_node: bool = True) -> Droplet:
+        """A droplet of the cluster and its Node, Ready, with an anchor IP (on the Node,
+        as the annotator's DaemonSet mode writes it, unless ``anchor_on_node`` is false)."""
+        name = f"{short_name}-{self.suffix}"
+        droplet = self.do.add_doks_node(self.cluster_id, name=name)
+        anchor = f"10.17.{len(self.droplets) // 250}.{len(self.droplets) % 250 + 5}"
+        self.kube.add_node(
+            name,
+            droplet.id,
+            region=self.region,
+            anchor_ip=anchor if anchor_on_node else None,
+            public_ip=droplet.public_ipv4,
+            private_ip=droplet.private_ipv4,
+        )
+        self.droplets[short_name] = Droplet(name, droplet.id, anchor)
+        return self.droplets[short_name]
+
+    def node(self, short_name: str) -> str:
+        return self.droplets[short_name].node
+
+    def holder_of(self, ip: str) -> str | None:
+        """The short name of the node whose droplet holds ``ip`` now."""
+        droplet_id = self.do.reserved_ip_holder(ip)
+        return next((k for k, d in self.droplets.items() if d.droplet_id == droplet_id), None)
+
+    def remove_nodes(self) -> None:
+        for droplet in self.droplets.values():
+            self.kube.delete_node(droplet.node)
+
+    def function_env(self, token: str, **overrides: str) -> dict[str, str]:
+        env = {
+            "DIGITALOCEAN_TOKEN": self.do.token,
+            "DIGITALOCEAN_API_URL": self.do.url,
+            "CLUSTER_ID": self.cluster_id,
+            "KUBE_API_URL": self.control_plane.url,
+            "KUBE_TOKEN": token,
+            "KUBE_CA_DATA": self.control_plane.ca.ca_data,
+            "WEB_SECRET": WEB_SECRET,
+            "REQUESTS_CA_BUNDLE": str(self.do.ca_file),
+        }
+        env.update(overrides)
+        return env
+
+
+def function_token(kube: KubeBed) -> str:
+    """A token for the function's ServiceAccount, bound to exactly ``FUNCTION_RULES``."""
+    try:
+        kube.core.read_namespace(FUNCTION_NAMESPACE)
+    except k8s.exceptions.ApiException:
+        kube.core.create_namespace(
+            k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=FUNCTION_NAMESPACE))
+        )
+        kube.create_service_account(FUNCTION_NAMESPACE, FUNCTION_ACCOUNT)
+        kube.rbac.create_cluster_role(
+            k8s.V1ClusterRole(
+                metadata=k8s.V1ObjectMeta(name=FUNCTION_ACCOUNT), rules=FUNCTION_RULES
+            )
+        )
+        kube.rbac.create_cluster_role_binding(
+            k8s.V1ClusterRoleBinding(
+                metadata=k8s.V1ObjectMeta(name=FUNCTION_ACCOUNT),
+                role_ref=k8s.V1RoleRef(
+                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=FUNCTION_ACCOUNT
+                ),
+                subjects=[
+                    k8s.RbacV1Subject(
+                        kind="ServiceAccount", name=FUNCTION_ACCOUNT, namespace=FUNCTION_NAMESPACE
+                    )
+                ],
+            )
+        )
+    return kube.mint_token(FUNCTION_NAMESPACE, FUNCTION_ACCOUNT)

@@ -1,0 +1,60 @@
+"""Running the reconcile function in-process against the bed, as the platform would call it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from floating_ip import contract
+from floating_ip.handler import Request, Response, handle
+from tests.bed.doks import WEB_SECRET, DoksWorld
+from tests.bed.kube import Port
+
+TRAEFIK_PORTS = [Port(80), Port(443), Port(443, "UDP", name="http3")]
+WRITES = ("POST", "PUT", "DELETE", "PATCH")
+
+
+def binary_event(kind: str, subject: str | None = None) -> tuple[dict[str, str], bytes]:
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": str(uuid.uuid4()),
+        "ce-source": "/tests",
+        "ce-type": kind,
+        "content-type": "application/json",
+        contract.AUTH_HEADER: WEB_SECRET,
+    }
+    if subject:
+        headers["ce-subject"] = subject
+    return headers, b"{}"
+
+
+def resync() -> tuple[dict[str, str], bytes]:
+    return binary_event(contract.EVENT_RESYNC)
+
+
+@dataclass
+class FunctionRunner:
+    world: DoksWorld
+    env: dict[str, str]
+
+    def run(
+        self,
+        event: tuple[dict[str, str], bytes] | None = None,
+        *,
+        remaining_ms: int | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Response:
+        headers, body = event or resync()
+        return handle(Request("POST", headers, body, remaining_ms), env or self.env)
+
+    def ok(self, **kwargs: Any) -> dict[str, Any]:
+        response = self.run(**kwargs)
+        assert response.status == 200, json.dumps(response.body, indent=1)
+        assert response.body["errors"] == [], response.body["errors"]
+        return response.body
+
+    def do_writes(self) -> list[str]:
+        return [f"{r.method} {r.path}" for r in self.world.do.requests() if r.method in WRITES]
