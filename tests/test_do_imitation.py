@@ -341,6 +341,16 @@ def test_a_wrong_token_is_refused(do_api: DoImitation) -> None:
     assert caught.value.response.headers["ratelimit-limit"] == "5000"
 
 
+def test_a_missing_token_is_refused_and_breaks_the_contract(do_api: DoImitation) -> None:
+    answer = requests.get(f"{do_api.url}/v2/droplets", verify=str(do_api.ca_file), timeout=10)
+
+    assert answer.status_code == 401
+    assert answer.json()["id"] == "unauthorized"
+    violations = do_api.take_contract_violations()
+    assert [(v.side, v.path) for v in violations] == [("request", "/v2/droplets")]
+    assert "bearer_auth" in violations[0].detail
+
+
 def test_the_per_minute_limit_answers_429_with_retry_after(do_api: DoImitation) -> None:
     do_api.set_rate_limits(per_minute=3, minute_seconds=1.0)
     do = client(do_api)

@@ -90,7 +90,7 @@ class ImitationApp:
             request.body,
         )
         if self._checker is not None:
-            self._record(self._checker.check_request(exchange))
+            self._record(self._checker.check_request(exchange), aborted)
         request_id = str(uuid.uuid4())
         if fault is not None and fault.delay > 0 and aborted.wait(fault.delay):
             return None  # reset or stopped meanwhile: this request belongs to the past
@@ -112,7 +112,7 @@ class ImitationApp:
                 response_headers={"Content-Type": "application/json", **reply.headers},
                 response_body=encode(reply.body),
             )
-            self._record(self._checker.check_response(answered))
+            self._record(self._checker.check_response(answered), aborted)
         return reply
 
     def _serve(self, request: ApiRequest, request_id: str) -> Reply:
@@ -154,10 +154,12 @@ class ImitationApp:
             )
         )
 
-    def _record(self, violations: list[ContractViolation]) -> None:
+    def _record(self, violations: list[ContractViolation], aborted: threading.Event) -> None:
         if not violations:
             return
         with self._lock:
+            if aborted is not self._aborted:
+                return  # a request from before a reset: not this test's business
             self._violations.extend(violations)
         if self._on_violation is not None:
             for violation in violations:
