@@ -14,6 +14,8 @@ import pydo
 import pytest
 import requests
 
+from tests.bed.do_imitation.remote import RemoteImitation
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -54,12 +56,18 @@ def test_the_imitation_serves_from_a_process_of_its_own(tmp_path: Path) -> None:
             facts["token"], endpoint=facts["url"], connection_verify=facts["ca_file"], retry_total=0
         )
         assert do.reserved_ips.get("192.0.2.5")["reserved_ip"]["droplet"]["id"] == 101
-        fault = {"method": "GET", "path": "/v2/droplets/{id}", "status": 500}
-        requests.post(
-            facts["control_url"] + "/faults", json=fault, verify=facts["ca_file"], timeout=10
-        ).raise_for_status()
+        remote = RemoteImitation.from_state_dir(state)
+        remote.fail_next("GET", "/v2/droplets/{id}", 500)
         with pytest.raises(Exception, match="500"):
             do.droplets.get(102)
+        remote.change_settings(action_latency=None)
+        do.reserved_ips_actions.post("192.0.2.5", {"type": "assign", "droplet_id": 102})
+        assert remote.state()["pending_actions"]
+        assert remote.complete_pending_actions() == 1
+        assert [(r.method, r.status, r.fault) for r in remote.requests()][-2:] == [
+            ("GET", 500, True),
+            ("POST", 201, False),
+        ]
         requests.get(
             facts["url"] + "/v2/droplets",
             params={"per_page": 999},
@@ -67,6 +75,9 @@ def test_the_imitation_serves_from_a_process_of_its_own(tmp_path: Path) -> None:
             verify=facts["ca_file"],
             timeout=10,
         )
+        violations = remote.contract_violations(forget=True)
+        assert [(v.side, v.path) for v in violations] == [("request", "/v2/droplets?per_page=999")]
+        assert remote.contract_violations() == []
     finally:
         process.send_signal(signal.SIGTERM)
         try:
