@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
-from floating_ip.contract import ANCHOR_IPV4, DROPLET_ID
-from floating_ip_annotator.errors import ExitCode
 from kubernetes import client as k8s
 
+from floating_ip.contract import ANCHOR_IPV4, DROPLET_ID
+from floating_ip_annotator.errors import ExitCode
 from tests.bed import metadata as bed
 from tests.bed.controlplane import ControlPlane
 from tests.bed.kube import KubeBed

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from floating_ip.contract import ANCHOR_IPV4, DROPLET_ID
 from floating_ip_annotator import cli, kube, metadata, transport
 from floating_ip_annotator.errors import (

@@ -73,5 +73,7 @@ def _bring_up_to_date(
     )
     if patch is None:
         return Outcome.UNCHANGED
+    # The read used part of this attempt's time; the write gets what is left of the run
+    # (never zero: urllib would take that for a non-blocking socket).
     api.patch(target, patch, min(timeout, max(deadline.remaining(), 0.1)))
     return Outcome.WRITTEN

@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from floating_ip.contract import ANCHOR_IPV4, DROPLET_ID
-
 from floating_ip_annotator import kube, metadata
 from floating_ip_annotator.annotate import Outcome, Result, Settings, run
 from floating_ip_annotator.errors import AnnotatorError, ConfigError, ExitCode

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from floating_ip.contract import ANCHOR_IPV4, DROPLET_ID, PROVIDER_ID_PREFIX
-
 from floating_ip_annotator.errors import IdentityMismatch
 from floating_ip_annotator.identity import DropletIdentity
 
