@@ -109,7 +109,7 @@ class ImitationApp:
             answered = dataclasses.replace(
                 exchange,
                 status=reply.status,
-                response_headers={"Content-Type": "application/json", **reply.headers},
+                response_headers={**_content_type(reply), **reply.headers},
                 response_body=encode(reply.body),
             )
             self._record(self._checker.check_response(answered), aborted)
@@ -400,6 +400,10 @@ class ImitationApp:
 
 def encode(body: Any) -> bytes:
     return b"" if body is None else json.dumps(body).encode()
+
+
+def _content_type(reply: Reply) -> dict[str, str]:
+    return {} if reply.body is None else {"Content-Type": "application/json; charset=utf-8"}
 
 
 def _bearer(headers: Mapping[str, str]) -> str | None:
