@@ -1,0 +1,88 @@
+"""Retry decisions after a POST: what is transient, what is a configuration error, how long
+to wait."""
+
+from __future__ import annotations
+
+import email.utils
+
+import pytest
+
+from floating_ip_forwarder.backoff import (
+    Outcome,
+    RetryPolicy,
+    classify,
+    parse_retry_after,
+    rejection_cause,
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (200, Outcome.DELIVERED),
+        (202, Outcome.DELIVERED),
+        (204, Outcome.DELIVERED),
+        (None, Outcome.TRANSIENT),
+        (429, Outcome.TRANSIENT),
+        (500, Outcome.TRANSIENT),
+        (502, Outcome.TRANSIENT),
+        (503, Outcome.TRANSIENT),
+        (400, Outcome.REJECTED),
+        (401, Outcome.REJECTED),
+        (403, Outcome.REJECTED),
+        (404, Outcome.REJECTED),
+        (301, Outcome.REJECTED),
+    ],
+)
+def test_classify(status: int | None, outcome: Outcome) -> None:
+    assert classify(status) is outcome
+
+
+def test_rejections_name_their_cause() -> None:
+    assert "WEB_SECRET" in rejection_cause(401)
+    assert "FUNCTION_URL" in rejection_cause(404)
+    assert "malformed" in rejection_cause(400)
+    assert "418" in rejection_cause(418)
+
+
+NOW = 1_700_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, None),
+        ("7", 7.0),
+        (" 0 ", 0.0),
+        (email.utils.formatdate(NOW + 30, usegmt=True), 30.0),
+        (email.utils.formatdate(NOW - 30, usegmt=True), 0.0),
+        ("soon", None),
+        ("-5", None),
+    ],
+)
+def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(header, NOW) == (
+        pytest.approx(seconds) if seconds is not None else None
+    )
+
+
+def test_exponential_backoff_with_jitter_within_bounds() -> None:
+    policy = RetryPolicy(base=1.0, factor=2.0, cap=60.0)
+    for attempt, ceiling in [(0, 1.0), (1, 2.0), (2, 4.0), (5, 32.0), (6, 60.0), (40, 60.0)]:
+        low = policy.delay(Outcome.TRANSIENT, attempt, None, 0.0)
+        high = policy.delay(Outcome.TRANSIENT, attempt, None, 0.999999)
+        assert low == pytest.approx(ceiling / 2)
+        assert high == pytest.approx(ceiling, rel=1e-5)
+
+
+def test_retry_after_is_honoured_and_capped() -> None:
+    policy = RetryPolicy(max_retry_after=600.0)
+    assert policy.delay(Outcome.TRANSIENT, 9, 3.0, 0.0) == pytest.approx(3.0)
+    assert 3.0 <= policy.delay(Outcome.TRANSIENT, 0, 3.0, 0.99) <= 3.3
+    assert policy.delay(Outcome.TRANSIENT, 0, 86_400.0, 0.0) == pytest.approx(600.0)
+
+
+def test_rejected_retries_after_a_long_delay() -> None:
+    policy = RetryPolicy(rejected_delay=300.0)
+    assert 270.0 <= policy.delay(Outcome.REJECTED, 0, None, 0.0) <= 330.0
+    assert 270.0 <= policy.delay(Outcome.REJECTED, 3, 1.0, 0.99) <= 330.0

@@ -1,0 +1,170 @@
+"""Configuration from the environment: defaults, and a clear message for each mistake."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from floating_ip_forwarder.config import (
+    SERVICE_ACCOUNT_DIR,
+    ConfigError,
+    KubeAccess,
+    Settings,
+    from_env,
+    parse_duration,
+)
+
+IN_POD = {
+    "FUNCTION_URL": "https://faas-nyc1-1.doserverless.co/api/v1/web/fn-1/floating-ip/reconcile",
+    "WEB_SECRET": "s3cret-value",
+    "CLUSTER_ID": "0f1e2d3c-aaaa-bbbb-cccc-000000000001",
+    "KUBERNETES_SERVICE_HOST": "10.245.0.1",
+    "KUBERNETES_SERVICE_PORT": "443",
+    "POD_NAMESPACE": "floating-ip",
+    "POD_NAME": "event-forwarder-abc",
+}
+
+
+def files_exist(_path: str) -> bool:
+    return True
+
+
+def no_files(_path: str) -> bool:
+    return False
+
+
+def settings(**changes: str) -> Settings:
+    return from_env({**IN_POD, **changes}, files_exist)
+
+
+def problems(env: dict[str, str], is_file: Callable[[str], bool] = files_exist) -> list[str]:
+    with pytest.raises(ConfigError) as error:
+        from_env(env, is_file)
+    return error.value.problems
+
+
+def test_defaults_in_a_pod() -> None:
+    s = settings()
+    assert s.kube == KubeAccess(
+        "https://10.245.0.1:443", f"{SERVICE_ACCOUNT_DIR}/token", f"{SERVICE_ACCOUNT_DIR}/ca.crt"
+    )
+    assert (s.quiet_window, s.max_delay, s.resync_period) == (0.5, 2.0, 300.0)
+    assert (s.rate_per_minute, s.burst, s.max_in_flight) == (60.0, 10, 4)
+    assert (s.namespaces, s.lease_name, s.identity) == (
+        (),
+        "event-forwarder",
+        "event-forwarder-abc",
+    )
+    assert (s.http_port, s.log_level, s.function_ca_file) == (8080, "info", None)
+
+
+def test_the_secret_never_shows_in_repr() -> None:
+    assert "s3cret-value" not in repr(settings())
+
+
+def test_out_of_cluster_overrides() -> None:
+    env = {k: v for k, v in IN_POD.items() if not k.startswith("KUBERNETES_")}
+    env |= {
+        "KUBE_API_URL": "https://127.0.0.1:6443/",
+        "KUBE_TOKEN_FILE": "/t",
+        "KUBE_CA_FILE": "/c",
+    }
+    assert from_env(env, files_exist).kube == KubeAccess("https://127.0.0.1:6443", "/t", "/c")
+    no_ca = {k: v for k, v in env.items() if k != "KUBE_CA_FILE"}
+    assert from_env(no_ca, files_exist).kube.ca_file is None, "the system trust store"
+
+
+def test_ipv6_service_host() -> None:
+    assert settings(KUBERNETES_SERVICE_HOST="fd00::1").kube.api_url == "https://[fd00::1]:443"
+
+
+def test_tunables() -> None:
+    s = settings(
+        QUIET_WINDOW="250ms",
+        MAX_DELAY="5s",
+        RESYNC_PERIOD="10m",
+        RATE_LIMIT="120",
+        RATE_BURST="5",
+        RESYNC_THRESHOLD="20",
+        MAX_IN_FLIGHT="2",
+        NAMESPACES=" apps, web ,apps",
+        METRICS_PORT="9090",
+        LOG_LEVEL="DEBUG",
+        FUNCTION_TIMEOUT="30",
+        LEASE_NAME="fwd",
+        FUNCTION_CA_FILE="/ca.pem",
+    )
+    assert (s.quiet_window, s.max_delay, s.resync_period) == (0.25, 5.0, 600.0)
+    assert (s.rate_per_minute, s.burst, s.resync_threshold, s.max_in_flight) == (120.0, 5, 20, 2)
+    assert s.namespaces == ("apps", "web")
+    assert (s.http_port, s.log_level, s.function_timeout) == (9090, "debug", 30.0)
+    assert (s.lease_name, s.function_ca_file) == ("fwd", "/ca.pem")
+
+
+def test_hostname_is_the_fallback_identity() -> None:
+    env = {k: v for k, v in IN_POD.items() if k != "POD_NAME"} | {"HOSTNAME": "host-1"}
+    assert from_env(env, files_exist).identity == "host-1"
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"FUNCTION_URL": ""}, "FUNCTION_URL is not set"),
+        ({"FUNCTION_URL": "http://example.com/fn"}, "FUNCTION_URL must be an https:// URL"),
+        ({"FUNCTION_URL": "https://u:p@example.com/fn"}, "must not carry credentials"),
+        ({"FUNCTION_URL": "https://example.com:99999/"}, "FUNCTION_URL: not a URL"),
+        ({"WEB_SECRET": "  "}, "WEB_SECRET is not set"),
+        ({"CLUSTER_ID": ""}, "CLUSTER_ID is not set"),
+        ({"CLUSTER_ID": "my cluster"}, "CLUSTER_ID: 'my cluster' is not an id"),
+        ({"POD_NAMESPACE": ""}, "POD_NAMESPACE is not set"),
+        ({"POD_NAMESPACE": "Bad_NS"}, "POD_NAMESPACE: 'Bad_NS' is not a valid Kubernetes name"),
+        ({"LEASE_NAME": "no/slash"}, "LEASE_NAME"),
+        ({"QUIET_WINDOW": "fast"}, "QUIET_WINDOW: 'fast' is not a duration"),
+        ({"QUIET_WINDOW": "3s", "MAX_DELAY": "1s"}, "MAX_DELAY must not be shorter"),
+        ({"RESYNC_PERIOD": "1s"}, "RESYNC_PERIOD: 1s is below the minimum of 10s"),
+        ({"RATE_LIMIT": "600"}, "RATE_LIMIT: 600 is outside 1..300"),
+        ({"RATE_LIMIT": "many"}, "RATE_LIMIT: 'many' is not a number"),
+        ({"RATE_BURST": "0"}, "RATE_BURST: 0 is outside 1..100"),
+        ({"MAX_IN_FLIGHT": "two"}, "MAX_IN_FLIGHT: 'two' is not a whole number"),
+        ({"METRICS_PORT": "70000"}, "METRICS_PORT: 70000 is outside 1..65535"),
+        ({"NAMESPACES": "apps,Bad"}, "NAMESPACES: 'Bad' is not a namespace name"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL: 'loud' is not one of"),
+        ({"KUBE_API_URL": "http://127.0.0.1:8080"}, "KUBE_API_URL must be an https:// URL"),
+    ],
+)
+def test_each_mistake_names_its_variable(changes: dict[str, str], expected: str) -> None:
+    found = problems({**IN_POD, **changes})
+    assert any(expected in p for p in found), found
+
+
+def test_outside_a_pod_without_overrides() -> None:
+    env = {k: v for k, v in IN_POD.items() if not k.startswith("KUBERNETES_")}
+    assert any("KUBE_API_URL is not set and this is not a pod" in p for p in problems(env))
+
+
+def test_missing_files_are_named() -> None:
+    found = problems({**IN_POD, "FUNCTION_CA_FILE": "/nowhere/ca.pem"}, no_files)
+    assert f"KUBE_TOKEN_FILE: no readable file at {SERVICE_ACCOUNT_DIR}/token" in found
+    assert f"KUBE_CA_FILE: no readable file at {SERVICE_ACCOUNT_DIR}/ca.crt" in found
+    assert "FUNCTION_CA_FILE: no readable file at /nowhere/ca.pem" in found
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    found = problems({"QUIET_WINDOW": "x"})
+    assert len(found) >= 6
+    assert str(ConfigError(found)).startswith("invalid configuration:")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("0.5", 0.5), ("500ms", 0.5), ("2s", 2.0), ("5m", 300.0), ("1h", 3600.0), ("0", 0.0)],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "-1s", "1d", "s", "1.s"])
+def test_parse_duration_refuses(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)

@@ -1,0 +1,223 @@
+"""A projection changes exactly when a placement input changes: that is how the forwarder
+tells a real change from a heartbeat or from the function's own writes."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from floating_ip import contract
+from floating_ip_forwarder import projections
+
+Obj = dict[str, Any]
+
+
+def node_obj() -> Obj:
+    return {
+        "metadata": {
+            "name": "pool-a-1",
+            "labels": {projections.REGION_LABEL: "nyc3", "kubernetes.io/hostname": "pool-a-1"},
+            "annotations": {contract.ANCHOR_IPV4: "10.20.0.5", "other": "x"},
+            "resourceVersion": "10",
+        },
+        "spec": {"providerID": "digitalocean://101", "taints": []},
+        "status": {
+            "conditions": [
+                {"type": "MemoryPressure", "status": "False", "lastHeartbeatTime": "t0"},
+                {"type": "Ready", "status": "True", "lastHeartbeatTime": "t0"},
+            ],
+            "images": [{"names": ["traefik:v3"], "sizeBytes": 1}],
+        },
+    }
+
+
+def service_obj() -> Obj:
+    return {
+        "metadata": {
+            "name": "web",
+            "namespace": "apps",
+            "annotations": {
+                contract.ADDRESS: "203.0.113.10",
+                contract.FIREWALL: "true",
+                contract.HOLDER_NODE: "pool-a-1",
+                contract.STATUS: "assigned",
+            },
+            "resourceVersion": "5",
+        },
+        "spec": {
+            "clusterIP": "10.96.0.10",
+            "ports": [{"port": 443, "protocol": "UDP"}, {"port": 80, "protocol": "TCP"}],
+            "externalTrafficPolicy": "Local",
+        },
+    }
+
+
+def slice_obj() -> Obj:
+    return {
+        "metadata": {
+            "name": "web-abc",
+            "namespace": "apps",
+            "labels": {contract.SERVICE_NAME_LABEL: "web"},
+        },
+        "endpoints": [
+            {
+                "addresses": ["10.244.0.2"],
+                "conditions": {"ready": True, "serving": True, "terminating": False},
+                "nodeName": "pool-a-1",
+                "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "apps"},
+            },
+            {
+                "addresses": ["10.244.0.3"],
+                "conditions": {"ready": False, "serving": False, "terminating": False},
+                "nodeName": "pool-a-2",
+                "targetRef": {"kind": "Pod", "name": "web-2", "namespace": "apps"},
+            },
+        ],
+    }
+
+
+def ready_condition(obj: Obj) -> Obj:
+    return next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+
+
+def mutate(obj: Obj, change: Callable[[Obj], object]) -> Obj:
+    changed = copy.deepcopy(obj)
+    change(changed)
+    return changed
+
+
+NODE_CHANGES: list[tuple[str, Callable[[Obj], object], bool]] = [
+    ("heartbeat", lambda o: ready_condition(o).update(lastHeartbeatTime="t1"), False),
+    ("other condition", lambda o: o["status"]["conditions"][0].update(status="True"), False),
+    ("image list", lambda o: o["status"]["images"].append({"names": ["x"]}), False),
+    ("unread label", lambda o: o["metadata"]["labels"].update(team="a"), False),
+    ("unread annotation", lambda o: o["metadata"]["annotations"].update(other="y"), False),
+    ("resourceVersion", lambda o: o["metadata"].update(resourceVersion="11"), False),
+    ("not ready", lambda o: ready_condition(o).update(status="False"), True),
+    ("unknown", lambda o: ready_condition(o).update(status="Unknown"), True),
+    ("cordon", lambda o: o["spec"].update(unschedulable=True), True),
+    ("taint", lambda o: o["spec"]["taints"].append({"key": "k", "effect": "NoSchedule"}), True),
+    ("deleting", lambda o: o["metadata"].update(deletionTimestamp="2025-01-01T00:00:00Z"), True),
+    ("provider id", lambda o: o["spec"].update(providerID="digitalocean://102"), True),
+    ("region", lambda o: o["metadata"]["labels"].update({projections.REGION_LABEL: "ams3"}), True),
+    (
+        "anchor",
+        lambda o: o["metadata"]["annotations"].update({contract.ANCHOR_IPV4: "10.0.0.9"}),
+        True,
+    ),
+    ("anchor gone", lambda o: o["metadata"]["annotations"].pop(contract.ANCHOR_IPV4), True),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "change", "matters"), NODE_CHANGES, ids=[c[0] for c in NODE_CHANGES]
+)
+def test_node_changes(what: str, change: Callable[[Obj], object], matters: bool) -> None:
+    before = projections.node(node_obj())
+    after = projections.node(mutate(node_obj(), change))
+    assert (before != after) is matters
+
+
+SERVICE_CHANGES: list[tuple[str, Callable[[Obj], object], bool]] = [
+    (
+        "status annotation",
+        lambda o: o["metadata"]["annotations"].update({contract.STATUS: "x"}),
+        False,
+    ),
+    (
+        "all status annotations",
+        lambda o: o["metadata"]["annotations"].update(
+            dict.fromkeys(contract.STATUS_ANNOTATIONS, "changed")
+        ),
+        False,
+    ),
+    ("externalIPs", lambda o: o["spec"].update(externalIPs=["10.20.0.5"]), False),
+    ("clusterIP", lambda o: o["spec"].update(clusterIP="10.96.0.11"), False),
+    ("unread annotation", lambda o: o["metadata"]["annotations"].update(team="a"), False),
+    ("port order", lambda o: o["spec"]["ports"].reverse(), False),
+    (
+        "address",
+        lambda o: o["metadata"]["annotations"].update({contract.ADDRESS: "203.0.113.11"}),
+        True,
+    ),
+    ("firewall", lambda o: o["metadata"]["annotations"].update({contract.FIREWALL: "false"}), True),
+    (
+        "firewall sources",
+        lambda o: o["metadata"]["annotations"].update({contract.FIREWALL_SOURCES: "1.2.3.0/24"}),
+        True,
+    ),
+    ("port added", lambda o: o["spec"]["ports"].append({"port": 8443, "protocol": "TCP"}), True),
+    ("protocol", lambda o: o["spec"]["ports"][0].update(protocol="TCP"), True),
+    ("traffic policy", lambda o: o["spec"].update(externalTrafficPolicy="Cluster"), True),
+    ("opt out", lambda o: o["metadata"]["annotations"].pop(contract.ADDRESS), True),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "change", "matters"), SERVICE_CHANGES, ids=[c[0] for c in SERVICE_CHANGES]
+)
+def test_service_changes(what: str, change: Callable[[Obj], object], matters: bool) -> None:
+    before = projections.service(service_obj())
+    after = projections.service(mutate(service_obj(), change))
+    assert (before.inputs != after.inputs) is matters
+
+
+def test_service_without_address_has_no_inputs_and_holder_is_kept_apart() -> None:
+    obj = mutate(service_obj(), lambda o: o["metadata"]["annotations"].pop(contract.ADDRESS))
+    assert projections.service(obj).inputs is None
+    moved = mutate(
+        service_obj(), lambda o: o["metadata"]["annotations"].update({contract.HOLDER_NODE: "b"})
+    )
+    assert projections.service(moved).holder == "b"
+    assert projections.service(moved).inputs == projections.service(service_obj()).inputs
+
+
+SLICE_CHANGES: list[tuple[str, Callable[[Obj], object], bool]] = [
+    ("endpoint order", lambda o: o["endpoints"].reverse(), False),
+    ("pod IP", lambda o: o["endpoints"][0].update(addresses=["10.244.9.9"]), False),
+    ("zone hint", lambda o: o["endpoints"][0].update(zone="nyc3-a"), False),
+    ("ports", lambda o: o.update(ports=[{"port": 80}]), False),
+    ("ready", lambda o: o["endpoints"][1]["conditions"].update(ready=True), True),
+    ("serving", lambda o: o["endpoints"][1]["conditions"].update(serving=True), True),
+    ("terminating", lambda o: o["endpoints"][0]["conditions"].update(terminating=True), True),
+    ("node", lambda o: o["endpoints"][0].update(nodeName="pool-a-3"), True),
+    ("target", lambda o: o["endpoints"][0]["targetRef"].update(name="web-3"), True),
+    ("endpoint gone", lambda o: o["endpoints"].pop(), True),
+    (
+        "service label",
+        lambda o: o["metadata"]["labels"].update({contract.SERVICE_NAME_LABEL: "x"}),
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "change", "matters"), SLICE_CHANGES, ids=[c[0] for c in SLICE_CHANGES]
+)
+def test_endpoint_slice_changes(what: str, change: Callable[[Obj], object], matters: bool) -> None:
+    before = projections.endpoint_slice(slice_obj())
+    after = projections.endpoint_slice(mutate(slice_obj(), change))
+    assert (before != after) is matters
+
+
+def test_missing_endpoint_conditions_mean_ready_and_serving() -> None:
+    obj = mutate(slice_obj(), lambda o: o["endpoints"][0].pop("conditions"))
+    endpoint = next(e for e in projections.endpoint_slice(obj).endpoints if e.pod == "web-1")
+    assert (endpoint.ready, endpoint.serving, endpoint.terminating) == (True, True, False)
+
+
+def test_pod_projection_is_its_anchor_only() -> None:
+    pod = {
+        "metadata": {
+            "name": "web-1",
+            "namespace": "apps",
+            "annotations": {contract.ANCHOR_IPV4: "10.20.0.5"},
+            "resourceVersion": "9",
+        }
+    }
+    assert projections.pod(pod) == projections.PodView(("apps", "web-1"), "10.20.0.5")
+    bare = mutate(pod, lambda o: o["metadata"].pop("annotations"))
+    assert projections.pod(bare).anchor is None
