@@ -26,7 +26,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy lib event-forwarder annotator tests
 
 layering: $(STAMP)
-	$(VENV)/bin/lint-imports
+	PYTHONPATH=lib $(VENV)/bin/lint-imports
 
 test: lint typecheck layering controlplane
 	$(PY) -m pytest

@@ -1,0 +1,133 @@
+"""The HTTP contract, answered before any call to Kubernetes or DigitalOcean is made."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from floating_ip import contract
+from floating_ip.handler import Request, handle
+from tests.bed.doks import WEB_SECRET
+from tests.function.harness import binary_event, resync
+
+ENV = {
+    "DIGITALOCEAN_TOKEN": "do-token-must-never-show",
+    "CLUSTER_ID": "7b8d3a1e-6f0c-4c4e-9a55-2d0c7f1b9e11",
+    "KUBE_API_URL": "https://127.0.0.1:9",  # nothing listens: no test below may get there
+    "KUBE_TOKEN": "kube-token-must-never-show",
+    "WEB_SECRET": WEB_SECRET,
+}
+
+
+def call(
+    headers: dict[str, str],
+    body: bytes = b"{}",
+    method: str = "POST",
+    env: dict[str, str] | None = None,
+) -> tuple[int, dict[str, object]]:
+    response = handle(Request(method, headers, body), env or ENV)
+    return response.status, response.body
+
+
+def test_a_missing_or_wrong_secret_is_401() -> None:
+    headers, body = resync()
+    del headers[contract.AUTH_HEADER]
+    assert call(headers, body)[0] == 401
+    assert call({**headers, contract.AUTH_HEADER: WEB_SECRET[:-1] + "x"}, body)[0] == 401
+    assert call({**headers, contract.AUTH_HEADER: ""}, body)[0] == 401
+
+
+def test_without_a_configured_secret_every_call_is_refused() -> None:
+    headers, body = resync()
+    assert call(headers, body, env={**ENV, "WEB_SECRET": ""})[0] == 401
+
+
+def test_only_post_is_accepted() -> None:
+    headers, body = resync()
+    assert call(headers, body, method="GET")[0] == 405
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "needle"),
+    [
+        ({"content-type": "application/json"}, b"{}", "not a CloudEvent"),
+        ({"content-type": "application/cloudevents+json"}, b"{oops", "not a CloudEvent"),
+        (
+            {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/x", "ce-type": "com.example"},
+            b"{}",
+            "unknown event type",
+        ),
+        (
+            {
+                "ce-specversion": "1.0",
+                "ce-id": "1",
+                "ce-source": "/x",
+                "ce-type": contract.EVENT_SERVICE_CHANGED,
+            },
+            b"{}",
+            "subject",
+        ),
+        (
+            {
+                "ce-specversion": "1.0",
+                "ce-id": "1",
+                "ce-source": "/x",
+                "ce-subject": "../etc",
+                "ce-type": contract.EVENT_SERVICE_CHANGED,
+            },
+            b"{}",
+            "subject",
+        ),
+    ],
+    ids=["no-event", "bad-json", "unknown-type", "no-subject", "bad-subject"],
+)
+def test_a_malformed_event_is_400(headers: dict[str, str], body: bytes, needle: str) -> None:
+    status, answer = call({**headers, contract.AUTH_HEADER: WEB_SECRET}, body)
+    assert status == 400
+    assert needle in str(answer["error"])
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"CLUSTER_ID": ""}, "CLUSTER_ID is not set"),
+        ({"CLUSTER_ID": "prod"}, "CLUSTER_ID must be the cluster's UUID"),
+        ({"KUBE_API_URL": "http://10.0.0.1"}, "KUBE_API_URL must be an https:// URL"),
+        ({"KUBE_CA_DATA": "not base64!"}, "KUBE_CA_DATA must be base64"),
+        ({"KUBE_CA_DATA": "aGVsbG8="}, "KUBE_CA_DATA does not decode to a PEM certificate"),
+        ({"DIGITALOCEAN_TOKEN": ""}, "DIGITALOCEAN_TOKEN is not set"),
+        ({"DIGITALOCEAN_API_URL": "ftp://x"}, "DIGITALOCEAN_API_URL must be an https:// URL"),
+        ({"DRY_RUN": "perhaps"}, "DRY_RUN must be true or false"),
+        ({"NAMESPACES": "ok,Not_OK"}, "NAMESPACES: 'Not_OK' is not a valid namespace name"),
+    ],
+    ids=lambda v: str(v)[:30],
+)
+def test_a_bad_setting_is_named_before_any_call(change: dict[str, str], needle: str) -> None:
+    headers, body = resync()
+    status, answer = call(headers, body, env={**ENV, **change})
+    assert status == 500
+    assert needle in str(answer["error"])
+
+
+def test_a_short_secret_is_refused_as_configuration() -> None:
+    headers, body = binary_event(contract.EVENT_RESYNC)
+    headers[contract.AUTH_HEADER] = "short"
+    status, answer = call(headers, body, env={**ENV, "WEB_SECRET": "short"})
+    assert (status, "WEB_SECRET must be at least 16" in str(answer["error"])) == (500, True)
+
+
+def test_secrets_never_appear_in_answers_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    headers, body = resync()
+    answers = [
+        call(headers, body, env={**ENV, "CLUSTER_ID": ""}),
+        call(headers, body, method="GET"),
+        call({contract.AUTH_HEADER: "wrong"}, body),
+        call(headers, body),  # reaches for the apiserver that is not there: 503
+    ]
+    assert answers[-1][0] == 503
+    text = json.dumps(answers) + caplog.text
+    for secret in (ENV["DIGITALOCEAN_TOKEN"], ENV["KUBE_TOKEN"], WEB_SECRET):
+        assert secret not in text
