@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from floating_ip import contract
 from floating_ip.core.model import ConditionStatus, Observation, Reason
-
 from tests.core.builders import (
     IP_A,
     IP_B,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from floating_ip import contract
 from floating_ip.core.annotations import (
     AnnotationError,
@@ -12,7 +13,6 @@ from floating_ip.core.annotations import (
     read_intent,
 )
 from floating_ip.core.model import Reason
-
 from tests.core.builders import IP_A, svc
 
 

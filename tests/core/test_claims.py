@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
 from floating_ip.core.annotations import Intent, read_intent
 from floating_ip.core.claims import claim_all
 from floating_ip.core.model import Reason, Service
-
 from tests.core.builders import IP_A, IP_B, svc
 
 OLD = "2024-01-01T00:00:00Z"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from floating_ip.core.external_ips import bridge, final, record, recorded_anchors
 
 USER, OTHER_USER = "198.51.100.7", "198.51.100.8"

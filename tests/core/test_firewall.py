@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+
 from floating_ip.core.firewall import MAX_RULES, decide_firewall
 from floating_ip.core.firewall_rules import inbound_rules, normal_ports, normal_rules
 from floating_ip.core.model import (
@@ -15,7 +16,6 @@ from floating_ip.core.model import (
     Reason,
     Sources,
 )
-
 from tests.core.builders import CLUSTER
 
 EVERYONE = ("0.0.0.0/0", "::/0")

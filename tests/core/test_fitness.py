@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from floating_ip.core.fitness import anchor_of, verdict
 from floating_ip.core.model import ConditionStatus, Endpoint, Unfit
-
 from tests.core.builders import anchor, endpoint, node, pod, svc
 
 NOT_READY = "node.kubernetes.io/not-ready"

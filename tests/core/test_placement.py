@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
 from floating_ip.core.placement import Outcome, Seat, place
 
 KEEP, MOVE, LOCKED = Outcome.KEEP, Outcome.MOVE, Outcome.LOCKED

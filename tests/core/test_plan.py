@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+
 from floating_ip import contract
 from floating_ip.core.model import (
     ConditionStatus,
@@ -19,7 +20,6 @@ from floating_ip.core.model import (
 )
 from floating_ip.core.plan import plan
 from floating_ip.core.rendezvous import rendezvous_order
-
 from tests.core.builders import (
     CLUSTER,
     IP_A,

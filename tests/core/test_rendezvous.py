@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from floating_ip.core.rendezvous import rendezvous_order
 
 NODES = [f"pool-a-{i}" for i in range(8)]
