@@ -170,7 +170,7 @@ def _log_start(settings: Settings) -> None:
     log.info(
         "starting",
         extra={
-            "function": f"{url.scheme}://{url.hostname}{url.path}",
+            "function": f"{url.scheme}://{url.netloc}{url.path}",
             "cluster_id": settings.cluster_id,
             "namespaces": list(settings.namespaces) or "all",
             "lease": f"{settings.lease_namespace}/{settings.lease_name}",

@@ -44,7 +44,7 @@ class ServiceInputs:
     firewall_sources: str | None
     ports: tuple[tuple[int, str], ...]
     """``(port, protocol)`` pairs, sorted."""
-    external_traffic_policy: str | None
+    external_traffic_policy: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +147,9 @@ def service(obj: JSON) -> ServiceView:
             firewall=annotations.get(contract.FIREWALL),
             firewall_sources=annotations.get(contract.FIREWALL_SOURCES),
             ports=tuple(ports),
-            external_traffic_policy=_text(spec.get("externalTrafficPolicy")),
+            # The apiserver fills in "Cluster" once a Service has externalIPs (the function's
+            # own write): absent and "Cluster" are the same policy.
+            external_traffic_policy=_text(spec.get("externalTrafficPolicy")) or "Cluster",
         )
     holder = annotations.get(contract.HOLDER_NODE)
     return ServiceView(_namespaced_key(obj), inputs, sys.intern(holder) if holder else None)

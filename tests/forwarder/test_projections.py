@@ -165,6 +165,13 @@ def test_service_changes(what: str, change: Callable[[Obj], object], matters: bo
     assert (before.inputs != after.inputs) is matters
 
 
+def test_a_defaulted_traffic_policy_is_no_change() -> None:
+    # The apiserver writes "Cluster" when the function first sets externalIPs.
+    bare = mutate(service_obj(), lambda o: o["spec"].pop("externalTrafficPolicy"))
+    defaulted = mutate(bare, lambda o: o["spec"].update(externalTrafficPolicy="Cluster"))
+    assert projections.service(bare).inputs == projections.service(defaulted).inputs
+
+
 def test_service_without_address_has_no_inputs_and_holder_is_kept_apart() -> None:
     obj = mutate(service_obj(), lambda o: o["metadata"]["annotations"].pop(contract.ADDRESS))
     assert projections.service(obj).inputs is None

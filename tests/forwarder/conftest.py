@@ -1,0 +1,145 @@
+"""Fixtures for the forwarder's integration tests: the shipped base applied once, an HTTPS
+receiver per test, and forwarder processes that must stop cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from tests.bed.controlplane import ControlPlane
+from tests.bed.kube import KubeBed
+from tests.bed.processes import free_port
+from tests.bed.tls import CertFiles, TestCA
+from tests.forwarder.harness import (
+    FORWARDER_ACCOUNT,
+    NAMESPACE,
+    ForwarderProcess,
+    Shipped,
+    image_layout,
+    kubectl,
+    resolve_deployment_env,
+    write_overlay,
+)
+from tests.forwarder.receiver import Receiver
+
+StartForwarder = Callable[..., ForwarderProcess]
+
+
+@pytest.fixture(scope="session")
+def web_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@pytest.fixture(scope="session")
+def receiver_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[TestCA, CertFiles]:
+    ca = TestCA(tmp_path_factory.mktemp("receiver-ca"))
+    return ca, ca.issue("receiver", "127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def image_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return image_layout(tmp_path_factory.mktemp("image"))
+
+
+@pytest.fixture(scope="session")
+def shipped(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory, web_secret: str
+) -> Shipped:
+    """The kustomize base, applied as a user would (through an overlay with their values)."""
+    overlay = write_overlay(
+        tmp_path_factory.mktemp("overlay"),
+        secret=web_secret,
+        function_url="https://function.invalid/api/v1/web/fn/floating-ip/reconcile",
+    )
+    kubectl(control_plane, "apply", "-k", str(overlay))
+    env = resolve_deployment_env(control_plane.admin_client(), NAMESPACE)
+    return Shipped(control_plane, env)
+
+
+@pytest.fixture
+def receiver(receiver_tls: tuple[TestCA, CertFiles], web_secret: str) -> Iterator[Receiver]:
+    sink = Receiver(receiver_tls[1], web_secret).start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture
+def lease_name() -> str:
+    return f"fwd-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def start_forwarder(
+    shipped: Shipped,
+    image_app: Path,
+    control_plane: ControlPlane,
+    kube: KubeBed,
+    receiver: Receiver,
+    receiver_tls: tuple[TestCA, CertFiles],
+    lease_name: str,
+    tmp_path: Path,
+) -> Iterator[StartForwarder]:
+    """Start a forwarder replica configured by the shipped Deployment, run out of cluster
+    with a token of the shipped ServiceAccount; ``overrides`` are further variables."""
+    started: list[ForwarderProcess] = []
+
+    def start(
+        namespaces: str = "", *, name: str = "replica-0", wait: bool = True, **overrides: str
+    ) -> ForwarderProcess:
+        token = tmp_path / f"{name}.token"
+        token.write_text(kube.mint_token(NAMESPACE, FORWARDER_ACCOUNT))
+        env = shipped.container_env(name) | {
+            "KUBE_API_URL": control_plane.url,
+            "KUBE_TOKEN_FILE": str(token),
+            "KUBE_CA_FILE": str(control_plane.ca.ca_file),
+            "FUNCTION_URL": receiver.url(),
+            "FUNCTION_CA_FILE": str(receiver_tls[0].ca_file),
+            "METRICS_PORT": str(free_port()),
+            "NAMESPACES": namespaces,
+            "LEASE_NAME": lease_name,
+            "LOG_LEVEL": "debug",
+        }
+        env.update(overrides)
+        process = ForwarderProcess(image_app, env, tmp_path / f"{name}.log").start()
+        started.append(process)
+        if wait:
+            process.wait_ready()
+        return process
+
+    try:
+        yield start
+    finally:
+        codes = {p.log.name: p.terminate() for p in started}
+        for process in started:
+            process.kill()
+        unclean = {log: code for log, code in codes.items() if code != 0}
+        assert not unclean, f"forwarders did not exit cleanly on SIGTERM: {unclean}"
+
+
+@pytest.fixture
+def nodes(kube: KubeBed, namespace: str) -> Iterator[Callable[..., str]]:
+    """``add(short, **kwargs)``: a Node named after the test's namespace, deleted at the end."""
+    added: list[str] = []
+
+    def add(short: str, droplet_id: int = 0, **kwargs: object) -> str:
+        name = f"{short}-{namespace}"
+        kube.add_node(name, droplet_id or 1000 + len(added), **kwargs)
+        added.append(name)
+        return name
+
+    try:
+        yield add
+    finally:
+        for name in added:
+            try:
+                kube.delete_node(name)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
