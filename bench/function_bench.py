@@ -218,7 +218,7 @@ def _measure(plane: ControlPlane, do: DoImitation) -> dict[str, Any]:
     )
     kube.create_pod(namespace, "traefik-1", world.node("a"), {"app": "traefik"})
     kube.sync_endpoint_slices(namespace, "traefik")
-    env = world.function_env(function_token(kube), NAMESPACES=namespace)
+    env = world.function_env(function_token(plane, kube), NAMESPACES=namespace)
     os.environ["REQUESTS_CA_BUNDLE"] = env["REQUESTS_CA_BUNDLE"]
 
     def run() -> None:

@@ -4,28 +4,20 @@ Nodes of the real control plane, a cluster object, and the function's identity a
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from dataclasses import dataclass, field
 
-from kubernetes import client as k8s
-
-from tests.bed.controlplane import ControlPlane
+from tests.bed.controlplane import REPO, ControlPlane
 from tests.bed.do_imitation.server import DoImitation
 from tests.bed.kube import DOKS_REGION, KubeBed
 
-FUNCTION_NAMESPACE = "floating-ip-function"
+DEPLOY = REPO / "event-forwarder" / "deploy" / "base"
+NAMESPACE_MANIFEST = DEPLOY / "namespace.yaml"
+FUNCTION_IDENTITY = DEPLOY / "function-identity.yaml"
+FUNCTION_NAMESPACE = "floating-ip"
 FUNCTION_ACCOUNT = "floating-ip-function"
 WEB_SECRET = "test-shared-secret-0123456789"
-
-# What the function reads and writes in the cluster, and nothing more.
-FUNCTION_RULES = [
-    k8s.V1PolicyRule(api_groups=[""], resources=["services"], verbs=["get", "list", "patch"]),
-    k8s.V1PolicyRule(api_groups=[""], resources=["pods", "nodes"], verbs=["get", "list"]),
-    k8s.V1PolicyRule(
-        api_groups=["discovery.k8s.io"], resources=["endpointslices"], verbs=["get", "list"]
-    ),
-    k8s.V1PolicyRule(api_groups=[""], resources=["events"], verbs=["create", "patch"]),
-]
 
 
 @dataclass
@@ -92,31 +84,26 @@ class DoksWorld:
         return env
 
 
-def function_token(kube: KubeBed) -> str:
-    """A token for the function's ServiceAccount, bound to exactly ``FUNCTION_RULES``."""
-    try:
-        kube.core.read_namespace(FUNCTION_NAMESPACE)
-    except k8s.exceptions.ApiException:
-        kube.core.create_namespace(
-            k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=FUNCTION_NAMESPACE))
-        )
-        kube.create_service_account(FUNCTION_NAMESPACE, FUNCTION_ACCOUNT)
-        kube.rbac.create_cluster_role(
-            k8s.V1ClusterRole(
-                metadata=k8s.V1ObjectMeta(name=FUNCTION_ACCOUNT), rules=FUNCTION_RULES
-            )
-        )
-        kube.rbac.create_cluster_role_binding(
-            k8s.V1ClusterRoleBinding(
-                metadata=k8s.V1ObjectMeta(name=FUNCTION_ACCOUNT),
-                role_ref=k8s.V1RoleRef(
-                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=FUNCTION_ACCOUNT
-                ),
-                subjects=[
-                    k8s.RbacV1Subject(
-                        kind="ServiceAccount", name=FUNCTION_ACCOUNT, namespace=FUNCTION_NAMESPACE
-                    )
-                ],
-            )
-        )
+def function_token(control_plane: ControlPlane, kube: KubeBed) -> str:
+    """A token for the function's ServiceAccount with exactly the shipped RBAC
+    (``event-forwarder/deploy/base/function-identity.yaml``), so every function test also
+    proves that RBAC is enough."""
+    subprocess.run(
+        [
+            control_plane.kubectl,
+            "--kubeconfig",
+            str(control_plane.kubeconfig_path),
+            "apply",
+            "--server-side",
+            "-f",
+            str(NAMESPACE_MANIFEST),
+            "-n",
+            FUNCTION_NAMESPACE,
+            "-f",
+            str(FUNCTION_IDENTITY),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return kube.mint_token(FUNCTION_NAMESPACE, FUNCTION_ACCOUNT)

@@ -24,11 +24,15 @@ def world(control_plane: ControlPlane, kube: KubeBed, do_api: DoImitation) -> It
 
 @pytest.fixture
 def runner(
-    world: DoksWorld, kube: KubeBed, namespace: str, monkeypatch: pytest.MonkeyPatch
+    control_plane: ControlPlane,
+    world: DoksWorld,
+    kube: KubeBed,
+    namespace: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> FunctionRunner:
     # Namespaces of earlier tests stay (a bare apiserver never finishes deleting them):
     # the function is told to manage this test's namespace only, as a user could.
-    env = world.function_env(function_token(kube), NAMESPACES=namespace)
+    env = world.function_env(function_token(control_plane, kube), NAMESPACES=namespace)
     # pydo (through requests) trusts the imitation's CA the way any client would.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", env["REQUESTS_CA_BUNDLE"])
     return FunctionRunner(world, env)
