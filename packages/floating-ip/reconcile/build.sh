@@ -2,12 +2,20 @@
 # Run by the deployer (doctl serverless deploy, or locally) inside this folder: builds the
 # `virtualenv/` the Python runtime activates. Wheels are chosen for the runtime's platform
 # (Linux x86_64, CPython 3.11), not the machine that builds, so a deploy from a Mac works too.
+#
+# PYTHON names the interpreter that builds (default python3): it needs the `virtualenv` and
+# `pip` modules. The deployer runs this script through bash, which may read ~/.bashrc first
+# and so pick another python3 than your shell does: set PYTHON to an absolute path if so.
 set -euo pipefail
 cd "$(dirname "$0")"
+PYTHON="${PYTHON:-python3}"
 rm -rf virtualenv
-python3 -m virtualenv --without-pip virtualenv >/dev/null
-python3 -m pip install --quiet --disable-pip-version-check --no-compile \
+"$PYTHON" -m virtualenv --without-pip virtualenv >/dev/null
+# activate_this.py adds the site-packages of the interpreter that created the virtualenv
+# (lib/python3.X/...): install there, whatever that version is, or the runtime finds nothing.
+site_packages=$(virtualenv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+"$PYTHON" -m pip install --quiet --disable-pip-version-check --no-compile \
   --requirement requirements.txt \
-  --target virtualenv/lib/python3.11/site-packages \
+  --target "$site_packages" \
   --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
   --implementation cp --python-version 3.11 --only-binary=:all:
