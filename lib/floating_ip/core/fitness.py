@@ -16,6 +16,7 @@ A node is fit when all of these hold:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Final
@@ -74,8 +75,11 @@ def ready_pods_on(service: Service, node_name: str) -> tuple[ObjectRef | None, .
     )
 
 
+@functools.lru_cache(maxsize=8192)
 def valid_ipv4(text: str | None) -> str | None:
-    """Canonical IPv4 text, or ``None`` for anything else (a garbled annotation is unknown)."""
+    """Canonical IPv4 text, or ``None`` for anything else (a garbled annotation is unknown).
+
+    Cached: every node is checked once per Service and IP, with the same few anchors."""
     if text is None:
         return None
     try:
