@@ -1,0 +1,99 @@
+"""Reading and building the project with the real deployer library (``build-function.js``).
+
+The deployer works on a copy of what ``doctl serverless deploy`` ships (project.yml,
+packages/, lib/), so its build output never lands in the checkout, and reads its variables
+from an env file the test writes: never from a real ``.env`` or the developer's shell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+SCRIPT = HERE / "build-function.js"
+SHIPPED = ("project.yml", "packages", "lib")
+# Left behind by local runs; a fresh checkout has none of them.
+LOCAL_LEFTOVERS = ("__pycache__", "*.pyc", "virtualenv", "__deployer__.zip", ".deployed")
+SETUP = "npm ci --prefix tests/deployable"
+
+
+class DeployerError(AssertionError):
+    """The deployer refused the project or failed to build it."""
+
+
+def project_variables() -> set[str]:
+    """Every ``${VAR}`` project.yml substitutes."""
+    text = (REPO / "project.yml").read_text()
+    return {name.strip() for name in re.findall(r"\$\{([^}]+)\}", text)}
+
+
+def copy_project(target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in SHIPPED:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns(*LOCAL_LEFTOVERS))
+        else:
+            shutil.copy2(source, target / name)
+    return target
+
+
+def write_env_file(path: Path, values: Mapping[str, str]) -> Path:
+    path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    return path
+
+
+def _environment(api_host: str, scratch: Path) -> dict[str, str]:
+    shadowing = project_variables()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        # The deployer prefers the process environment over the env file, and reads its
+        # platform settings and build shell from variables: none may come from the caller.
+        if key not in shadowing and not key.startswith("__OW_") and key not in {"shell"}
+    }
+    env["__OW_API_HOST"] = api_host
+    env["NIMBELLA_DIR"] = str(scratch / "nimbella")  # no saved credentials, no global excludes
+    env["PYTHON"] = sys.executable  # build.sh's interpreter: this one has virtualenv and pip
+    no_proxy = ",".join(filter(None, [env.get("NO_PROXY", ""), "127.0.0.1", "localhost"]))
+    env["NO_PROXY"] = env["no_proxy"] = no_proxy
+    return env
+
+
+def run_deployer(
+    project: Path, env_file: Path, out: Path, api_host: str, *, read_only: bool = False
+) -> dict[str, Any]:
+    """Run the deployer on ``project``; its JSON report (``error`` set when it refused)."""
+    node = shutil.which("node")
+    if node is None or not (HERE / "node_modules" / "@nimbella" / "nimbella-deployer").is_dir():
+        raise DeployerError(f"the deployer is not installed: needs node and `{SETUP}`")
+    argv = [node, str(SCRIPT), str(project), str(env_file), str(out)]
+    if read_only:
+        argv.append("--read-only")
+    done = subprocess.run(
+        argv,
+        cwd=project,
+        env=_environment(api_host, out),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    try:
+        report: dict[str, Any] = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise DeployerError(
+            f"the deployer exited with {done.returncode} without a report:\n"
+            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        ) from None
+    report["log"] = done.stderr
+    return report
