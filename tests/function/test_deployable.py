@@ -1,0 +1,284 @@
+"""The deployable artefact: project.yml read, validated and built by the real deployer library
+(what ``doctl serverless deploy`` runs), the upload captured before it leaves the machine, and
+the built zip cold-started the way the Python runtime loads it, answering real events.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from floating_ip import contract
+from tests.bed.doks import DoksWorld
+from tests.bed.kube import KubeBed
+from tests.deployable.deployer import (
+    REPO,
+    DeployerError,
+    copy_project,
+    project_variables,
+    run_deployer,
+    write_env_file,
+)
+from tests.deployable.platform_stub import RuntimesStub
+from tests.deployable.runtime import LoadedFunction
+from tests.function.harness import TRAEFIK_PORTS, FunctionRunner, binary_event
+
+ZIP_LIMIT = 48 * 1024 * 1024  # DigitalOcean Functions' limit for a built function
+IP = "192.0.2.10"
+# Build-time values; a function built from them is never run (the runtime tests use the bed's).
+DEPLOY_ENV = {
+    "DIGITALOCEAN_TOKEN": "build-time-token-never-used",
+    "CLUSTER_ID": "2c9a5b3e-6f1d-4e8a-9b7c-0d1e2f3a4b5c",
+    "KUBE_API_URL": "https://2c9a5b3e.k8s.ondigitalocean.com",
+    "KUBE_TOKEN": "build-time-token",
+    "KUBE_CA_DATA": base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode(),
+    "DRY_RUN": "false",
+    "NAMESPACES": "ingress",
+    "DIGITALOCEAN_API_URL": "https://api.digitalocean.com",
+}
+
+
+@dataclass(frozen=True)
+class Built:
+    report: dict[str, Any]
+    env: dict[str, str]
+    """What the env file said."""
+    api_requests: list[str]
+
+    @property
+    def action(self) -> dict[str, Any]:
+        [action] = self.report["actions"]
+        return dict(action)
+
+    @property
+    def upload(self) -> dict[str, Any]:
+        [upload] = self.report["uploaded"]
+        return dict(upload)
+
+    @property
+    def zip_path(self) -> Path:
+        return Path(self.upload["code"])
+
+
+@pytest.fixture(scope="session")
+def runtimes_stub() -> Iterator[RuntimesStub]:
+    with RuntimesStub() as stub:
+        yield stub
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory, runtimes_stub: RuntimesStub) -> Built:
+    """The project built once per session (the virtualenv takes a while)."""
+    work = tmp_path_factory.mktemp("deployable")
+    env = {**DEPLOY_ENV, "WEB_SECRET": secrets.token_hex(16)}
+    seen = len(runtimes_stub.requests)
+    report = run_deployer(
+        copy_project(work / "project"),
+        write_env_file(work / "deploy.env", env),
+        work / "out",
+        runtimes_stub.url,
+    )
+    if not report["ok"]:
+        raise DeployerError(f"{report['error']}\n{report['log'][-3000:]}")
+    return Built(report, env, runtimes_stub.requests[seen:])
+
+
+def test_project_yml_validates_against_the_platform_runtimes(built: Built) -> None:
+    assert "/api/v1" in built.api_requests  # the runtimes table came from the platform
+    action = built.action
+    assert (action["package"], action["name"]) == ("floating-ip", "reconcile")
+    assert action["runtime"] == "python:3.11"
+    assert action["main"] == "main"
+    assert action["web"] == "raw"
+    assert action["webSecure"] == built.env["WEB_SECRET"]
+    assert action["limits"] == {"timeout": 30000, "memory": 256}
+    # Every variable project.yml names is templated from the env file, as strings.
+    assert project_variables() == set(built.env)
+    assert action["environment"] == {name: built.env[name] for name in action["environment"]}
+    assert set(action["environment"]) == set(built.env)
+
+
+def test_the_upload_is_the_zip_with_raw_web_access_behind_the_secret(built: Built) -> None:
+    upload = built.upload
+    assert upload["name"] == "floating-ip/reconcile"
+    assert upload["exec"] == {"binary": True, "kind": "python:3.11", "main": "main"}
+    annotations = {a["key"]: a["value"] for a in upload["annotations"]}
+    assert annotations["web-export"] is True
+    assert annotations["raw-http"] is True
+    assert annotations["require-whisk-auth"] == built.env["WEB_SECRET"]
+    # The environment reaches the runtime as init parameters (os.environ), not as event keys.
+    parameters = {p["key"]: p for p in upload["parameters"]}
+    assert set(parameters) == set(built.env)
+    assert all(p.get("init") is True for p in parameters.values())
+    assert upload["limits"] == {"timeout": 30000, "memory": 256}
+    # What was uploaded is byte for byte the zip the build left on disk.
+    assert built.zip_path.read_bytes() == Path(built.action["zip"]).read_bytes()
+
+
+def test_the_zip_holds_the_handler_the_virtualenv_and_the_library_and_nothing_else(
+    built: Built,
+) -> None:
+    size = built.zip_path.stat().st_size
+    print(f"built zip: {size / 1e6:.1f} MB")
+    assert size < ZIP_LIMIT
+    with zipfile.ZipFile(built.zip_path) as archive:
+        names = set(archive.namelist())
+    for needed in ("__main__.py", "virtualenv/bin/activate_this.py", "floating_ip/contract.py"):
+        assert needed in names
+    assert {n.split("/")[0] for n in names} == {"__main__.py", "virtualenv", "floating_ip"}
+    for never in ("build.sh", ".include", "requirements.txt"):
+        assert not any(n == never or n.endswith("/" + never) for n in names), never
+    shipped = {n for n in names if n.startswith("floating_ip/") and n.endswith(".py")}
+    source = {
+        "floating_ip/" + p.relative_to(REPO / "lib" / "floating_ip").as_posix()
+        for p in (REPO / "lib" / "floating_ip").rglob("*.py")
+    }
+    assert shipped == source
+    site = "virtualenv/lib/python3.11/site-packages/"
+    for package in ("kubernetes", "pydo", "cloudevents", "requests"):
+        assert f"{site}{package}/__init__.py" in names
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="the deployer treats an empty value as unresolved, so ${NAMESPACES} and "
+    "${DIGITALOCEAN_API_URL} left empty as .env.example suggests fail the deploy",
+)
+def test_an_env_file_filled_in_as_env_example_says_deploys(
+    tmp_path: Path, runtimes_stub: RuntimesStub
+) -> None:
+    example = {}
+    for line in (REPO / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            example[key] = value
+    # The user fills in what the function needs and leaves the "empty means ..." ones empty.
+    filled = {k: v or DEPLOY_ENV.get(k, "") for k, v in example.items()}
+    filled["WEB_SECRET"] = secrets.token_hex(16)
+    filled["NAMESPACES"] = filled["DIGITALOCEAN_API_URL"] = ""
+    report = run_deployer(
+        copy_project(tmp_path / "project"),
+        write_env_file(tmp_path / ".env.filled", filled),
+        tmp_path / "out",
+        runtimes_stub.url,
+        read_only=True,
+    )
+    assert report["ok"], report["error"]
+
+
+# --- the built zip, cold-started and invoked -------------------------------------------------
+
+
+def serve_traefik(world: DoksWorld, namespace: str, node: str) -> None:
+    world.do.add_reserved_ip(IP, region=world.region)
+    world.kube.create_service(
+        namespace, "traefik", TRAEFIK_PORTS, annotations={contract.ADDRESS: IP}
+    )
+    world.kube.create_pod(namespace, "traefik-1", world.node(node), {"app": "traefik"})
+    world.kube.sync_endpoint_slices(namespace, "traefik")
+
+
+def move_pod(kube: KubeBed, world: DoksWorld, namespace: str, number: int, to: str) -> None:
+    kube.delete_pod(namespace, f"traefik-{number - 1}")
+    kube.create_pod(namespace, f"traefik-{number}", world.node(to), {"app": "traefik"})
+    kube.sync_endpoint_slices(namespace, "traefik")
+
+
+def web_raw(
+    headers: dict[str, str], body: bytes, *, encode: bool = False, method: str = "POST"
+) -> dict[str, Any]:
+    """An event as DigitalOcean Functions hands a ``web: raw`` request to ``main``."""
+    platform = {"host": "faas-nyc1-local.doserverless.invalid", "user-agent": "forwarder/test"}
+    return {
+        "http": {
+            "method": method,
+            "headers": {**platform, **{k.lower(): v for k, v in headers.items()}},
+            "body": base64.b64encode(body).decode() if encode else body.decode(),
+            "isBase64Encoded": encode,
+            "path": "",
+            "queryString": "",
+        }
+    }
+
+
+def structured(kind: str, secret: str, subject: str | None = None) -> dict[str, Any]:
+    event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/tests", "type": kind}
+    if subject:
+        event["subject"] = subject
+    headers = {"content-type": "application/cloudevents+json", contract.AUTH_HEADER: secret}
+    return web_raw(headers, json.dumps(event).encode())
+
+
+def assert_placed(answer_body: Any, world: DoksWorld, node: str) -> None:
+    assert answer_body["errors"] == [], answer_body["errors"]
+    assert world.holder_of(IP) == node
+
+
+def test_the_built_zip_cold_starts_and_answers_every_event_form(
+    built: Built,
+    runner: FunctionRunner,
+    world: DoksWorld,
+    kube: KubeBed,
+    namespace: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    serve_traefik(world, namespace, "a")
+    secret = runner.env["WEB_SECRET"]
+    subject = f"{namespace}/traefik"
+    work = tmp_path / "action"
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **runner.env}
+    with LoadedFunction(built.zip_path, work, env, tmp_path / "function.log") as function:
+        # Binary mode, body as text: the first call is the cold start.
+        first = function.invoke(web_raw(*binary_event(contract.EVENT_SERVICE_CHANGED, subject)))
+        assert first.result["statusCode"] == 200, first.result
+        assert_placed(first.result["body"], world, "a")
+        # Everything it imported came from the zip, not from this machine.
+        for module, origin in first.origins.items():
+            assert origin is not None and Path(origin).is_relative_to(work), (module, origin)
+
+        # Binary mode, body base64-encoded by the platform.
+        move_pod(kube, world, namespace, 2, "b")
+        second = function.invoke(
+            web_raw(*binary_event(contract.EVENT_SERVICE_CHANGED, subject), encode=True)
+        )
+        assert second.result["statusCode"] == 200, second.result
+        assert_placed(second.result["body"], world, "b")
+
+        # Structured mode.
+        move_pod(kube, world, namespace, 3, "c")
+        third = function.invoke(structured(contract.EVENT_RESYNC, secret))
+        assert third.result["statusCode"] == 200, third.result
+        assert_placed(third.result["body"], world, "c")
+
+        # Refusals are answered before any call is made.
+        world.do.clear_requests()
+        headers, body = binary_event(contract.EVENT_RESYNC)
+        wrong = function.invoke(web_raw({**headers, contract.AUTH_HEADER: "x" * 32}, body))
+        assert wrong.result["statusCode"] == 401
+        garbled_event = web_raw(headers, body, encode=True)
+        garbled_event["http"]["body"] = "%%% not base64 %%%"
+        garbled = function.invoke(garbled_event)
+        assert garbled.result["statusCode"] == 400
+        assert "base64" in garbled.result["body"]["error"]
+        assert world.do.requests() == []
+        assert world.holder_of(IP) == "c"
+
+    assert function.cold_start_s is not None
+    with capsys.disabled():
+        timings = ", ".join(f"{k} {v:.2f}s" for k, v in function.load_timings.items())
+        print(
+            f"\ncold start {function.cold_start_s:.2f}s ({timings},"
+            f" first main {first.seconds:.2f}s); warm main {second.seconds:.2f}s,"
+            f" {third.seconds:.2f}s"
+        )
