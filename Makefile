@@ -14,6 +14,12 @@ $(STAMP): requirements-dev.txt packages/floating-ip/reconcile/requirements.txt
 
 venv: $(STAMP)
 
+# The deployer doctl's serverless plugin is forked from: builds the function's zip in tests.
+DEPLOYER := tests/deployable/node_modules/.package-lock.json
+$(DEPLOYER): tests/deployable/package-lock.json
+	npm ci --prefix tests/deployable --no-audit --no-fund --loglevel=error
+	touch $@
+
 # Builds kube-apiserver and etcd from their Go modules once per machine (cached by version).
 controlplane:
 	@tests/controlplane/build.sh >/dev/null
@@ -23,12 +29,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy lib event-forwarder annotator tests
+	$(VENV)/bin/mypy lib event-forwarder annotator tests bench
 
 layering: $(STAMP)
 	PYTHONPATH=lib $(VENV)/bin/lint-imports
 
-test: lint typecheck layering controlplane
+test: lint typecheck layering controlplane $(DEPLOYER)
 	$(PY) -m pytest
 
 cluster-up: $(STAMP) controlplane
