@@ -1,0 +1,167 @@
+"""The functions-framework target over real HTTP: ``functions-framework --source
+lib/floating_ip/entry_framework.py --target reconcile`` as a user would start it, configured
+by its environment, receiving CloudEvents from a real HTTP client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from floating_ip import contract
+from tests.bed.doks import DoksWorld
+from tests.bed.kube import KubeBed
+from tests.bed.processes import free_port, stop, wait_until
+from tests.function.harness import TRAEFIK_PORTS, FunctionRunner, binary_event
+
+REPO = Path(__file__).resolve().parents[2]
+IP = "192.0.2.10"
+# The function's settings: none may come from the shell that runs the tests.
+SETTINGS = (
+    "DIGITALOCEAN_TOKEN",
+    "DIGITALOCEAN_API_URL",
+    "CLUSTER_ID",
+    "KUBE_API_URL",
+    "KUBE_TOKEN",
+    "KUBE_CA_DATA",
+    "WEB_SECRET",
+    "DRY_RUN",
+    "NAMESPACES",
+)
+
+
+@pytest.fixture
+def endpoint(runner: FunctionRunner, tmp_path: Path) -> Iterator[str]:
+    """The framework serving the function on a loopback port, stopped at the end."""
+    port = free_port()
+    inherited = {k: v for k, v in os.environ.items() if k not in SETTINGS}
+    env = {**inherited, **runner.env, "PYTHONPATH": str(REPO / "lib")}
+    log = tmp_path / "functions-framework.log"
+    argv = [
+        str(Path(sys.executable).parent / "functions-framework"),
+        "--source",
+        "lib/floating_ip/entry_framework.py",
+        "--target",
+        "reconcile",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        wait_until(
+            lambda: _listening(port),
+            timeout=30,
+            what="functions-framework listening",
+            process=process,
+            log=log,
+        )
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        stop(process)
+        # The server forks workers into the session started for it: none may outlive it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _listening(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    session = requests.Session()
+    session.trust_env = False  # loopback: no proxy from the environment
+    with session:
+        yield session
+
+
+def serve_traefik(world: DoksWorld, namespace: str, node: str) -> None:
+    world.do.add_reserved_ip(IP, region=world.region)
+    world.kube.create_service(
+        namespace, "traefik", TRAEFIK_PORTS, annotations={contract.ADDRESS: IP}
+    )
+    world.kube.create_pod(namespace, "traefik-1", world.node(node), {"app": "traefik"})
+    world.kube.sync_endpoint_slices(namespace, "traefik")
+
+
+def structured_event(kind: str, secret: str) -> tuple[dict[str, str], bytes]:
+    event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/tests", "type": kind}
+    headers = {"Content-Type": "application/cloudevents+json", contract.AUTH_HEADER: secret}
+    return headers, json.dumps(event).encode()
+
+
+def test_binary_and_structured_events_over_http_place_the_ip(
+    endpoint: str,
+    http: requests.Session,
+    runner: FunctionRunner,
+    world: DoksWorld,
+    kube: KubeBed,
+    namespace: str,
+) -> None:
+    serve_traefik(world, namespace, "a")
+    headers, body = binary_event(contract.EVENT_SERVICE_CHANGED, f"{namespace}/traefik")
+    answer = http.post(endpoint, headers=headers, data=body, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.json()["errors"] == []
+    assert world.holder_of(IP) == "a"
+
+    kube.delete_pod(namespace, "traefik-1")
+    kube.create_pod(namespace, "traefik-2", world.node("b"), {"app": "traefik"})
+    kube.sync_endpoint_slices(namespace, "traefik")
+    headers, body = structured_event(contract.EVENT_RESYNC, runner.env["WEB_SECRET"])
+    answer = http.post(endpoint, headers=headers, data=body, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["errors"] == []
+    assert world.holder_of(IP) == "b"
+
+
+def test_refusals_over_http_call_nothing(
+    endpoint: str, http: requests.Session, runner: FunctionRunner, world: DoksWorld
+) -> None:
+    secret = runner.env["WEB_SECRET"]
+    headers, body = binary_event(contract.EVENT_RESYNC)
+    world.do.clear_requests()
+
+    unsigned = {k: v for k, v in headers.items() if k != contract.AUTH_HEADER}
+    answer = http.post(endpoint, headers=unsigned, data=body, timeout=30)
+    assert answer.status_code == 401, answer.text
+    assert contract.AUTH_HEADER in answer.json()["error"]
+
+    wrong = {**headers, contract.AUTH_HEADER: secret[::-1]}
+    assert http.post(endpoint, headers=wrong, data=body, timeout=30).status_code == 401
+
+    garbled = {"Content-Type": "application/cloudevents+json", contract.AUTH_HEADER: secret}
+    answer = http.post(endpoint, headers=garbled, data=b"{not json", timeout=30)
+    assert answer.status_code == 400, answer.text
+    untyped = {k: v for k, v in headers.items() if k != "ce-type"}
+    assert http.post(endpoint, headers=untyped, data=body, timeout=30).status_code == 400
+
+    answer = http.get(endpoint, headers={contract.AUTH_HEADER: secret}, timeout=30)
+    assert answer.status_code == 405, answer.text
+    assert answer.headers["Allow"] == "POST"
+
+    assert world.do.requests() == []
