@@ -141,6 +141,8 @@ class Dispatcher:
         outcome = backoff.classify(delivery.status)
         kind = "resync" if taken.key == cloudevent.RESYNC_KEY else "service"
         with self._cond:
+            if self._stopping and outcome is not Outcome.DELIVERED:
+                return  # aborted by the shutdown: the next leader's resync covers it
             now = self.clock()
             if outcome is Outcome.DELIVERED:
                 self.coalescer.succeeded(taken)

@@ -116,7 +116,7 @@ def start_forwarder(
     try:
         yield start
     finally:
-        codes = {p.log.name: p.terminate() for p in started}
+        codes = {p.log.name: p.terminate() for p in started if not p.crashed}
         for process in started:
             process.kill()
         unclean = {log: code for log, code in codes.items() if code != 0}

@@ -171,6 +171,7 @@ class ForwarderProcess:
         self.log = log
         self.port = int(env["METRICS_PORT"])
         self.popen: subprocess.Popen[bytes] | None = None
+        self.crashed = False
 
     def start(self) -> ForwarderProcess:
         with self.log.open("ab") as out:
@@ -261,6 +262,13 @@ class ForwarderProcess:
     def kill(self) -> None:
         if self.popen is not None:
             stop(self.popen)
+
+    def crash(self) -> None:
+        """SIGKILL: gone without a word (no Lease release)."""
+        assert self.popen is not None
+        self.popen.kill()
+        self.popen.wait(10)
+        self.crashed = True
 
 
 # --- quick writes ----------------------------------------------------------------------------

@@ -6,7 +6,9 @@ can be told to answer something else (503 with ``Retry-After``) or to go away en
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import ssl
 import threading
 import time
@@ -44,6 +46,35 @@ class Received:
         return self.type == contract.EVENT_RESYNC
 
 
+class _Server(ThreadingHTTPServer):
+    """Remembers its open connections: a function that goes down drops kept-alive ones too."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_connections(self) -> None:
+        with self._open_lock:
+            connections, self._open = list(self._open), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+
 class Receiver:
     def __init__(self, cert: CertFiles, secret: str) -> None:
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -53,7 +84,7 @@ class Receiver:
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._answer: tuple[int, dict[str, str]] = (200, {})
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -87,8 +118,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", self.port), Handler)
         server.socket = self.context.wrap_socket(server.socket, server_side=True)
         self.port = int(server.server_address[1])
         self._server = server
@@ -101,6 +131,7 @@ class Receiver:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.close_open_connections()
             self._server = None
         if self._thread is not None:
             self._thread.join(5)
