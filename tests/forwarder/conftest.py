@@ -91,10 +91,15 @@ def start_forwarder(
     started: list[ForwarderProcess] = []
 
     def start(
-        namespaces: str = "", *, name: str = "replica-0", wait: bool = True, **overrides: str
+        namespaces: str = "",
+        *,
+        name: str = "replica-0",
+        wait: bool = True,
+        account: str = FORWARDER_ACCOUNT,
+        **overrides: str,
     ) -> ForwarderProcess:
         token = tmp_path / f"{name}.token"
-        token.write_text(kube.mint_token(NAMESPACE, FORWARDER_ACCOUNT))
+        token.write_text(kube.mint_token(NAMESPACE, account))
         env = shipped.container_env(name) | {
             "KUBE_API_URL": control_plane.url,
             "KUBE_TOKEN_FILE": str(token),
@@ -116,10 +121,10 @@ def start_forwarder(
     try:
         yield start
     finally:
-        codes = {p.log.name: p.terminate() for p in started if not p.crashed}
+        codes = {p.log.name: (p.terminate(), p.expected_exit) for p in started if not p.crashed}
         for process in started:
             process.kill()
-        unclean = {log: code for log, code in codes.items() if code != 0}
+        unclean = {log: code for log, (code, expected) in codes.items() if code != expected}
         assert not unclean, f"forwarders did not exit cleanly on SIGTERM: {unclean}"
 
 

@@ -172,6 +172,8 @@ class ForwarderProcess:
         self.port = int(env["METRICS_PORT"])
         self.popen: subprocess.Popen[bytes] | None = None
         self.crashed = False
+        self.expected_exit = 0
+        """The exit code a SIGTERM at the end of the test must find (a clean shutdown)."""
 
     def start(self) -> ForwarderProcess:
         with self.log.open("ab") as out:
