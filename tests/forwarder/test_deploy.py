@@ -41,6 +41,8 @@ from tests.forwarder.receiver import Receiver
 from tests.forwarder.test_forwarding import started, web
 
 FUNCTION_ENV = DEPLOY / "function-env.sh"
+Call = tuple[str, str, Any]
+"""``(method, path, body)``."""
 
 
 def rendered(control_plane: ControlPlane, directory: Path) -> list[dict[str, Any]]:
@@ -204,8 +206,8 @@ def test_the_shipped_forwarder_identity_can_do_what_it_needs_and_nothing_more(
     api = Api(control_plane, kube.mint_token(NAMESPACE, FORWARDER_ACCOUNT))
     kube.create_service(namespace, "web", [Port(80)])
     leases = f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases"
-    lease = {"metadata": {"name": f"probe-{uuid.uuid4().hex[:6]}"}, "spec": {}}
-    allowed = [
+    lease: dict[str, Any] = {"metadata": {"name": f"probe-{uuid.uuid4().hex[:6]}"}, "spec": {}}
+    allowed: list[Call] = [
         ("GET", "/api/v1/services?limit=1", None),
         ("GET", "/api/v1/services?watch=1&timeoutSeconds=1", None),
         ("GET", "/api/v1/pods?limit=1", None),
@@ -216,7 +218,7 @@ def test_the_shipped_forwarder_identity_can_do_what_it_needs_and_nothing_more(
     ]
     for method, path, body in allowed:
         assert api.status(method, path, body) in (200, 201), (method, path)
-    forbidden = [
+    forbidden: list[Call] = [
         ("GET", f"/api/v1/namespaces/{namespace}/services/web", None),
         ("PATCH", f"/api/v1/namespaces/{namespace}/services/web", {"metadata": {}}),
         ("GET", "/api/v1/secrets?limit=1", None),
@@ -270,7 +272,7 @@ def assert_function_rights(api: Api, namespace: str, node: str) -> None:
     }
     services = f"/api/v1/namespaces/{namespace}/services"
     events = f"/api/v1/namespaces/{namespace}/events"
-    allowed = [
+    allowed: list[Call] = [
         ("GET", "/api/v1/nodes", None),
         ("GET", f"/api/v1/nodes/{node}", None),
         ("GET", services, None),
@@ -284,7 +286,7 @@ def assert_function_rights(api: Api, namespace: str, node: str) -> None:
     ]
     for method, path, body in allowed:
         assert api.status(method, path, body) in (200, 201), (method, path)
-    forbidden = [
+    forbidden: list[Call] = [
         ("DELETE", f"{services}/web", None),
         ("GET", f"/api/v1/namespaces/{namespace}/secrets", None),
         ("PATCH", f"/api/v1/nodes/{node}", {"metadata": {"labels": {"x": "y"}}}),
