@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import threading
@@ -74,7 +75,11 @@ class LoadedFunction:
             )
         os.close(write_end)
         threading.Thread(target=self._read, args=(read_end,), daemon=True).start()
-        self._send({"main": self.handler})
+        try:
+            self._send({"main": self.handler})
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(
@@ -87,6 +92,8 @@ class LoadedFunction:
             if self._process.stdin is not None:
                 self._process.stdin.close()
             stop(self._process)
+        # The unpacked function is ~170 MB: keep only its log.
+        shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def invoke(self, event: dict[str, Any], timeout: float = 60.0) -> Answer:
         """One activation, as the platform sends it to an initialised container."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import shutil
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -89,6 +90,8 @@ def built(tmp_path_factory: pytest.TempPathFactory, runtimes_stub: RuntimesStub)
     )
     if not report["ok"]:
         raise DeployerError(f"{report['error']}\n{report['log'][-3000:]}")
+    # The zip holds what the tests need; the build's ~170 MB virtualenv is not kept.
+    shutil.rmtree(work / "project" / "packages" / "floating-ip" / "reconcile" / "virtualenv")
     return Built(report, env, runtimes_stub.requests[seen:])
 
 
