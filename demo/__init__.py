@@ -1,0 +1,20 @@
+"""``make demo``: the whole system on this machine, narrated, then stopped.
+
+The real control plane (etcd + kube-apiserver), the DigitalOcean API and metadata
+imitations, the reconcile function under functions-framework (behind HTTPS, as on
+DigitalOcean Functions), the event forwarder and, for every pod, the anchor-IP annotator as
+its init container. The demo plays only what a bare control plane lacks (scheduler, kubelet,
+node lifecycle and EndpointSlice controllers); every change reaches the function through the
+forwarder, as in production.
+
+Run it from the repository root: ``python -m demo --help``.
+"""
+
+import sys
+from pathlib import Path
+
+# The function's code is not installed (it ships as a zip): put lib/ on the import path, as
+# the pytest configuration does, so that ``python -m demo`` works without PYTHONPATH.
+_LIB = str(Path(__file__).resolve().parents[1] / "lib")
+if _LIB not in sys.path:
+    sys.path.insert(0, _LIB)

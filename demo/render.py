@@ -1,0 +1,129 @@
+"""How the narration looks: timestamps, aligned columns, colour only on a terminal (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from demo.model import Change, Droplet, Kind, Snapshot, name_of, port_list
+
+WHO_WIDTH = 14
+RULE_WIDTH = 78
+
+_CODES = {
+    "bold": "1",
+    "dim": "2",
+    "red": "31",
+    "green": "32",
+    "yellow": "33",
+    "blue": "34",
+    "magenta": "35",
+    "cyan": "36",
+}
+KIND_COLOURS = {
+    Kind.ACTION: "yellow",
+    Kind.HOLDER: "green",
+    Kind.SERVICE: "cyan",
+    Kind.FIREWALL: "magenta",
+}
+
+
+@dataclass(frozen=True)
+class Style:
+    color: bool
+
+    def paint(self, text: str, *styles: str) -> str:
+        if not self.color or not styles or not text:
+            return text
+        codes = ";".join(_CODES[s] for s in styles)
+        return f"\x1b[{codes}m{text}\x1b[0m"
+
+
+def stamp(seconds: float) -> str:
+    """``+ 12.3s``: seconds since the demo started, right-aligned."""
+    return f"+{seconds:5.1f}s"
+
+
+def line(style: Style, at: float, who: str, text: str, *colours: str) -> str:
+    """One event: when, who or what it concerns, what happened."""
+    return (
+        f"  {style.paint(stamp(at), 'dim')}  {style.paint(who.ljust(WHO_WIDTH), *colours)} {text}"
+    )
+
+
+def change_line(style: Style, at: float, change: Change) -> str:
+    colour = KIND_COLOURS[change.kind]
+    emphasis = ("bold",) if change.kind is Kind.HOLDER else ()
+    return line(style, at, change.subject, style.paint(change.text, *emphasis), colour)
+
+
+def heading(style: Style, title: str) -> str:
+    text = f"── {title} "
+    return "\n" + style.paint(text + "─" * max(3, RULE_WIDTH - len(text)), "bold")
+
+
+def verdict(style: Style, number: int, reached: bool, text: str) -> str:
+    mark = style.paint("✓", "green", "bold") if reached else style.paint("✗", "red", "bold")
+    return f"  {mark} step {number} {text}"
+
+
+Painter = Callable[[str], str]
+
+
+def table(
+    style: Style,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    painters: Mapping[int, Painter] | None = None,
+) -> list[str]:
+    """Columns aligned on the plain text, then painted (``painters`` by column index)."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    paint = painters or {}
+
+    def join(cells: Sequence[str], painted: bool) -> str:
+        padded = [c.ljust(w) for c, w in zip(cells, widths, strict=True)]
+        if painted:
+            padded = [paint[i](c) if i in paint else c for i, c in enumerate(padded)]
+        return ("    " + "  ".join(padded)).rstrip()
+
+    return [style.paint(join(header, False), "dim"), *(join(row, True) for row in rows)]
+
+
+HOLDER_HEADER = ("reserved IP", "holder node", "droplet", "anchor", "claimed by")
+
+
+def holder_rows(snapshot: Snapshot, droplets: Mapping[int, Droplet]) -> list[list[str]]:
+    rows = []
+    for state in snapshot.ips:
+        holder = droplets.get(state.droplet_id) if state.droplet_id is not None else None
+        node = name_of(state.droplet_id, droplets)
+        if state.locked:
+            node += f" → {name_of(state.target, droplets)}" if state.target else " (locked)"
+        rows.append(
+            [
+                state.ip,
+                node,
+                str(state.droplet_id) if state.droplet_id is not None else "—",
+                holder.anchor if holder else "—",
+                snapshot.claimant(state.ip) or "—",
+            ]
+        )
+    return rows
+
+
+def holder_table(style: Style, snapshot: Snapshot, droplets: Mapping[int, Droplet]) -> list[str]:
+    rows = table(style, HOLDER_HEADER, holder_rows(snapshot, droplets))
+    return [*rows, f"    firewall opens: {port_list(snapshot.openings)}"]
+
+
+def summary(style: Style, results: Sequence[tuple[int, str, bool, float | None]]) -> list[str]:
+    """One row per step: number, what happened, ✓/✗, seconds from change to expected state."""
+    rows = [
+        [str(n), text, "✓" if ok else "✗", f"{took:.1f} s" if took is not None else "—"]
+        for n, text, ok, took in results
+    ]
+
+    def mark(cell: str) -> str:
+        return style.paint(cell, "green" if "✓" in cell else "red", "bold")
+
+    return table(style, ("#", "step", "", "took"), rows, {2: mark})

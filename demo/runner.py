@@ -1,0 +1,74 @@
+"""Playing the story: each step's change, then watching until its expected state is reached
+or its deadline passes; the holder table after each step and a summary at the end."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from demo import render
+from demo.narrator import Narrator
+from demo.scenario import Step
+from demo.watch import Watch
+
+LOOK_INTERVAL = 0.1
+ANSWER_GRACE = 1.5
+"""After the state is reached: how long to wait for the function's answer that reached it,
+so that its line belongs to this step."""
+
+
+@dataclass(frozen=True)
+class Result:
+    number: int
+    summary: str
+    reached: bool
+    took: float | None
+    """Seconds from the cluster change to the expected state."""
+
+
+def play(steps: list[Step], watch: Watch, say: Narrator, deadline: float) -> list[Result]:
+    """Run the steps in order; stop at the first that misses its expected state."""
+    results: list[Result] = []
+    for number, step in enumerate(steps, 1):
+        say.print(render.heading(say.style, f"{number}. {step.title}"))
+        step.prepare()
+        watch.look()
+        step.act()
+        result = _await(number, step, watch, say, deadline)
+        say.print()
+        say.lines(render.holder_table(say.style, watch.last, watch.droplets))
+        results.append(result)
+        if not result.reached:
+            break
+    return results
+
+
+def _await(number: int, step: Step, watch: Watch, say: Narrator, deadline: float) -> Result:
+    changed = time.monotonic()
+    answers_before = watch.changing_calls
+    while True:
+        snapshot = watch.look()
+        missing = step.expect(snapshot)
+        took = time.monotonic() - changed
+        if not missing:
+            _await_answer(watch, answers_before)
+            text = f"reached in {took:.1f} s: {step.outcome(snapshot)}"
+            say.print(render.verdict(say.style, number, True, text))
+            return Result(number, step.summary(snapshot), True, took)
+        if took > deadline:
+            say.print(
+                render.verdict(
+                    say.style, number, False, f"missed its expected state within {deadline:g} s:"
+                )
+            )
+            for item in missing:
+                say.print(f"      - {item}")
+            return Result(number, step.summary(snapshot), False, None)
+        time.sleep(LOOK_INTERVAL)
+
+
+def _await_answer(watch: Watch, answers_before: int) -> None:
+    until = time.monotonic() + ANSWER_GRACE
+    while watch.changing_calls == answers_before and time.monotonic() < until:
+        time.sleep(LOOK_INTERVAL)
+        watch.look()

@@ -1,0 +1,334 @@
+"""Everything the demo runs, started in order and stopped in reverse order, whatever happens.
+
+In-process: the DigitalOcean API and metadata imitations. Processes: etcd, kube-apiserver,
+the function (functions-framework), the forwarder; the annotator runs once per pod (see
+``cluster.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from kubernetes import client as k8s
+
+from demo import manifests
+from demo.cluster import Controllers, InitContainer
+from demo.errors import DemoError
+from demo.logs import LogTail, parse_call
+from demo.manifests import Account, ForwarderDeploy
+from demo.model import Droplet
+from demo.narrator import Narrator
+from demo.options import Options
+from floating_ip import contract
+from tests.bed import processes
+from tests.bed.controlplane import ControlPlane, binaries
+from tests.bed.do_imitation.contract import default_spec_path
+from tests.bed.do_imitation.server import DoImitation
+from tests.bed.doks import WEB_SECRET, DoksWorld
+from tests.bed.kube import KubeBed
+from tests.bed.metadata import MetadataService
+from tests.bed.tls import TestCA
+
+REPO = Path(__file__).resolve().parents[1]
+NODES = ("node-a", "node-b", "node-c")
+RESERVED_IPS = ("192.0.2.10", "192.0.2.11", "192.0.2.12")
+NAMESPACE = "web"
+FORWARDER_POD = "event-forwarder-demo"
+START_TIMEOUT = 60.0
+TOKEN_SECONDS = 3600
+# The forwarder and the annotator ship in images with the standard library only: run them
+# without site-packages, so that a stray import would fail here as it would there.
+IMAGE_PYTHON = (sys.executable, "-S")
+IMAGE_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+
+FUNCTION_THREADS = 8
+KEEP_ALIVE = 3600
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class System:
+    control_plane: ControlPlane
+    kube: KubeBed
+    do: DoImitation
+    cluster_id: str
+    region: str
+    droplets: tuple[Droplet, ...]
+    """node-a, node-b, node-c."""
+    ips: tuple[str, ...]
+    namespace: str
+    controllers: Controllers
+    function_log: Path
+    forwarder_log: Path
+
+    @property
+    def firewall_name(self) -> str:
+        return contract.FIREWALL_NAME_PREFIX + self.cluster_id
+
+    def by_id(self) -> dict[int, Droplet]:
+        return {d.droplet_id: d for d in self.droplets}
+
+
+@dataclass(frozen=True)
+class _Cloud:
+    """The DigitalOcean side: the API imitation, the cluster's droplets, the CA it trusts."""
+
+    ca: TestCA
+    do: DoImitation
+    world: DoksWorld
+    droplets: tuple[Droplet, ...]
+    metadata: MetadataService
+
+
+@dataclass(frozen=True)
+class _Function:
+    url: str
+    """Its HTTPS address."""
+    log: Path
+
+
+@contextmanager
+def running(options: Options, workdir: Path, say: Narrator) -> Iterator[System]:
+    with ExitStack() as stack:
+        yield _Startup(stack, options, workdir, say).run()
+
+
+class _Startup:
+    """Starts each part in turn; each registers its own stop with the stack at once."""
+
+    def __init__(self, stack: ExitStack, options: Options, workdir: Path, say: Narrator) -> None:
+        self.stack = stack
+        self.options = options
+        self.workdir = workdir
+        self.say = say
+        self.tokens = workdir / "tokens"
+        self.tokens.mkdir()
+
+    def run(self) -> System:
+        plane = _timed(self.say, "control plane ready: etcd and kube-apiserver", self._plane)
+        kube = KubeBed(plane.admin_client())
+        self.stack.callback(kube.api.close)
+        cloud = self._cloud(plane, kube)
+
+        deploy = manifests.apply_forwarder_base(plane)
+        kube.core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=NAMESPACE)))
+        annotator = manifests.apply_annotator_rbac(plane, NAMESPACE)
+        self.say.say(
+            "setup",
+            f"applied the forwarder's kustomize base (namespace {deploy.account.namespace}) and"
+            f" the annotator's RBAC (namespace {NAMESPACE})",
+        )
+        function = self._function(cloud, kube, deploy)
+        forwarder_log = self._forwarder(cloud, plane, kube, deploy, function)
+
+        token = self.tokens / "annotator"
+        token.write_text(_mint(kube, annotator))
+        init = InitContainer(plane, cloud.metadata, token, IMAGE_PYTHON, IMAGE_ENV)
+        return System(
+            control_plane=plane,
+            kube=kube,
+            do=cloud.do,
+            cluster_id=cloud.world.cluster_id,
+            region=cloud.world.region,
+            droplets=cloud.droplets,
+            ips=RESERVED_IPS,
+            namespace=NAMESPACE,
+            controllers=Controllers(kube, init),
+            function_log=function.log,
+            forwarder_log=forwarder_log,
+        )
+
+    def _plane(self) -> ControlPlane:
+        plane = ControlPlane(self.workdir / "control-plane", binaries()).start()
+        self.stack.callback(plane.stop)
+        return plane
+
+    def _cloud(self, plane: ControlPlane, kube: KubeBed) -> _Cloud:
+        """The DOKS cluster in the DigitalOcean imitation, its Nodes (without anchors: the
+        pods get theirs from the annotator), three reserved IPs, each droplet's metadata."""
+        ca = TestCA(self.workdir / "pki")
+        check = self.options.check_contract and default_spec_path().is_file()
+        do = DoImitation(self.workdir / "digitalocean", ca=ca, check_contract=check).start()
+        self.stack.callback(do.stop)
+        do.set_action_latency(self.options.action_latency)
+        world = DoksWorld(plane, kube, do)
+        found = [world.add_node(name, anchor_on_node=False) for name in NODES]
+        droplets = tuple(Droplet(d.node, d.droplet_id, d.anchor_ip) for d in found)
+        for ip in RESERVED_IPS:
+            do.add_reserved_ip(ip, region=world.region)
+        self.say.say(
+            "setup",
+            f"DigitalOcean imitation: DOKS cluster {world.cluster_id[:8]}… in {world.region},"
+            f" droplets {', '.join(str(d.droplet_id) for d in droplets)}",
+        )
+        self.say.say(
+            "setup",
+            f"reserved IPs {', '.join(RESERVED_IPS)}; an assignment takes"
+            f" {self.options.action_latency:g} s; "
+            + ("every API call checked against the OpenAPI spec" if check else "calls unchecked"),
+        )
+        metadata = MetadataService().start()
+        self.stack.callback(metadata.stop)
+        for droplet in droplets:
+            metadata.add_droplet(
+                droplet.droplet_id, anchor_ipv4=droplet.anchor, hostname=droplet.node
+            )
+        self.say.say(
+            "setup",
+            "metadata imitation: each droplet's anchor IP, "
+            + ", ".join(f"{d.node} {d.anchor}" for d in droplets)
+            + " (the Nodes carry none)",
+        )
+        return _Cloud(ca, do, world, droplets, metadata)
+
+    def _function(self, cloud: _Cloud, kube: KubeBed, deploy: ForwarderDeploy) -> _Function:
+        """The function: functions-framework's app for the ``reconcile`` target, served by
+        gunicorn as the functions-framework command serves it, but over HTTPS (the
+        forwarder sends its secret only over HTTPS, as to DigitalOcean Functions), with the
+        shipped function identity's token."""
+        if deploy.function_account is None:
+            raise DemoError("the forwarder's kustomize base ships no identity for the function")
+        env = cloud.world.function_env(_mint(kube, deploy.function_account))
+        port = processes.free_port()
+        certificate = cloud.ca.issue("function", "127.0.0.1", "localhost")
+        source = REPO / "lib" / "floating_ip" / "entry_framework.py"
+        argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            f"functions_framework:create_app(target='reconcile', source='{source}')",
+            f"--bind=127.0.0.1:{port}",
+            f"--certfile={certificate.cert}",
+            f"--keyfile={certificate.key}",
+            "--workers=1",
+            f"--threads={FUNCTION_THREADS}",
+            "--timeout=0",
+            # Longer than the demo: an idle connection of the forwarder is never closed under it.
+            f"--keep-alive={KEEP_ALIVE}",
+            "--graceful-timeout=5",
+            "--log-level=error",
+        ]
+        log = self.workdir / "function.log"
+        function = _spawn(argv, log, {**env, "PYTHONPATH": str(REPO / "lib")})
+        self.stack.callback(processes.stop, function)
+        url = f"https://127.0.0.1:{port}/"
+        trust = ssl.create_default_context(cafile=str(cloud.ca.ca_file))
+        _timed(
+            self.say,
+            "function ready: functions-framework, over HTTPS",
+            lambda: processes.wait_until(
+                lambda: _answers(url, trust),
+                timeout=START_TIMEOUT,
+                what="the function",
+                interval=0.1,
+                process=function,
+                log=log,
+            ),
+        )
+        return _Function(url, log)
+
+    def _forwarder(
+        self,
+        cloud: _Cloud,
+        plane: ControlPlane,
+        kube: KubeBed,
+        deploy: ForwarderDeploy,
+        function: _Function,
+    ) -> Path:
+        """The forwarder with its Deployment's settings and ServiceAccount; ready once its
+        first resync has reached the function. Returns its log."""
+        token = self.tokens / "event-forwarder"
+        token.write_text(_mint(kube, deploy.account))
+        env = {
+            **deploy.settings,
+            **IMAGE_ENV,
+            "FUNCTION_URL": function.url,
+            "FUNCTION_CA_FILE": str(cloud.ca.ca_file),
+            "WEB_SECRET": WEB_SECRET,
+            "CLUSTER_ID": cloud.world.cluster_id,
+            "KUBE_API_URL": plane.url,
+            "KUBE_TOKEN_FILE": str(token),
+            "KUBE_CA_FILE": str(plane.ca.ca_file),
+            "POD_NAMESPACE": deploy.account.namespace,
+            "POD_NAME": FORWARDER_POD,
+            "METRICS_PORT": str(processes.free_port()),
+            "PYTHONPATH": os.pathsep.join([str(REPO / "event-forwarder"), str(REPO / "lib")]),
+        }
+        answers = LogTail(function.log)
+        log = self.workdir / "forwarder.log"
+        forwarder = _spawn([*IMAGE_PYTHON, "-m", "floating_ip_forwarder"], log, env)
+        self.stack.callback(processes.stop, forwarder)
+
+        def resynced() -> bool:
+            calls = [parse_call(line) for line in answers.new_lines()]
+            return any(c and c.trigger == contract.EVENT_RESYNC and c.status == 200 for c in calls)
+
+        account = f"{deploy.account.namespace}/{deploy.account.name}"
+        _timed(
+            self.say,
+            f"forwarder ready, as {account}: its first resync reached the function",
+            lambda: processes.wait_until(
+                resynced,
+                timeout=START_TIMEOUT,
+                what="the forwarder's first resync",
+                interval=0.1,
+                process=forwarder,
+                log=log,
+            ),
+        )
+        return log
+
+
+def _timed(say: Narrator, what: str, start: Callable[[], T]) -> T:
+    began = time.monotonic()
+    result = start()
+    say.say("setup", f"{what} ({time.monotonic() - began:.1f} s)")
+    return result
+
+
+def _mint(kube: KubeBed, account: Account) -> str:
+    return kube.mint_token(account.namespace, account.name, TOKEN_SECONDS)
+
+
+def _spawn(argv: list[str], log: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """A process in its own session (a terminal's Ctrl-C reaches only the demo, which then
+    stops it), with only the environment given (as a container gets), logging to ``log``."""
+    environ = {"PATH": os.environ.get("PATH", ""), **env}
+    with log.open("ab") as out:
+        try:
+            return subprocess.Popen(  # noqa: S603 - argv is built here, not taken from input
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+                env=environ,
+                cwd=REPO,
+            )
+        except OSError as error:
+            raise DemoError(f"cannot start {argv[0]}: {error}") from error
+
+
+def _answers(url: str, context: ssl.SSLContext) -> bool:
+    """Whether an HTTPS server answers at ``url`` at all (any status)."""
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+    )
+    try:
+        with opener.open(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
