@@ -1,0 +1,168 @@
+"""The forwarder and the REAL function together, each with a token of its shipped
+ServiceAccount: the function runs in functions-framework (served over HTTPS by gunicorn, as
+the framework itself serves) against the DigitalOcean imitation and the real control plane.
+A pod moving nodes must end with the reserved IP on the new node and externalIPs updated."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from floating_ip import contract
+from tests.bed.controlplane import ControlPlane
+from tests.bed.do_imitation.server import DoImitation
+from tests.bed.doks import DoksWorld
+from tests.bed.kube import KubeBed, Port
+from tests.bed.processes import free_port, stop, wait_until
+from tests.bed.tls import CertFiles, TestCA
+from tests.forwarder.conftest import StartForwarder
+from tests.forwarder.harness import FUNCTION_ACCOUNT, NAMESPACE, REPO, Shipped
+
+IP = "192.0.2.10"
+PORTS = [Port(80), Port(443), Port(443, "UDP", name="http3")]
+# The function's settings: none may leak in from the shell running the tests.
+FUNCTION_SETTINGS = (
+    "DIGITALOCEAN_TOKEN",
+    "DIGITALOCEAN_API_URL",
+    "CLUSTER_ID",
+    "KUBE_API_URL",
+    "KUBE_TOKEN",
+    "KUBE_CA_DATA",
+    "WEB_SECRET",
+    "DRY_RUN",
+    "NAMESPACES",
+)
+
+
+@pytest.fixture
+def world(control_plane: ControlPlane, kube: KubeBed, do_api: DoImitation) -> Iterator[DoksWorld]:
+    doks = DoksWorld(control_plane, kube, do_api)
+    for name in ("a", "b"):
+        doks.add_node(name)
+    try:
+        yield doks
+    finally:
+        doks.remove_nodes()
+
+
+@pytest.fixture
+def function_url(
+    world: DoksWorld,
+    kube: KubeBed,
+    shipped: Shipped,
+    namespace: str,
+    receiver_tls: tuple[TestCA, CertFiles],
+    web_secret: str,
+    tmp_path: Path,
+) -> Iterator[str]:
+    """The function behind HTTPS on a loopback port, as the shipped identity."""
+    token = kube.mint_token(NAMESPACE, FUNCTION_ACCOUNT)
+    settings = world.function_env(token, NAMESPACES=namespace, WEB_SECRET=web_secret)
+    inherited = {k: v for k, v in os.environ.items() if k not in FUNCTION_SETTINGS}
+    env = {**inherited, **settings, "PYTHONPATH": str(REPO / "lib")}
+    cert = receiver_tls[0].issue("function", "127.0.0.1")
+    port = free_port()
+    app = (
+        "functions_framework:create_app("
+        "target='reconcile', source='lib/floating_ip/entry_framework.py')"
+    )
+    argv = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        f"--bind=127.0.0.1:{port}",
+        f"--certfile={cert.cert}",
+        f"--keyfile={cert.key}",
+        "--workers=1",
+        "--threads=4",
+        "--timeout=120",
+        app,
+    ]
+    log = tmp_path / "function.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        wait_until(
+            lambda: _listening(port),
+            timeout=30,
+            what="the function listening",
+            process=process,
+            log=log,
+        )
+        yield f"https://127.0.0.1:{port}/"
+        assert "403" not in log.read_text(), "the function needed more than its shipped RBAC"
+    finally:
+        stop(process)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # gunicorn's workers, too
+
+
+def _listening(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+
+
+def placed(world: DoksWorld, kube: KubeBed, namespace: str, short: str) -> bool:
+    service = kube.core.read_namespaced_service("traefik", namespace)
+    notes = service.metadata.annotations or {}
+    return (
+        world.holder_of(IP) == short
+        and service.spec.external_ips == [world.droplets[short].anchor_ip]
+        and notes.get(contract.HOLDER_NODE) == world.node(short)
+    )
+
+
+def test_a_pod_moving_nodes_moves_the_ip_and_the_external_ips(
+    start_forwarder: StartForwarder,
+    function_url: str,
+    world: DoksWorld,
+    kube: KubeBed,
+    namespace: str,
+) -> None:
+    world.do.add_reserved_ip(IP, region=world.region)
+    kube.create_service(
+        namespace,
+        "traefik",
+        PORTS,
+        annotations={contract.ADDRESS: IP},
+    )
+    kube.create_pod(namespace, "traefik-1", world.node("a"), {"app": "traefik"})
+    kube.sync_endpoint_slices(namespace, "traefik")
+    forwarder = start_forwarder(namespace, FUNCTION_URL=function_url)
+    wait_until(lambda: placed(world, kube, namespace, "a"), timeout=60, what="the IP on node a")
+
+    moved = time.monotonic()
+    kube.delete_pod(namespace, "traefik-1")
+    kube.create_pod(namespace, "traefik-2", world.node("b"), {"app": "traefik"})
+    kube.sync_endpoint_slices(namespace, "traefik")
+    wait_until(
+        lambda: placed(world, kube, namespace, "b"),
+        timeout=60,
+        what="the IP and externalIPs following the pod to node b",
+    )
+    took = time.monotonic() - moved
+
+    metrics = forwarder.metrics()
+    failures = sum(v for k, v in metrics.items() if "send_failures_total" in k)
+    assert failures == 0
+    assert forwarder.metric("events_sent", type="service") >= 1
+    # The function's own writes to the Service (status annotations, externalIPs) were seen
+    # and judged no change.
+    assert forwarder.metric("watch_events", kind="service") >= 2
+    assert forwarder.metric("changes", kind="service") == 0
+    print(f"pod moved: IP and externalIPs followed in {took:.1f}s")
