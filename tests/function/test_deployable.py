@@ -106,8 +106,26 @@ def test_project_yml_validates_against_the_platform_runtimes(built: Built) -> No
     assert action["limits"] == {"timeout": 30000, "memory": 256}
     # Every variable project.yml names is templated from the env file, as strings.
     assert project_variables() == set(built.env)
-    assert action["environment"] == {name: built.env[name] for name in action["environment"]}
-    assert set(action["environment"]) == set(built.env)
+    assert action["environment"] == built.env
+
+
+def test_validation_has_teeth_a_runtime_the_platform_lacks_is_refused(
+    tmp_path: Path, runtimes_stub: RuntimesStub
+) -> None:
+    project = copy_project(tmp_path / "project")
+    yml = project / "project.yml"
+    assert "runtime: python:3.11" in yml.read_text()
+    yml.write_text(yml.read_text().replace("runtime: python:3.11", "runtime: python:3.10"))
+    env = {**DEPLOY_ENV, "WEB_SECRET": secrets.token_hex(16)}
+    report = run_deployer(
+        project,
+        write_env_file(tmp_path / "deploy.env", env),
+        tmp_path / "out",
+        runtimes_stub.url,
+        read_only=True,
+    )
+    assert not report["ok"]
+    assert "'python:3.10' is not a valid runtime value" in report["error"]
 
 
 def test_the_upload_is_the_zip_with_raw_web_access_behind_the_secret(built: Built) -> None:
