@@ -121,8 +121,10 @@ def _ip_changes(
     if new.droplet_id != old.droplet_id:
         if new.droplet_id is None:
             text = "unassigned"
+        elif new.droplet_id in droplets:
+            text = f"now on {droplets[new.droplet_id].node} (droplet {new.droplet_id})"
         else:
-            text = f"now on {name_of(new.droplet_id, droplets)} (droplet {new.droplet_id})"
+            text = f"now on droplet {new.droplet_id}, outside the cluster"
         if old.locked and not new.locked:
             text += f", the action took {took:.1f} s"
         changes.append(Change(Kind.HOLDER, new.ip, text))

@@ -11,6 +11,7 @@ import os
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -33,7 +34,7 @@ from demo.options import Options
 from floating_ip import contract
 from tests.bed import processes
 from tests.bed.controlplane import ControlPlane, binaries
-from tests.bed.do_imitation.contract import default_spec_path
+from tests.bed.do_imitation.contract import default_spec_path, load_spec
 from tests.bed.do_imitation.server import DoImitation
 from tests.bed.doks import WEB_SECRET, DoksWorld
 from tests.bed.kube import KubeBed
@@ -117,10 +118,19 @@ class _Startup:
         self.tokens.mkdir()
 
     def run(self) -> System:
+        spec = default_spec_path()
+        check = self.options.check_contract and spec.is_file()
+        # Parsing the 3 MB spec takes seconds of CPU, starting the control plane seconds of
+        # waiting: do both at once (the imitation then finds the spec in the cache).
+        loading = threading.Thread(target=load_spec, args=(spec,), daemon=True)
+        if check:
+            loading.start()
         plane = _timed(self.say, "control plane ready: etcd and kube-apiserver", self._plane)
+        if check:
+            loading.join()
         kube = KubeBed(plane.admin_client())
         self.stack.callback(kube.api.close)
-        cloud = self._cloud(plane, kube)
+        cloud = self._cloud(plane, kube, check)
 
         deploy = manifests.apply_forwarder_base(plane)
         kube.core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=NAMESPACE)))
@@ -155,11 +165,10 @@ class _Startup:
         self.stack.callback(plane.stop)
         return plane
 
-    def _cloud(self, plane: ControlPlane, kube: KubeBed) -> _Cloud:
+    def _cloud(self, plane: ControlPlane, kube: KubeBed, check: bool) -> _Cloud:
         """The DOKS cluster in the DigitalOcean imitation, its Nodes (without anchors: the
         pods get theirs from the annotator), three reserved IPs, each droplet's metadata."""
         ca = TestCA(self.workdir / "pki")
-        check = self.options.check_contract and default_spec_path().is_file()
         do = DoImitation(self.workdir / "digitalocean", ca=ca, check_contract=check).start()
         self.stack.callback(do.stop)
         do.set_action_latency(self.options.action_latency)
