@@ -16,10 +16,11 @@ from pathlib import Path
 from types import FrameType
 
 from demo import render
+from demo.model import StepResult
 from demo.narrator import Narrator
 from demo.observe import Observer
 from demo.options import Options, parse
-from demo.runner import Result, play
+from demo.runner import play
 from demo.scenario import story
 from demo.system import System, running
 from demo.watch import Watch
@@ -77,10 +78,10 @@ def _tell(system: System, options: Options, say: Narrator) -> int:
     return _conclude(system, len(steps), results, say)
 
 
-def _conclude(system: System, steps: int, results: list[Result], say: Narrator) -> int:
+def _conclude(system: System, steps: int, results: list[StepResult], say: Narrator) -> int:
     style = say.style
     say.print(render.heading(style, "Summary"))
-    say.lines(render.summary(style, [(r.number, r.summary, r.reached, r.took) for r in results]))
+    say.lines(render.summary(style, results))
     violations = system.do.contract_violations()
     if violations:
         say.print(style.paint("  the DigitalOcean API contract was broken:", "red", "bold"))

@@ -64,6 +64,17 @@ class Snapshot:
         return next((s.ref for s in self.services if s.address == ip), None)
 
 
+@dataclass(frozen=True)
+class StepResult:
+    number: int
+    summary: str
+    reached: bool
+    took: float | None
+    """Seconds from the cluster change to the whole expected state."""
+    landed: float | None = None
+    """Seconds from the cluster change to the moment a reserved IP reached its new droplet."""
+
+
 class Kind(StrEnum):
     """What a change concerns (the narration colours by it)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from demo.model import Change, Droplet, Kind, Snapshot, name_of, port_list
+from demo.model import Change, Droplet, Kind, Snapshot, StepResult, name_of, port_list
 
 WHO_WIDTH = 14
 RULE_WIDTH = 78
@@ -116,14 +116,22 @@ def holder_table(style: Style, snapshot: Snapshot, droplets: Mapping[int, Drople
     return [*rows, f"    firewall opens: {port_list(snapshot.openings)}"]
 
 
-def summary(style: Style, results: Sequence[tuple[int, str, bool, float | None]]) -> list[str]:
-    """One row per step: number, what happened, ✓/✗, seconds from change to expected state."""
+SUMMARY_HEADER = ("#", "step", "", "IP landed", "all done")
+
+
+def summary(style: Style, results: Sequence[StepResult]) -> list[str]:
+    """One row per step: what happened, ✓/✗, and the seconds from the cluster change until
+    the IP reached its droplet and until the whole expected state was there."""
     rows = [
-        [str(n), text, "✓" if ok else "✗", f"{took:.1f} s" if took is not None else "—"]
-        for n, text, ok, took in results
+        [str(r.number), r.summary, "✓" if r.reached else "✗", seconds(r.landed), seconds(r.took)]
+        for r in results
     ]
 
     def mark(cell: str) -> str:
         return style.paint(cell, "green" if "✓" in cell else "red", "bold")
 
-    return table(style, ("#", "step", "", "took"), rows, {2: mark})
+    return table(style, SUMMARY_HEADER, rows, {2: mark})
+
+
+def seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} s"

@@ -4,9 +4,9 @@ or its deadline passes; the holder table after each step and a summary at the en
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from demo import render
+from demo.model import StepResult
 from demo.narrator import Narrator
 from demo.scenario import Step
 from demo.watch import Watch
@@ -17,18 +17,9 @@ ANSWER_GRACE = 1.5
 so that its line belongs to this step."""
 
 
-@dataclass(frozen=True)
-class Result:
-    number: int
-    summary: str
-    reached: bool
-    took: float | None
-    """Seconds from the cluster change to the expected state."""
-
-
-def play(steps: list[Step], watch: Watch, say: Narrator, deadline: float) -> list[Result]:
+def play(steps: list[Step], watch: Watch, say: Narrator, deadline: float) -> list[StepResult]:
     """Run the steps in order; stop at the first that misses its expected state."""
-    results: list[Result] = []
+    results: list[StepResult] = []
     for number, step in enumerate(steps, 1):
         say.print(render.heading(say.style, f"{number}. {step.title}"))
         step.prepare()
@@ -43,7 +34,7 @@ def play(steps: list[Step], watch: Watch, say: Narrator, deadline: float) -> lis
     return results
 
 
-def _await(number: int, step: Step, watch: Watch, say: Narrator, deadline: float) -> Result:
+def _await(number: int, step: Step, watch: Watch, say: Narrator, deadline: float) -> StepResult:
     changed = time.monotonic()
     answers_before = watch.changing_calls
     while True:
@@ -51,10 +42,13 @@ def _await(number: int, step: Step, watch: Watch, say: Narrator, deadline: float
         missing = step.expect(snapshot)
         took = time.monotonic() - changed
         if not missing:
+            landings = {ip: at - changed for ip, at in watch.landed_at.items() if at >= changed}
+            landed = max(landings.values(), default=None)
             _await_answer(watch, answers_before)
-            text = f"reached in {took:.1f} s: {step.outcome(snapshot)}"
-            say.print(render.verdict(say.style, number, True, text))
-            return Result(number, step.summary(snapshot), True, took)
+            when = "".join(f", {ip} landed after {t:.1f} s" for ip, t in landings.items())
+            say.print(render.verdict(say.style, number, True, f"reached in {took:.1f} s{when}"))
+            say.print(f"      {step.outcome(snapshot)}")
+            return StepResult(number, step.summary(snapshot), True, took, landed)
         if took > deadline:
             say.print(
                 render.verdict(
@@ -63,7 +57,7 @@ def _await(number: int, step: Step, watch: Watch, say: Narrator, deadline: float
             )
             for item in missing:
                 say.print(f"      - {item}")
-            return Result(number, step.summary(snapshot), False, None)
+            return StepResult(number, step.summary(snapshot), False, None)
         time.sleep(LOOK_INTERVAL)
 
 

@@ -3,6 +3,7 @@ complaints become narration lines as they happen."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,6 +32,8 @@ class Watch:
         self.forwarder_log = LogTail(forwarder_log)
         self.changing_calls = 0
         """Function answers seen so far that changed something (or failed)."""
+        self.landed_at: dict[str, float] = {}
+        """When (monotonic) each reserved IP was last seen arriving on a droplet."""
         self._locked_since: dict[str, float] = {}
         self.last = observer.snapshot()
 
@@ -49,9 +52,11 @@ class Watch:
             self.last, snapshot, self.droplets, now=now, locked_since=self._locked_since
         ):
             self.narrator.change(change)
-        for state in snapshot.ips:
+        for old, state in zip(self.last.ips, snapshot.ips, strict=True):
             if not state.locked:
                 self._locked_since.pop(state.ip, None)
+            if state.droplet_id is not None and state.droplet_id != old.droplet_id:
+                self.landed_at[state.ip] = time.monotonic()
         self.last = snapshot
         self._read_logs()
         return snapshot

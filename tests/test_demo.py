@@ -16,7 +16,17 @@ import pytest
 
 from demo import conditions
 from demo.logs import LogTail, parse_call, parse_forwarder_problem
-from demo.model import Change, Droplet, IpState, Kind, Opening, ServiceState, Snapshot, diff
+from demo.model import (
+    Change,
+    Droplet,
+    IpState,
+    Kind,
+    Opening,
+    ServiceState,
+    Snapshot,
+    StepResult,
+    diff,
+)
 from demo.render import Style, holder_table, summary
 from floating_ip import contract
 
@@ -154,11 +164,18 @@ def test_the_holder_table_is_aligned_and_plain_without_colour() -> None:
 
 
 def test_colour_codes_do_not_shift_the_columns() -> None:
-    rows = [(1, "first", True, 2.5), (2, "second step", False, None)]
-    plain = summary(Style(color=False), rows)
-    coloured = summary(Style(color=True), rows)
+    results = [
+        StepResult(1, "first", True, 2.5, 1.9),
+        StepResult(2, "second step", False, None),
+    ]
+    plain = summary(Style(color=False), results)
+    coloured = summary(Style(color=True), results)
     assert [re.sub(r"\x1b\[[\d;]*m", "", line) for line in coloured] == plain
-    assert plain[1:] == ["    1  first        ✓  2.5 s", "    2  second step  ✗  —"]
+    assert plain == [
+        "    #  step            IP landed  all done",
+        "    1  first        ✓  1.9 s      2.5 s",
+        "    2  second step  ✗  —          —",
+    ]
 
 
 def test_function_answers_and_forwarder_complaints_are_read_from_their_logs(
@@ -186,17 +203,19 @@ def test_function_answers_and_forwarder_complaints_are_read_from_their_logs(
 
 # --- the whole demo, as `make demo` runs it ------------------------------------------------
 
+LANDED = r"✓ step {} reached in [\d.]+ s, {} landed after [\d.]+ s\n +"
 OUTCOMES = [
-    r"✓ step 1 reached in [\d.]+ s: 192\.0\.2\.10 on (node-a-\w+), externalIPs \[10\.17\.0\.5\],"
+    LANDED.format(1, r"192\.0\.2\.10")
+    + r"192\.0\.2\.10 on node-a-\w+, externalIPs \[10\.17\.0\.5\],"
     r" firewall opens 80/tcp 443/tcp 443/udp",
-    r"✓ step 2 reached in [\d.]+ s: 192\.0\.2\.10 followed to node-b-\w+,"
-    r" externalIPs \[10\.17\.0\.6\]",
-    r"✓ step 3 reached in [\d.]+ s: 192\.0\.2\.10 moved to node-c-\w+,"
-    r" externalIPs \[10\.17\.0\.7\]",
-    r"✓ step 4 reached in [\d.]+ s: 192\.0\.2\.11 on node-a-\w+, a different droplet from"
-    r" 192\.0\.2\.10's \(node-c-\w+\)",
-    r"✓ step 5 reached in [\d.]+ s: firewall closed 80/tcp 443/tcp 443/udp;"
-    r" 22/tcp stays open for gitea-ssh",
+    LANDED.format(2, r"192\.0\.2\.10")
+    + r"192\.0\.2\.10 followed to node-b-\w+, externalIPs \[10\.17\.0\.6\]",
+    LANDED.format(3, r"192\.0\.2\.10")
+    + r"192\.0\.2\.10 moved to node-c-\w+, externalIPs \[10\.17\.0\.7\]",
+    LANDED.format(4, r"192\.0\.2\.11")
+    + r"192\.0\.2\.11 on node-a-\w+, a different droplet from 192\.0\.2\.10's \(node-c-\w+\)",
+    r"✓ step 5 reached in [\d.]+ s\n +firewall closed 80/tcp 443/tcp 443/udp;"
+    r" 22/tcp stays open for gitea-ssh; 192\.0\.2\.10 stays on node-c-\w+, unclaimed",
 ]
 
 
