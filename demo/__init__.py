@@ -1,7 +1,7 @@
 """``make demo``: the whole system on this machine, narrated, then stopped.
 
 The real control plane (etcd + kube-apiserver), the DigitalOcean API and metadata
-imitations, the reconcile function under functions-framework (behind HTTPS, as on
+imitations, the reconcile function under functions-framework (over HTTPS, as on
 DigitalOcean Functions), the event forwarder and, for every pod, the anchor-IP annotator as
 its init container. The demo plays only what a bare control plane lacks (scheduler, kubelet,
 node lifecycle and EndpointSlice controllers); every change reaches the function through the
