@@ -41,7 +41,7 @@ class Config:
     dry_run: bool
     """``DRY_RUN``: plan and report, write nothing."""
     namespaces: tuple[str, ...]
-    """``NAMESPACES``: comma-separated namespaces to manage; empty means all."""
+    """``NAMESPACES``: comma-separated namespaces to manage; empty or ``*`` means all."""
 
     def __repr__(self) -> str:
         # Never let a secret reach a log line through a repr.
@@ -82,7 +82,9 @@ class Config:
         if secret and len(secret) < MIN_SECRET_LENGTH:
             problems.append(f"WEB_SECRET must be at least {MIN_SECRET_LENGTH} characters long")
         dry_run = _flag("DRY_RUN", env.get("DRY_RUN", ""), problems)
-        namespaces = tuple(n.strip() for n in env.get("NAMESPACES", "").split(",") if n.strip())
+        namespaces = tuple(
+            n.strip() for n in env.get("NAMESPACES", "").split(",") if n.strip() not in ("", "*")
+        )
         problems.extend(
             f"NAMESPACES: {n!r} is not a valid namespace name"
             for n in namespaces

@@ -131,3 +131,11 @@ def test_secrets_never_appear_in_answers_or_logs(caplog: pytest.LogCaptureFixtur
     text = json.dumps(answers) + caplog.text
     for secret in (ENV["DIGITALOCEAN_TOKEN"], ENV["KUBE_TOKEN"], WEB_SECRET):
         assert secret not in text
+
+
+def test_a_star_or_nothing_means_every_namespace() -> None:
+    from floating_ip.config import Config
+
+    for value in ("*", "", " * "):
+        assert Config.from_env({**ENV, "NAMESPACES": value}).namespaces == ()
+    assert Config.from_env({**ENV, "NAMESPACES": "a, b"}).namespaces == ("a", "b")
