@@ -296,8 +296,15 @@ class RawKube:
     ) -> dict[str, Any]:
         payload = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": content_type, "Accept": "application/json"}
-        self._conn.request(method, path, body=payload, headers=headers)
-        response = self._conn.getresponse()
+        try:
+            self._conn.request(method, path, body=payload, headers=headers)
+            response = self._conn.getresponse()
+        except (OSError, http.client.HTTPException):
+            # The server closed the idle kept-alive connection: once more on a new one (every
+            # write here sets absolute values, so a repeat is harmless).
+            self._conn.close()
+            self._conn.request(method, path, body=payload, headers=headers)
+            response = self._conn.getresponse()
         data = response.read()
         if response.status >= 300:
             raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
