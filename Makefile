@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy lib event-forwarder annotator tests bench
+	$(VENV)/bin/mypy lib event-forwarder annotator tests bench demo
 
 layering: $(STAMP)
 	PYTHONPATH=lib $(VENV)/bin/lint-imports
@@ -39,6 +39,10 @@ test: lint typecheck layering controlplane $(DEPLOYER)
 
 cluster-up: $(STAMP) controlplane
 	@$(PY) -m tests.bed.cluster up
+
+# The whole system on this machine, narrated; stops everything by itself.
+demo: $(STAMP) controlplane
+	$(PY) -m demo
 
 cluster-down: $(STAMP)
 	@$(PY) -m tests.bed.cluster down
