@@ -140,6 +140,7 @@ class Dispatcher:
     def _settle(self, taken: Taken[str], delivery: Delivery) -> None:
         outcome = backoff.classify(delivery.status)
         kind = "resync" if taken.key == cloudevent.RESYNC_KEY else "service"
+        delay = 0.0
         with self._cond:
             if self._stopping and outcome is not Outcome.DELIVERED:
                 return  # aborted by the shutdown: the next leader's resync covers it
@@ -153,7 +154,9 @@ class Dispatcher:
                 delay = self.policy.delay(outcome, taken.attempt, retry_after, self.rand())
                 self.coalescer.failed(taken, now, delay)
             self._changed()
-        fields = {"event": kind, "subject": taken.key, "status": delivery.status}
+        fields: dict[str, object] = {"event": kind, "subject": taken.key, "status": delivery.status}
+        if outcome is not Outcome.DELIVERED:
+            fields["retry_in"] = round(delay, 1)
         if outcome is Outcome.DELIVERED:
             self.metrics.events_sent.inc(type=kind)
             self.metrics.last_success.set(time.time())

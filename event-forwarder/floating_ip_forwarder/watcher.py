@@ -117,6 +117,13 @@ class Watcher:
                     extra={"watch": self.where, "error": str(error), "retry_in": round(delay, 2)},
                 )
                 self.stopping.wait(delay)
+            except Exception:
+                # A bug, not the network: say so loudly, then start over with a fresh list
+                # rather than let this kind go unwatched.
+                log.exception("watcher failed unexpectedly", extra={"watch": self.where})
+                self.metrics.watch_errors.inc(kind=self.resource.kind.value)
+                version = None
+                self.stopping.wait(BACKOFF_CAP)
             finally:
                 conn.close()
 
