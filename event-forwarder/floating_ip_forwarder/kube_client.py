@@ -94,18 +94,29 @@ class Connection:
     def _send(
         self, method: str, path: str, accept: str, body: Any = None
     ) -> http.client.HTTPResponse:
-        conn = self._open()
         headers = self.client.headers(accept)
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = JSON_TYPE
-        try:
-            conn.request(method, self.client.base_path + path, body=payload, headers=headers)
-            return conn.getresponse()
-        except BaseException:
-            self.close()
-            raise
+        retried = False
+        while True:
+            with self._lock:
+                reused = self._conn is not None and self._conn.sock is not None
+            conn = self._open()
+            try:
+                conn.request(method, self.client.base_path + path, body=payload, headers=headers)
+                return conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                # The server dropped an idle kept-alive connection: one fresh try. (Lease
+                # writes carry a resourceVersion, so a repeat cannot apply twice.)
+                if not reused or retried:
+                    raise
+                retried = True
+            except BaseException:
+                self.close()
+                raise
 
     def request(
         self, method: str, path: str, body: Any = None, accept: str = JSON_TYPE
