@@ -13,6 +13,15 @@ from urllib.parse import urlsplit
 from floating_ip import contract
 from floating_ip_forwarder.cloudevent import HttpEvent
 
+STALE_CONNECTION = (
+    http.client.RemoteDisconnected,
+    ConnectionResetError,
+    BrokenPipeError,
+    ssl.SSLEOFError,  # the server closed it cleanly (TLS close_notify) while it was idle
+    ssl.SSLZeroReturnError,
+)
+"""How writing to or reading from a connection the server already closed fails."""
+
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
@@ -54,9 +63,7 @@ class Sender:
                 self._drop()
                 # A kept-alive connection the server closed in between fails at once: one
                 # fresh connection is worth trying before calling it a failure.
-                if attempt == 0 and isinstance(
-                    error, http.client.RemoteDisconnected | ConnectionResetError | BrokenPipeError
-                ):
+                if attempt == 0 and isinstance(error, STALE_CONNECTION):
                     continue
                 return Delivery(None, error=f"{type(error).__name__}: {error}")
             if response.will_close:

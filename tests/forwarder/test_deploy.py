@@ -249,10 +249,11 @@ def test_the_forwarder_watches_the_whole_cluster_with_the_shipped_identity(
 # --- the function's identity ---------------------------------------------------------------
 
 
-def function_env(control_plane: ControlPlane) -> tuple[dict[str, str], str]:
+def function_env(control_plane: ControlPlane, home: Path) -> tuple[dict[str, str], str]:
     done = subprocess.run(
         [str(FUNCTION_ENV), f"--kubeconfig={control_plane.kubeconfig_path}"],
-        env={"KUBECTL": control_plane.kubectl, "PATH": "/usr/bin:/bin"},
+        # HOME: kubectl keeps a discovery cache under it (else in the working directory).
+        env={"KUBECTL": control_plane.kubectl, "PATH": "/usr/bin:/bin", "HOME": str(home)},
         capture_output=True,
         text=True,
         timeout=60,
@@ -297,6 +298,7 @@ def assert_function_rights(api: Api, namespace: str, node: str) -> None:
 
 
 def test_function_env_prints_a_working_identity_for_the_function(
+    tmp_path: Path,
     shipped: Shipped,
     control_plane: ControlPlane,
     kube: KubeBed,
@@ -307,7 +309,7 @@ def test_function_env_prints_a_working_identity_for_the_function(
     kube.create_service(namespace, "web", [Port(80)])
 
     # A bare apiserver has no token controller: the command falls back to a bound token.
-    lines, warning = function_env(control_plane)
+    lines, warning = function_env(control_plane, tmp_path)
     assert set(lines) == {"KUBE_API_URL", "KUBE_CA_DATA", "KUBE_TOKEN"}
     assert lines["KUBE_API_URL"] == control_plane.url
     assert base64.b64decode(lines["KUBE_CA_DATA"]) == control_plane.ca.ca_pem
@@ -322,7 +324,7 @@ def test_function_env_prints_a_working_identity_for_the_function(
         {"data": {"token": base64.b64encode(minted.encode()).decode()}},
     )
     try:
-        lines, warning = function_env(control_plane)
+        lines, warning = function_env(control_plane, tmp_path)
         assert lines["KUBE_TOKEN"] == minted
         assert warning == ""
     finally:
