@@ -315,20 +315,10 @@ def _spawn(argv: list[str], log: Path, env: Mapping[str, str]) -> subprocess.Pop
     """A process in its own session (a terminal's Ctrl-C reaches only the demo, which then
     stops it), with only the environment given (as a container gets), logging to ``log``."""
     environ = {"PATH": os.environ.get("PATH", ""), **env}
-    with log.open("ab") as out:
-        try:
-            return subprocess.Popen(  # noqa: S603 - argv is built here, not taken from input
-                argv,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                close_fds=True,
-                env=environ,
-                cwd=REPO,
-            )
-        except OSError as error:
-            raise DemoError(f"cannot start {argv[0]}: {error}") from error
+    try:
+        return processes.start(argv, log, env=environ, cwd=REPO)
+    except OSError as error:
+        raise DemoError(f"cannot start {argv[0]}: {error}") from error
 
 
 def _answers(url: str, context: ssl.SSLContext) -> bool:

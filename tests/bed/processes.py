@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 
@@ -19,8 +19,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in its own session (a terminal's Ctrl-C reaches only us), log to ``log``."""
+def start(
+    argv: Sequence[str],
+    log: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in its own session (a terminal's Ctrl-C reaches only us), output to
+    ``log``, with ``env`` as its whole environment (default: ours)."""
     with log.open("ab") as out:
         return subprocess.Popen(
             list(argv),
@@ -29,7 +36,8 @@ def start(argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             close_fds=True,
-            env={**os.environ, "GOGC": os.environ.get("GOGC", "100")},
+            env=dict(os.environ if env is None else env),
+            cwd=cwd,
         )
 
 

@@ -9,7 +9,6 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from tests.bed.controlplane import ControlPlane
 from tests.bed.do_imitation.server import DoImitation
 from tests.bed.doks import DoksWorld
 from tests.bed.kube import KubeBed, Port
-from tests.bed.processes import free_port, stop, wait_until
+from tests.bed.processes import free_port, start, stop, wait_until
 from tests.bed.tls import CertFiles, TestCA
 from tests.forwarder.conftest import StartForwarder
 from tests.forwarder.harness import FUNCTION_ACCOUNT, NAMESPACE, REPO, Shipped
@@ -86,16 +85,7 @@ def function_url(
         app,
     ]
     log = tmp_path / "function.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            argv,
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    process = start(argv, log, env=env, cwd=REPO)
     try:
         wait_until(
             lambda: _listening(port),

@@ -35,6 +35,23 @@ def resync() -> tuple[dict[str, str], bytes]:
     return binary_event(contract.EVENT_RESYNC)
 
 
+def serve_traefik(world: DoksWorld, namespace: str, ip: str, node: str) -> None:
+    """A Traefik-like Service opted in for ``ip``, its pod ``traefik-1`` ready on ``node``."""
+    world.do.add_reserved_ip(ip, region=world.region)
+    world.kube.create_service(
+        namespace, "traefik", TRAEFIK_PORTS, annotations={contract.ADDRESS: ip}
+    )
+    world.kube.create_pod(namespace, "traefik-1", world.node(node), {"app": "traefik"})
+    world.kube.sync_endpoint_slices(namespace, "traefik")
+
+
+def move_traefik(world: DoksWorld, namespace: str, number: int, to: str) -> None:
+    """Pod ``traefik-<number>`` replaces ``traefik-<number - 1>``, on node ``to``."""
+    world.kube.delete_pod(namespace, f"traefik-{number - 1}")
+    world.kube.create_pod(namespace, f"traefik-{number}", world.node(to), {"app": "traefik"})
+    world.kube.sync_endpoint_slices(namespace, "traefik")
+
+
 @dataclass
 class FunctionRunner:
     world: DoksWorld

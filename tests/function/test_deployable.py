@@ -31,7 +31,7 @@ from tests.deployable.deployer import (
 )
 from tests.deployable.platform_stub import RuntimesStub
 from tests.deployable.runtime import LoadedFunction
-from tests.function.harness import TRAEFIK_PORTS, FunctionRunner, binary_event
+from tests.function.harness import FunctionRunner, binary_event, move_traefik, serve_traefik
 
 ZIP_LIMIT = 48 * 1024 * 1024  # DigitalOcean Functions' limit for a built function
 IP = "192.0.2.10"
@@ -206,21 +206,6 @@ def test_an_env_file_filled_in_as_env_example_says_deploys(
 # --- the built zip, cold-started and invoked -------------------------------------------------
 
 
-def serve_traefik(world: DoksWorld, namespace: str, node: str) -> None:
-    world.do.add_reserved_ip(IP, region=world.region)
-    world.kube.create_service(
-        namespace, "traefik", TRAEFIK_PORTS, annotations={contract.ADDRESS: IP}
-    )
-    world.kube.create_pod(namespace, "traefik-1", world.node(node), {"app": "traefik"})
-    world.kube.sync_endpoint_slices(namespace, "traefik")
-
-
-def move_pod(kube: KubeBed, world: DoksWorld, namespace: str, number: int, to: str) -> None:
-    kube.delete_pod(namespace, f"traefik-{number - 1}")
-    kube.create_pod(namespace, f"traefik-{number}", world.node(to), {"app": "traefik"})
-    kube.sync_endpoint_slices(namespace, "traefik")
-
-
 def web_raw(
     headers: dict[str, str], body: bytes, *, encode: bool = False, method: str = "POST"
 ) -> dict[str, Any]:
@@ -260,7 +245,7 @@ def test_the_built_zip_cold_starts_and_answers_every_event_form(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    serve_traefik(world, namespace, "a")
+    serve_traefik(world, namespace, IP, "a")
     secret = runner.env["WEB_SECRET"]
     subject = f"{namespace}/traefik"
     work = tmp_path / "action"
@@ -275,7 +260,7 @@ def test_the_built_zip_cold_starts_and_answers_every_event_form(
             assert origin is not None and Path(origin).is_relative_to(work), (module, origin)
 
         # Binary mode, body base64-encoded by the platform.
-        move_pod(kube, world, namespace, 2, "b")
+        move_traefik(world, namespace, 2, "b")
         second = function.invoke(
             web_raw(*binary_event(contract.EVENT_SERVICE_CHANGED, subject), encode=True)
         )
@@ -283,7 +268,7 @@ def test_the_built_zip_cold_starts_and_answers_every_event_form(
         assert_placed(second.result["body"], world, "b")
 
         # Structured mode.
-        move_pod(kube, world, namespace, 3, "c")
+        move_traefik(world, namespace, 3, "c")
         third = function.invoke(structured(contract.EVENT_RESYNC, secret))
         assert third.result["statusCode"] == 200, third.result
         assert_placed(third.result["body"], world, "c")

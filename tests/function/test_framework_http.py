@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -22,8 +21,8 @@ import requests
 from floating_ip import contract
 from tests.bed.doks import DoksWorld
 from tests.bed.kube import KubeBed
-from tests.bed.processes import free_port, stop, wait_until
-from tests.function.harness import TRAEFIK_PORTS, FunctionRunner, binary_event
+from tests.bed.processes import free_port, start, stop, wait_until
+from tests.function.harness import FunctionRunner, binary_event, move_traefik, serve_traefik
 
 REPO = Path(__file__).resolve().parents[2]
 IP = "192.0.2.10"
@@ -59,16 +58,7 @@ def endpoint(runner: FunctionRunner, tmp_path: Path) -> Iterator[str]:
         "--port",
         str(port),
     ]
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            argv,
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    process = start(argv, log, env=env, cwd=REPO)
     try:
         wait_until(
             lambda: _listening(port),
@@ -98,15 +88,6 @@ def http() -> Iterator[requests.Session]:
         yield session
 
 
-def serve_traefik(world: DoksWorld, namespace: str, node: str) -> None:
-    world.do.add_reserved_ip(IP, region=world.region)
-    world.kube.create_service(
-        namespace, "traefik", TRAEFIK_PORTS, annotations={contract.ADDRESS: IP}
-    )
-    world.kube.create_pod(namespace, "traefik-1", world.node(node), {"app": "traefik"})
-    world.kube.sync_endpoint_slices(namespace, "traefik")
-
-
 def structured_event(kind: str, secret: str) -> tuple[dict[str, str], bytes]:
     event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/tests", "type": kind}
     headers = {"Content-Type": "application/cloudevents+json", contract.AUTH_HEADER: secret}
@@ -121,7 +102,7 @@ def test_binary_and_structured_events_over_http_place_the_ip(
     kube: KubeBed,
     namespace: str,
 ) -> None:
-    serve_traefik(world, namespace, "a")
+    serve_traefik(world, namespace, IP, "a")
     headers, body = binary_event(contract.EVENT_SERVICE_CHANGED, f"{namespace}/traefik")
     answer = http.post(endpoint, headers=headers, data=body, timeout=60)
     assert answer.status_code == 200, answer.text
@@ -129,9 +110,7 @@ def test_binary_and_structured_events_over_http_place_the_ip(
     assert answer.json()["errors"] == []
     assert world.holder_of(IP) == "a"
 
-    kube.delete_pod(namespace, "traefik-1")
-    kube.create_pod(namespace, "traefik-2", world.node("b"), {"app": "traefik"})
-    kube.sync_endpoint_slices(namespace, "traefik")
+    move_traefik(world, namespace, 2, "b")
     headers, body = structured_event(contract.EVENT_RESYNC, runner.env["WEB_SECRET"])
     answer = http.post(endpoint, headers=headers, data=body, timeout=60)
     assert answer.status_code == 200, answer.text
