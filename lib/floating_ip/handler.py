@@ -87,9 +87,14 @@ def _admit(request: Request, env: Mapping[str, str]) -> tuple[Config, Trigger]:
     except ConfigError as error:
         raise _Refused(_answer(500, {"error": str(error)})) from None
     try:
-        return config, parse_trigger(headers, request.body)
+        trigger = parse_trigger(headers, request.body)
     except BadEvent as error:
         raise _Refused(_answer(400, {"error": str(error)})) from None
+    if trigger.cluster_id not in (None, config.cluster_id):
+        # A forwarder of another cluster is pointed at this function: say so, change nothing.
+        wrong = f"event from cluster {trigger.cluster_id}; this function serves {config.cluster_id}"
+        raise _Refused(_answer(400, {"error": wrong}))
+    return config, trigger
 
 
 def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

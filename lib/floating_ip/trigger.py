@@ -15,6 +15,8 @@ from cloudevents.http import from_http
 
 from floating_ip import contract
 
+CLUSTER_ID_ATTRIBUTE = "clusterid"
+"""CloudEvents extension naming the cluster an event comes from (set by the forwarder)."""
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
@@ -29,6 +31,8 @@ class Trigger:
     source: str
     service: str | None = None
     """``<namespace>/<name>`` for a service.changed event; ``None`` for a resync."""
+    cluster_id: str | None = None
+    """The ``clusterid`` extension attribute the forwarder sets, when present."""
 
 
 def parse_trigger(headers: Mapping[str, str], body: bytes) -> Trigger:
@@ -38,8 +42,10 @@ def parse_trigger(headers: Mapping[str, str], body: bytes) -> Trigger:
     except GenericException as error:
         raise BadEvent(f"not a CloudEvent: {error}") from None
     kind = str(event["type"])
+    cluster = event.get(CLUSTER_ID_ATTRIBUTE)
+    cluster_id = str(cluster).lower() if cluster else None
     if kind == contract.EVENT_RESYNC:
-        return Trigger(kind, str(event["id"]), str(event["source"]))
+        return Trigger(kind, str(event["id"]), str(event["source"]), cluster_id=cluster_id)
     if kind != contract.EVENT_SERVICE_CHANGED:
         raise BadEvent(
             f"unknown event type {kind!r}: expected {contract.EVENT_SERVICE_CHANGED!r} "
@@ -49,4 +55,4 @@ def parse_trigger(headers: Mapping[str, str], body: bytes) -> Trigger:
     namespace, _, name = subject.partition("/")
     if not (_NAME.match(namespace) and _NAME.match(name)):
         raise BadEvent(f"{kind} needs a subject '<namespace>/<name>', got {subject!r}")
-    return Trigger(kind, str(event["id"]), str(event["source"]), subject)
+    return Trigger(kind, str(event["id"]), str(event["source"]), subject, cluster_id)

@@ -139,3 +139,11 @@ def test_a_star_or_nothing_means_every_namespace() -> None:
     for value in ("*", "", " * "):
         assert Config.from_env({**ENV, "NAMESPACES": value}).namespaces == ()
     assert Config.from_env({**ENV, "NAMESPACES": "a, b"}).namespaces == ("a", "b")
+
+
+def test_an_event_from_another_cluster_is_refused() -> None:
+    headers, body = resync()
+    other = {**headers, "ce-clusterid": "00000000-0000-4000-8000-000000000000"}
+    status, answer = call(other, body)
+    assert status == 400
+    assert "this function serves " + ENV["CLUSTER_ID"] in str(answer["error"])
