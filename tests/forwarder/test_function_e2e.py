@@ -133,7 +133,7 @@ def test_a_pod_moving_nodes_moves_the_ip_and_the_external_ips(
     )
     kube.create_pod(namespace, "traefik-1", world.node("a"), {"app": "traefik"})
     kube.sync_endpoint_slices(namespace, "traefik")
-    forwarder = start_forwarder(namespace, FUNCTION_URL=function_url)
+    forwarder = start_forwarder(namespace, FUNCTION_URL=function_url, CLUSTER_ID=world.cluster_id)
     wait_until(lambda: placed(world, kube, namespace, "a"), timeout=60, what="the IP on node a")
 
     moved = time.monotonic()
