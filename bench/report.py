@@ -1,0 +1,281 @@
+"""The results document and its tables (pure: dictionaries in, text out).
+
+``document`` shapes ``results.json``; ``main_rows`` picks the figures worth a table from
+whichever parts ran; ``render`` and ``markdown`` lay rows out; ``peers_rows`` puts the failover
+figures beside the floors the peers document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bench.figures import PHASE_LABELS, PHASES
+
+SCHEMA = 1
+PARTS = ("failover", "function", "forwarder", "zip")
+"""Every part ``make bench`` runs, in the order it runs them."""
+
+Row = tuple[str, ...]
+
+PEERS: tuple[Row, ...] = (
+    ("flipop (DigitalOcean)", "60 s", "full reconcile every minute"),
+    ("hcloud-fip-controller", "30 s", "polls every 30 s"),
+    ("MetalLB layer 2", "a few seconds", "memberlist; > ~10 s is treated as a bug"),
+    ("kube-vip", "5-15 s", "Service leader lease (15/10/2 s)"),
+    ("waiting for Kubernetes to evict", "300 s", "default not-ready toleration"),
+)
+"""Documented failover floors of the systems users compare this one with."""
+
+
+def document(
+    machine: Mapping[str, Any],
+    took: Mapping[str, float],
+    parts: Mapping[str, Any],
+    failed: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The content of ``results.json``: the figures of each part that ran (in ``PARTS``
+    order), why the others failed, how long each took and on what machine."""
+    failed = failed or {}
+    unknown = (set(parts) | set(failed)) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown parts: {', '.join(sorted(unknown))}")
+    return {
+        "schema": SCHEMA,
+        "machine": dict(machine),
+        "seconds": {k: round(v, 1) for k, v in took.items()},
+        "parts": {name: parts[name] for name in PARTS if name in parts},
+        "failed": {name: failed[name] for name in PARTS if name in failed},
+    }
+
+
+# --- laying rows out --------------------------------------------------------------------------
+
+
+def render(headers: Row, rows: Sequence[Row]) -> str:
+    """A plain-text table: columns padded to their widest cell, a rule under the headers; a
+    column of numbers (every cell starts with a digit) is aligned right."""
+    for row in rows:
+        if len(row) != len(headers):
+            raise ValueError(f"row {row!r} has {len(row)} cells, not {len(headers)}")
+    columns = list(zip(headers, *rows, strict=True))
+    widths = [max(len(cell) for cell in column) for column in columns]
+    numeric = [bool(rows) and all(cell[:1].isdigit() for cell in column[1:]) for column in columns]
+
+    def line(cells: Row) -> str:
+        padded = [
+            cell.rjust(width) if right else cell.ljust(width)
+            for cell, width, right in zip(cells, widths, numeric, strict=True)
+        ]
+        return "  ".join(padded).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(headers), rule, *(line(row) for row in rows)])
+
+
+def markdown(headers: Row, rows: Sequence[Row]) -> str:
+    def line(cells: Row) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    return "\n".join([line(headers), line(tuple("---" for _ in headers)), *map(line, rows)])
+
+
+# --- which figures go in the tables -----------------------------------------------------------
+
+
+def seconds(value: float) -> str:
+    return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
+
+
+def p50_p95(stats: Mapping[str, Any]) -> str:
+    return f"{seconds(stats['p50'])} / {seconds(stats['p95'])}"
+
+
+def failover_rows(failover: Mapping[str, Any]) -> list[Row]:
+    """One row per phase and latency setting (all kinds together), then the finished move
+    per kind of change."""
+    rows: list[Row] = []
+    for setting in failover["settings"]:
+        latency = f"{setting['action_latency']:g} s"
+        count = setting["summary"][PHASES[-1]]["n"]
+        for phase in PHASES:
+            label = f"change → {PHASE_LABELS[phase]}"
+            rows.append((latency, "all", str(count), label, p50_p95(setting["summary"][phase])))
+        for kind, summary in setting["by_kind"].items():
+            done = summary[PHASES[-1]]
+            label = f"change → {PHASE_LABELS[PHASES[-1]]}"
+            rows.append((latency, kind, str(done["n"]), label, p50_p95(done)))
+    return rows
+
+
+FAILOVER_HEADERS: Row = ("action latency", "change", "moves", "milestone", "p50 / p95")
+
+
+def main_rows(parts: Mapping[str, Any]) -> list[Row]:
+    """``(part, figure, value)`` for the figures a reader compares, from the parts that ran."""
+    rows: list[Row] = []
+    if "failover" in parts:
+        rows += _failover_main(parts["failover"])
+    if "function" in parts:
+        rows += _function_main(parts["function"])
+    if "forwarder" in parts:
+        rows += _forwarder_main(parts["forwarder"])
+    if "zip" in parts:
+        rows += _zip_main(parts["zip"])
+    return rows
+
+
+MAIN_HEADERS: Row = ("part", "figure", "value")
+
+
+def _failover_main(failover: Mapping[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for setting in failover["settings"]:
+        done = setting["summary"][PHASES[-1]]
+        calls = setting["digitalocean_calls_per_move"]
+        action = f"action {setting['action_latency']:g} s"
+        rows += [
+            ("failover", f"failover done, p50 / p95 ({done['n']} moves, {action})", p50_p95(done)),
+            (
+                "failover",
+                f"DO calls per move, live ({action})",
+                f"{calls['all']:.1f} ({calls['writes']:.1f} writes)",
+            ),
+            (
+                "failover",
+                f"function invocations per move ({action})",
+                f"{setting['invocations_per_move']:.2f}",
+            ),
+        ]
+    burst = failover.get("burst")
+    if burst:
+        rows.append(
+            (
+                "failover",
+                f"invocations for {burst['changes']} readiness flips in {burst['seconds']:.2f} s",
+                f"{burst['invocations']} ({burst['digitalocean_writes']} DO writes)",
+            )
+        )
+    return rows
+
+
+def _calls(figures: Mapping[str, Any]) -> str:
+    return (
+        f"DO {figures['digitalocean']} ({figures['digitalocean_writes']} writes), "
+        f"Kubernetes {figures['kubernetes']} ({figures['kubernetes_writes']} writes)"
+    )
+
+
+def _function_main(function: Mapping[str, Any]) -> list[Row]:
+    decision = function["decision"]
+    cold = function["cold_start"]
+    return [
+        ("function", "calls per move (one invocation)", _calls(function["failover_calls"])),
+        ("function", "calls per idle resync", _calls(function["idle_resync_calls"])),
+        ("function", "calls for a first placement", _calls(function["first_placement_calls"])),
+        (
+            "function",
+            f"decision time, {decision['services']} Services on {decision['nodes']} nodes",
+            f"{decision['median_ms']:.1f} ms (p95 {decision['p95_ms']:.1f} ms)",
+        ),
+        (
+            "function",
+            "cold start from source: import / first reconcile",
+            f"{seconds(cold['import_s'])} / {seconds(cold['first_reconcile_s'])}",
+        ),
+    ]
+
+
+def _forwarder_main(forwarder: Mapping[str, Any]) -> list[Row]:
+    objects = forwarder["objects"]
+    burst = forwarder["burst_1000_pod_changes"]
+    paced = forwarder["paced_1000_pod_changes"]
+    latency = forwarder["change_to_post_seconds"]
+    scale = f"{objects['pods']} pods, {objects['services']} Services, {objects['nodes']} nodes"
+    return [
+        (
+            "forwarder",
+            f"memory after sync / peak ({scale})",
+            f"{forwarder['rss_mib_after_sync']:.0f} MiB / {forwarder['peak_rss_mib']:.0f} MiB",
+        ),
+        ("forwarder", "POSTs per 1,000 pod changes in a burst", str(burst["posts"])),
+        (
+            "forwarder",
+            f"POSTs per 1,000 pod changes at {paced['changes_per_second']:g}/s",
+            str(paced["posts"]),
+        ),
+        (
+            "forwarder",
+            "change → POST, median / p90",
+            f"{seconds(latency['median'])} / {seconds(latency['p90'])}",
+        ),
+        ("forwarder", "idle CPU", f"{forwarder['idle_cpu_percent']:.2f} %"),
+    ]
+
+
+def _zip_main(zipped: Mapping[str, Any]) -> list[Row]:
+    cold = zipped["cold_start"]
+    return [
+        ("zip", "function zip size", f"{zipped['zip_bytes'] / 1e6:.1f} MB"),
+        (
+            "zip",
+            f"cold start of the zip, median of {cold['runs']}",
+            f"{seconds(cold['median_s'])} (unzip {seconds(cold['unzip_s'])},"
+            f" import {seconds(cold['import_s'])}, first main {seconds(cold['first_main_s'])})",
+        ),
+        ("zip", "warm invocation (idle resync)", seconds(zipped["warm_main_s"])),
+    ]
+
+
+def peers_rows(failover: Mapping[str, Any]) -> list[Row]:
+    """This project's finished failovers beside the peers' documented floors."""
+    rows: list[Row] = []
+    for setting in failover["settings"]:
+        done = setting["summary"][PHASES[-1]]
+        rows.append(
+            (
+                f"this project, assign action {setting['action_latency']:g} s",
+                p50_p95(done),
+                f"measured here, p50 / p95 of {done['n']} moves (pod moved, node NotReady)",
+            )
+        )
+    return rows + list(PEERS)
+
+
+PEERS_HEADERS: Row = ("system", "failover", "why")
+
+
+# --- the whole print-out ----------------------------------------------------------------------
+
+
+def text_tables(parts: Mapping[str, Any]) -> str:
+    """What ``make bench`` prints: the failover milestones, the main figures, the peers."""
+    blocks: list[str] = []
+    if "failover" in parts:
+        failover = parts["failover"]
+        blocks += [
+            "Failover on the whole system: seconds from the cluster change",
+            render(FAILOVER_HEADERS, failover_rows(failover)),
+            "",
+        ]
+    rows = main_rows(parts)
+    if rows:
+        blocks += ["Main figures", render(MAIN_HEADERS, rows), ""]
+    if "failover" in parts:
+        blocks += [
+            "Beside the peers' documented failover floors",
+            render(PEERS_HEADERS, peers_rows(parts["failover"])),
+        ]
+    return "\n".join(blocks).rstrip()
+
+
+def markdown_tables(parts: Mapping[str, Any]) -> str:
+    """The same tables in Markdown, peers first: what the README shows."""
+    blocks: list[str] = []
+    if "failover" in parts:
+        blocks.append(markdown(PEERS_HEADERS, peers_rows(parts["failover"])))
+        blocks.append(markdown(FAILOVER_HEADERS, failover_rows(parts["failover"])))
+    rows = main_rows(parts)
+    if rows:
+        blocks.append(markdown(MAIN_HEADERS, rows))
+    return "\n\n".join(blocks) + "\n"
