@@ -1,0 +1,328 @@
+"""Failover latency on the whole system, as ``make demo`` runs it: the real control plane, the
+DigitalOcean imitation, the function over HTTPS, the forwarder with its shipped settings and
+identity, the annotator as each pod's init container.
+
+Each move is a real move between nodes (a → b → c → a …), alternating two kinds of change:
+*pod moved* (a new pod is Ready on the next node, then the old one is deleted, as at the end
+of a rolling update) and *node NotReady* (pods on both nodes, the holder's node stops being
+Ready). From the change, four milestones are timed: the new anchor in ``spec.externalIPs``
+(a watch), the assign request (the imitation's request log), the action completed (the
+imitation, polled) and the old anchor dropped (the watch): the failover is done.
+
+The moves are repeated at several action latencies (how long DigitalOcean takes to complete
+an assignment): 0 s shows this project's own overhead; a realistic action adds its duration,
+plus up to one action poll (at most 1 s). DigitalOcean publishes no figure: its own API
+example takes ~11 s, so the default second setting, 2 s, shows how the latency adds up without
+making 30 moves last minutes; ``--latency`` takes any list.
+
+Between moves the bench waits until the function has answered a call that started after the
+last change (so no event is pending), and paces the moves so the forwarder's rate limit
+(60 events a minute, bursts of 10) never delays an event: that wait would be measured
+otherwise. Last, a burst: 20 readiness flips of a second Service's spare pods, and how many
+invocations they cost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from bench import figures
+from bench.recorders import Monitor, ServiceWatch
+from demo import manifests, render
+from demo.model import Droplet
+from demo.narrator import Narrator
+from demo.observe import ACTIONS_PATH
+from demo.options import Options
+from demo.system import System, running
+from floating_ip import contract
+from floating_ip_forwarder.config import Settings as ForwarderSettings
+from floating_ip_forwarder.config import parse_duration
+from tests.bed.kube import Port
+from tests.bed.processes import wait_until
+
+POD_MOVED = "pod moved"
+NODE_NOT_READY = "node NotReady"
+KINDS = (POD_MOVED, NODE_NOT_READY)
+SERVICE = "bench"
+BURST_SERVICE = "burst"
+PORTS = [Port(80, name="web"), Port(443, name="websecure")]
+DEFAULT_MOVES = 30
+DEFAULT_LATENCIES = (0.0, 2.0)
+BURST_FLIPS = 20
+MOVE_TIMEOUT = 30.0
+"""Seconds a move may take beyond three action latencies."""
+SETTLE_TIMEOUT = 30.0
+SETTLED_AFTER = 0.25
+"""A call counts as having seen a change if it started this long after it (its start is an
+estimate, late by milliseconds; the forwarder sends no sooner than its 0.5 s quiet window)."""
+TOKENS_PER_MOVE = 3
+"""Events a move may cost: the change, and margin for one more."""
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass(frozen=True)
+class FailoverOptions:
+    moves: int = DEFAULT_MOVES
+    """Moves per action latency (kinds alternate)."""
+    latencies: tuple[float, ...] = DEFAULT_LATENCIES
+    burst: bool = True
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """The forwarder's shared token bucket, as the shipped ConfigMap sets it."""
+
+    per_minute: float
+    burst: int
+    quiet_window: float
+    max_delay: float
+
+
+def run(options: FailoverOptions, workdir: Path, log: TextIO) -> dict[str, Any]:
+    """Starts the whole system in ``workdir`` (its set-up narrated to ``log``), plays the
+    moves and the burst, stops everything; returns the figures."""
+    if options.moves < 1 or not options.latencies:
+        raise ValueError("at least one move and one action latency")
+    workdir.mkdir(parents=True, exist_ok=True)
+    say = Narrator(render.Style(False), out=log)
+    # The contract check is for tests: here it would add its own work to every DO call.
+    system_options = Options(action_latency=options.latencies[0], check_contract=False)
+    with running(system_options, workdir, say) as system:
+        return _Bench(system, say, options).run()
+
+
+def forwarder_rate_limit(system: System) -> RateLimit:
+    """The rate limit and coalescing windows of the shipped kustomize base (defaults where the
+    ConfigMap says nothing)."""
+    rendered = manifests.kubectl(system.control_plane, "kustomize", str(manifests.FORWARDER_BASE))
+    docs = [d for d in yaml.safe_load_all(rendered) if isinstance(d, dict)]
+    settings = manifests.read_forwarder_deploy(docs).settings
+    defaults = {f.name: f.default for f in dataclasses.fields(ForwarderSettings)}
+
+    def duration(name: str, default: object) -> float:
+        return parse_duration(settings[name]) if name in settings else float(str(default))
+
+    return RateLimit(
+        per_minute=float(settings.get("RATE_LIMIT", defaults["rate_per_minute"])),
+        burst=int(settings.get("RATE_BURST", defaults["burst"])),
+        quiet_window=duration("QUIET_WINDOW", defaults["quiet_window"]),
+        max_delay=duration("MAX_DELAY", defaults["max_delay"]),
+    )
+
+
+class _Bench:
+    def __init__(self, system: System, say: Narrator, options: FailoverOptions) -> None:
+        self.system = system
+        self.say = say
+        self.options = options
+        self.kube = system.kube
+        self.ns = system.namespace
+        self.ip, self.burst_ip = system.ips[0], system.ips[1]
+        self.nodes = system.droplets
+        self.limit = forwarder_rate_limit(system)
+        self.holder = 0
+        """Index in ``nodes`` of the node holding ``ip``."""
+        self.pods: dict[int, str] = {}
+        """The bench Service's pod on each node that has one."""
+        self._names = (f"{SERVICE}-{n}" for n in range(10_000))
+        self.paced = 0.0
+
+    def run(self) -> dict[str, Any]:
+        with ExitStack() as stack:
+            self.kube.create_service(self.ns, SERVICE, PORTS)
+            self.monitor = stack.enter_context(
+                Monitor(self.system.do, (self.ip, self.burst_ip), self.system.function_log)
+            )
+            self.watch = stack.enter_context(
+                ServiceWatch(self.system.control_plane, self.ns, SERVICE)
+            )
+            started = time.monotonic()
+            self._place_first()
+            settings = []
+            for latency in self.options.latencies:
+                self.system.do.set_action_latency(latency)
+                settings.append(self._round(latency))
+                self.say.say("bench", f"{self.options.moves} moves at {latency:g} s done")
+            burst = self._burst() if self.options.burst else None
+            took = time.monotonic() - started
+        return {
+            "moves_per_setting": self.options.moves,
+            "kinds": list(KINDS),
+            "settings": settings,
+            "burst": burst,
+            "forwarder": dataclasses.asdict(self.limit),
+            "paced_seconds": round(self.paced, 1),
+            "seconds": round(took, 1),
+            "contract_checked": False,
+        }
+
+    # --- waiting ------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        for recorder in (self.monitor, self.watch):
+            if recorder.error is not None:
+                raise RuntimeError(f"a recorder failed: {recorder.error!r}") from recorder.error
+
+    def _until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+        try:
+            wait_until(condition, timeout=timeout, what=what, interval=0.01)
+        finally:
+            self._check()
+
+    def _settle(self, since: float) -> None:
+        """Until the function answered a call that started after ``since``: it saw every
+        change made until then, and the forwarder holds nothing back."""
+        self._until(
+            lambda: any(c.started_at > since + SETTLED_AFTER for c in self.monitor.calls),
+            SETTLE_TIMEOUT,
+            "the function's answer to the latest change",
+        )
+
+    def _pace(self) -> None:
+        """Until the forwarder's bucket (replayed from the calls seen) holds a move's events."""
+        wait = figures.seconds_until_tokens(
+            self.monitor.call_starts(),
+            time.time(),
+            TOKENS_PER_MOVE,
+            per_second=self.limit.per_minute / 60,
+            burst=self.limit.burst,
+            since=self.monitor.started,
+        )
+        if wait > 0:
+            self.paced += wait
+            time.sleep(wait)  # a computed refill time, not a guess
+
+    def _converged(self, ip: str, droplet: Droplet, timeout: float) -> None:
+        self._until(
+            lambda: (
+                self.monitor.holder(ip) == droplet.droplet_id
+                and self.watch.latest() == (droplet.anchor,)
+            ),
+            timeout,
+            f"{ip} on {droplet.node} and externalIPs [{droplet.anchor}]",
+        )
+
+    # --- the moves ----------------------------------------------------------------------
+
+    def _start_pod(self, node: int) -> None:
+        name = next(self._names)
+        self.system.controllers.start_pod(self.ns, name, self.nodes[node], SERVICE)
+        self.pods[node] = name
+
+    def _place_first(self) -> None:
+        self._start_pod(self.holder)
+        self.kube.annotate_service(self.ns, SERVICE, {contract.ADDRESS: self.ip})
+        annotated = time.time()
+        self._converged(self.ip, self.nodes[self.holder], MOVE_TIMEOUT)
+        self._settle(annotated)
+
+    def _round(self, latency: float) -> dict[str, Any]:
+        moves = [self._move(KINDS[n % len(KINDS)], latency) for n in range(self.options.moves)]
+        return figures.setting_summary(latency, moves, KINDS)
+
+    def _move(self, kind: str, latency: float) -> dict[str, Any]:
+        old, new = self.holder, (self.holder + 1) % len(self.nodes)
+        source, target = self.nodes[old], self.nodes[new]
+        self._start_pod(new)
+        self._settle(time.time())
+        self._pace()
+
+        changed_at = time.time()
+        if kind == POD_MOVED:
+            self.system.controllers.delete_pod(self.ns, self.pods.pop(old), SERVICE)
+        else:
+            self.system.controllers.node_not_ready(source)
+        changed = time.time()
+        self._converged(self.ip, target, MOVE_TIMEOUT + 3 * latency)
+        self._settle(changed)
+        ended = time.time()
+
+        move = figures.Move(changed_at, target.droplet_id, target.anchor, source.anchor)
+        recorded = figures.Recorded(
+            external_ips=list(self.watch.records),
+            assigns=self._assigns(changed_at),
+            holders=list(self.monitor.holders[self.ip]),
+        )
+        calls = [r for r in self.system.do.requests() if changed_at <= r.at <= ended]
+        record = {
+            "kind": kind,
+            "from": source.node,
+            "to": target.node,
+            "phases": figures.phases(move, recorded),
+            "digitalocean_calls": len(calls),
+            "digitalocean_writes": sum(r.method in WRITES for r in calls),
+            "invocations": len(self.monitor.calls_between(changed_at, ended)),
+        }
+        if kind == NODE_NOT_READY:
+            # Back to one pod, on the new holder; the node's return changes nothing (the IP
+            # stays on a fit holder), and the pod's deletion is the last change, so the next
+            # settle has an event to wait for.
+            self.kube.set_node_ready(source.node, "True")
+            self.system.controllers.delete_pod(self.ns, self.pods.pop(old), SERVICE)
+        self.holder = new
+        return record
+
+    def _assigns(self, since: float) -> list[tuple[float, int]]:
+        path = ACTIONS_PATH.replace("{reserved_ip}", self.ip)
+        found = []
+        for request in self.system.do.requests("POST", ACTIONS_PATH):
+            body = request.body
+            if request.path != path or request.at < since or not isinstance(body, dict):
+                continue
+            if body.get("type") == "assign" and isinstance(body.get("droplet_id"), int):
+                found.append((request.at, int(body["droplet_id"])))
+        return found
+
+    # --- the burst ----------------------------------------------------------------------
+
+    def _burst(self) -> dict[str, Any]:
+        """A second Service with two pods on each node that does not hold the first IP; once
+        its IP is placed, the spare node's pods flip readiness ``BURST_FLIPS`` times."""
+        spare_nodes = [n for n in range(len(self.nodes)) if n != self.holder]
+        self.kube.create_service(self.ns, BURST_SERVICE, [Port(22, name="ssh")])
+        pods: dict[int, list[str]] = {}
+        for node in spare_nodes:
+            pods[node] = [f"{BURST_SERVICE}-{node}-{k}" for k in range(2)]
+            for name in pods[node]:
+                self.system.controllers.start_pod(self.ns, name, self.nodes[node], BURST_SERVICE)
+        self.kube.annotate_service(self.ns, BURST_SERVICE, {contract.ADDRESS: self.burst_ip})
+        annotated = time.time()
+        by_droplet = {self.nodes[n].droplet_id: n for n in spare_nodes}
+        self._until(
+            lambda: self.monitor.holder(self.burst_ip) in by_droplet,
+            MOVE_TIMEOUT + 3 * (self.options.latencies[-1]),
+            f"{self.burst_ip} placed",
+        )
+        self._settle(annotated)
+        holder = by_droplet[self.monitor.holder(self.burst_ip) or 0]
+        flipping = next(pods[n] for n in spare_nodes if n != holder)
+        self._pace()
+
+        ready = dict.fromkeys(flipping, True)
+        started = time.time()
+        for name in itertools.islice(itertools.cycle(flipping), BURST_FLIPS):
+            ready[name] = not ready[name]
+            self.kube.set_pod_ready(self.ns, name, ready[name])
+            self.kube.sync_endpoint_slices(self.ns, BURST_SERVICE)
+        changed = time.time()
+        self._settle(changed)
+        ended = time.time()
+        calls = [r for r in self.system.do.requests() if started <= r.at <= ended]
+        return {
+            "changes": BURST_FLIPS,
+            "pods": len(flipping),
+            "seconds": round(changed - started, 3),
+            "invocations": len(self.monitor.calls_between(started, ended)),
+            "digitalocean_calls": len(calls),
+            "digitalocean_writes": sum(r.method in WRITES for r in calls),
+            "ip_stayed": self.monitor.holder(self.burst_ip) == self.nodes[holder].droplet_id,
+        }
