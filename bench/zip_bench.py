@@ -1,0 +1,137 @@
+"""The deployed function: its zip's size, and its cold start as DigitalOcean's Python runtime
+runs it (unzip, activate the virtualenv, import, first ``main``) against the bed.
+
+The zip is built once by the real deployer library (what ``doctl serverless deploy`` runs),
+from a copy of what it ships. The first cold start answers a resync that places a reserved
+IP; the next ones answer idle resyncs (nothing to change), the common case of a cold start.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from floating_ip import contract
+from tests.bed.controlplane import ControlPlane, binaries
+from tests.bed.do_imitation.server import DoImitation
+from tests.bed.doks import DoksWorld, function_token
+from tests.bed.kube import KubeBed, Port
+from tests.deployable.deployer import DeployerError, copy_project, run_deployer, write_env_file
+from tests.deployable.platform_stub import RuntimesStub
+from tests.deployable.runtime import LoadedFunction
+from tests.function.harness import resync
+
+COLD_STARTS = 3
+"""Idle cold starts timed, after the first one."""
+IP = "192.0.2.40"
+# Build-time values: the built function is then run with the bed's settings instead.
+BUILD_ENV = {
+    "DIGITALOCEAN_TOKEN": "build-time-token-never-used",
+    "CLUSTER_ID": "2c9a5b3e-6f1d-4e8a-9b7c-0d1e2f3a4b5c",
+    "KUBE_API_URL": "https://2c9a5b3e.k8s.ondigitalocean.com",
+    "KUBE_TOKEN": "build-time-token",
+    "KUBE_CA_DATA": base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode(),
+    "DRY_RUN": "false",
+    "NAMESPACES": "ingress",
+    "DIGITALOCEAN_API_URL": "https://api.digitalocean.com",
+}
+RUNTIME_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def build(workdir: Path) -> tuple[Path, float]:
+    """The function's zip, built by the deployer; and how long the build took."""
+    started = time.monotonic()
+    with RuntimesStub() as stub:
+        report = run_deployer(
+            copy_project(workdir / "project"),
+            write_env_file(
+                workdir / "deploy.env", {**BUILD_ENV, "WEB_SECRET": secrets.token_hex(16)}
+            ),
+            workdir / "out",
+            stub.url,
+        )
+    if not report["ok"]:
+        raise DeployerError(f"{report['error']}\n{report['log'][-3000:]}")
+    # The build's virtualenv (~170 MB) is in the zip; the folder is not needed any more.
+    shutil.rmtree(workdir / "project" / "packages" / "floating-ip" / "reconcile" / "virtualenv")
+    [upload] = report["uploaded"]
+    return Path(upload["code"]), time.monotonic() - started
+
+
+def platform_event(headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """A request as DigitalOcean Functions hands a ``web: raw`` function its event."""
+    return {
+        "http": {
+            "method": "POST",
+            "headers": {k.lower(): v for k, v in headers.items()},
+            "body": body.decode(),
+            "isBase64Encoded": False,
+            "path": "",
+            "queryString": "",
+        }
+    }
+
+
+def cold_start(zip_path: Path, workdir: Path, env: dict[str, str]) -> dict[str, Any]:
+    """One fresh runtime process: until its first answer, then one warm answer."""
+    with LoadedFunction(zip_path, workdir / "action", env, workdir / "function.log") as loaded:
+        first = loaded.invoke(platform_event(*resync()))
+        if first.result.get("statusCode") != 200:
+            raise RuntimeError(f"the zip's first answer: {json.dumps(first.result)[:2000]}")
+        warm = loaded.invoke(platform_event(*resync()))
+    assert loaded.cold_start_s is not None
+    return {
+        "cold_start_s": loaded.cold_start_s,
+        **loaded.load_timings,
+        "first_main_s": first.seconds,
+        "warm_main_s": warm.seconds,
+        "changes": len(first.result["body"].get("changes", [])),
+    }
+
+
+def run(workdir: Path) -> dict[str, Any]:
+    zip_path, build_seconds = build(workdir / "build")
+    plane = ControlPlane(workdir / "control-plane", binaries()).start()
+    try:
+        with DoImitation(workdir / "digitalocean", check_contract=False) as do:
+            kube = KubeBed(plane.admin_client())
+            world = DoksWorld(plane, kube, do)
+            for name in ("a", "b"):
+                world.add_node(name)
+            namespace = kube.create_namespace("bench")
+            do.add_reserved_ip(IP, region=world.region)
+            kube.create_service(
+                namespace, "traefik", [Port(80), Port(443)], annotations={contract.ADDRESS: IP}
+            )
+            kube.create_pod(namespace, "traefik-1", world.node("a"), {"app": "traefik"})
+            kube.sync_endpoint_slices(namespace, "traefik")
+            env = {"PATH": RUNTIME_PATH, **world.function_env(function_token(plane, kube))}
+            placing = cold_start(zip_path, workdir / "run-0", env)
+            if world.holder_of(IP) != "a":
+                raise RuntimeError("the zip's first call did not place the reserved IP")
+            idle = [
+                cold_start(zip_path, workdir / f"run-{n}", env) for n in range(1, 1 + COLD_STARTS)
+            ]
+    finally:
+        plane.stop()
+    rounded = [{k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in idle]
+    return {
+        "zip_bytes": zip_path.stat().st_size,
+        "build_seconds": round(build_seconds, 1),
+        "cold_start": {
+            "runs": len(idle),
+            "median_s": round(statistics.median(r["cold_start_s"] for r in idle), 3),
+            "unzip_s": round(statistics.median(r["unzip_s"] for r in idle), 3),
+            "import_s": round(statistics.median(r["import_s"] for r in idle), 3),
+            "first_main_s": round(statistics.median(r["first_main_s"] for r in idle), 3),
+            "each": rounded,
+        },
+        "cold_start_placing_s": round(placing["cold_start_s"], 3),
+        "warm_main_s": round(statistics.median(r["warm_main_s"] for r in idle), 3),
+    }
