@@ -15,7 +15,10 @@ from typing import Any
 
 from floating_ip.handler import Request, Response, handle
 
-logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+# One summary line per invocation from us; the SDKs only when something goes wrong (azure-core
+# would otherwise log every request's headers at INFO).
+logging.basicConfig(stream=sys.stdout, level=logging.WARNING, format="%(message)s")
+logging.getLogger("floating_ip").setLevel(logging.INFO)
 
 
 def main(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
