@@ -47,5 +47,9 @@ demo: $(STAMP) controlplane
 cluster-down: $(STAMP)
 	@$(PY) -m tests.bed.cluster down
 
+# Benchmarks of the parts and the whole; results in bench/results/ (not committed). Ends by itself.
+bench: $(STAMP) controlplane $(DEPLOYER)
+	PYTHONPATH=lib:event-forwarder:annotator $(PY) -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
