@@ -15,6 +15,18 @@ from urllib.parse import urlparse
 
 from floating_ip.errors import ConfigError
 
+SETTINGS = (
+    "DIGITALOCEAN_TOKEN",
+    "DIGITALOCEAN_API_URL",
+    "CLUSTER_ID",
+    "KUBE_API_URL",
+    "KUBE_TOKEN",
+    "KUBE_CA_DATA",
+    "WEB_SECRET",
+    "DRY_RUN",
+    "NAMESPACES",
+)
+"""Every environment variable the function reads (project.yml passes each of them)."""
 DEFAULT_DIGITALOCEAN_API_URL = "https://api.digitalocean.com"
 MIN_SECRET_LENGTH = 16
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from floating_ip import contract
+from floating_ip.config import SETTINGS
 from tests.bed.controlplane import ControlPlane
 from tests.bed.do_imitation.server import DoImitation
 from tests.bed.doks import DoksWorld
@@ -29,18 +30,6 @@ from tests.forwarder.harness import FUNCTION_ACCOUNT, NAMESPACE, REPO, Shipped
 
 IP = "192.0.2.10"
 PORTS = [Port(80), Port(443), Port(443, "UDP", name="http3")]
-# The function's settings: none may leak in from the shell running the tests.
-FUNCTION_SETTINGS = (
-    "DIGITALOCEAN_TOKEN",
-    "DIGITALOCEAN_API_URL",
-    "CLUSTER_ID",
-    "KUBE_API_URL",
-    "KUBE_TOKEN",
-    "KUBE_CA_DATA",
-    "WEB_SECRET",
-    "DRY_RUN",
-    "NAMESPACES",
-)
 
 
 @pytest.fixture
@@ -67,7 +56,7 @@ def function_url(
     """The function behind HTTPS on a loopback port, as the shipped identity."""
     token = kube.mint_token(NAMESPACE, FUNCTION_ACCOUNT)
     settings = world.function_env(token, NAMESPACES=namespace, WEB_SECRET=web_secret)
-    inherited = {k: v for k, v in os.environ.items() if k not in FUNCTION_SETTINGS}
+    inherited = {k: v for k, v in os.environ.items() if k not in SETTINGS}
     env = {**inherited, **settings, "PYTHONPATH": str(REPO / "lib")}
     cert = receiver_tls[0].issue("function", "127.0.0.1")
     port = free_port()

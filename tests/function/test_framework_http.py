@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from floating_ip import contract
+from floating_ip.config import SETTINGS
 from tests.bed.doks import DoksWorld
 from tests.bed.kube import KubeBed
 from tests.bed.processes import free_port, start, stop, wait_until
@@ -26,18 +27,6 @@ from tests.function.harness import FunctionRunner, binary_event, move_traefik, s
 
 REPO = Path(__file__).resolve().parents[2]
 IP = "192.0.2.10"
-# The function's settings: none may come from the shell that runs the tests.
-SETTINGS = (
-    "DIGITALOCEAN_TOKEN",
-    "DIGITALOCEAN_API_URL",
-    "CLUSTER_ID",
-    "KUBE_API_URL",
-    "KUBE_TOKEN",
-    "KUBE_CA_DATA",
-    "WEB_SECRET",
-    "DRY_RUN",
-    "NAMESPACES",
-)
 
 
 @pytest.fixture
