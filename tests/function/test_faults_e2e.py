@@ -146,3 +146,40 @@ def test_a_kubernetes_conflict_makes_the_function_observe_again(
     service = kube.core.read_namespaced_service("web", namespace)
     assert service.metadata.annotations["example.com/touched"] == "yes"
     assert service.spec.external_ips == [world.droplets["a"].anchor_ip]
+
+
+def stale_firewall(world: DoksWorld) -> str:
+    """The project's firewall as an earlier run left it: port 8080 only."""
+    return world.do.add_firewall(
+        {
+            "name": f"floating-ip-{world.cluster_id}",
+            "inbound_rules": [
+                {"protocol": "tcp", "ports": "8080", "sources": {"addresses": ["0.0.0.0/0"]}}
+            ],
+            "outbound_rules": [],
+            "tags": [f"k8s:{world.cluster_id}"],
+        }
+    )
+
+
+def test_a_failed_firewall_update_is_retried(
+    runner: FunctionRunner, world: DoksWorld, namespace: str
+) -> None:
+    firewall_id = stale_firewall(world)
+    setup_web(world, namespace)
+    world.do.fail_next("PUT", "/v2/firewalls/{firewall_id}", 503, times=2)
+    runner.ok()
+    firewall = world.do.firewall(firewall_id)
+    assert firewall is not None
+    opened = {(r["protocol"], r["ports"]) for r in firewall["inbound_rules"]}
+    assert opened == {("tcp", "80"), ("tcp", "443"), ("udp", "443")}
+    assert world.do.pending_faults() == []
+
+
+def test_a_failed_firewall_delete_is_retried(
+    runner: FunctionRunner, world: DoksWorld, namespace: str
+) -> None:
+    stale_firewall(world)  # no Service wants any port: the firewall goes
+    world.do.fail_next("DELETE", "/v2/firewalls/{firewall_id}", 500, times=2)
+    runner.ok()
+    assert world.do.firewalls() == []
