@@ -32,10 +32,6 @@ class Deadline:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    def check(self, what: str) -> None:
-        if self.remaining() <= 0:
-            raise OutOfTime(f"out of time before {what}")
-
     def sleep(self, seconds: float, what: str) -> None:
         """Sleep ``seconds`` if the deadline allows it, else raise :class:`OutOfTime`."""
         if seconds >= self.remaining():

@@ -25,9 +25,10 @@ def with_retries(call: Callable[[], T], deadline: Deadline, what: str) -> T:
         except ConflictError:
             raise
         except TransientError as error:
-            wait = error.retry_after if error.retry_after is not None else delay
-            # Jitter spreads retries of concurrent invocations apart.
-            wait = wait * (0.5 + random.random() / 2) if error.retry_after is None else wait  # noqa: S311
+            if error.retry_after is not None:
+                wait = error.retry_after
+            else:  # jitter spreads retries of concurrent invocations apart
+                wait = delay * (0.5 + random.random() / 2)  # noqa: S311
             if wait >= deadline.remaining():
                 raise
             deadline.sleep(wait, what)

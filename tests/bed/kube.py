@@ -162,10 +162,6 @@ class KubeBed:
         taints = [t for t in (node.spec.taints or []) if t.key != key]
         self._set_taints(name, [*taints, k8s.V1Taint(key=key, value=value, effect=effect)])
 
-    def untaint(self, name: str, key: str) -> None:
-        node = self.core.read_node(name)
-        self._set_taints(name, [t for t in (node.spec.taints or []) if t.key != key])
-
     def annotate_node(self, name: str, annotations: Mapping[str, str | None]) -> None:
         self.core.patch_node(name, {"metadata": {"annotations": dict(annotations)}})
 
