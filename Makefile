@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean
+.PHONY: test lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
 
 $(STAMP): requirements-dev.txt packages/floating-ip/reconcile/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,37 +15,50 @@ $(STAMP): requirements-dev.txt packages/floating-ip/reconcile/requirements.txt
 venv: $(STAMP)
 
 # The deployer doctl's serverless plugin is forked from: builds the function's zip in tests.
-DEPLOYER := tests/deployable/node_modules/.package-lock.json
-$(DEPLOYER): tests/deployable/package-lock.json
-	npm ci --prefix tests/deployable --no-audit --no-fund --loglevel=error
+DEPLOYER := testbed/deployable/node_modules/.package-lock.json
+$(DEPLOYER): testbed/deployable/package-lock.json
+	npm ci --prefix testbed/deployable --no-audit --no-fund --loglevel=error
 	touch $@
 
 # Builds kube-apiserver and etcd from their Go modules once per machine (cached by version).
 controlplane:
-	@tests/controlplane/build.sh >/dev/null
+	@testbed/controlplane/build.sh >/dev/null
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy lib event-forwarder annotator tests bench demo
+	$(VENV)/bin/mypy lib event-forwarder annotator testbed tests bench demo
 
 layering: $(STAMP)
-	PYTHONPATH=lib $(VENV)/bin/lint-imports
+	PYTHONPATH=lib:event-forwarder:annotator $(VENV)/bin/lint-imports
 
 test: lint typecheck layering controlplane $(DEPLOYER)
 	$(PY) -m pytest
 
+# The fast inner loop: lint, types, layering and the tests that start no process.
+unit: lint typecheck layering
+	$(PY) -m pytest -q -m "not bed and not slow" -p no:cacheprovider
+
+# The DigitalOcean API subset the imitation is checked against, derived from the description
+# handed to the project beside the repository (the only step that reads it).
+OPENAPI_SOURCE ?= ../shared/do-openapi/digitalocean-public-v2.bundled.yaml
+openapi-subset: $(STAMP)
+	$(PY) -m testbed.derive_openapi $(OPENAPI_SOURCE)
+
+openapi-subset-check: $(STAMP)
+	$(PY) -m testbed.derive_openapi $(OPENAPI_SOURCE) --check
+
 cluster-up: $(STAMP) controlplane
-	@$(PY) -m tests.bed.cluster up
+	@$(PY) -m testbed.cluster up
 
 # The whole system on this machine, narrated; stops everything by itself.
 demo: $(STAMP) controlplane
 	$(PY) -m demo
 
 cluster-down: $(STAMP)
-	@$(PY) -m tests.bed.cluster down
+	@$(PY) -m testbed.cluster down
 
 # Benchmarks of the parts and the whole; results in bench/results/ (not committed). Ends by itself.
 bench: $(STAMP) controlplane $(DEPLOYER)

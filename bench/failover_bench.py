@@ -46,8 +46,8 @@ from demo.system import System, running
 from floating_ip import contract
 from floating_ip_forwarder.config import Settings as ForwarderSettings
 from floating_ip_forwarder.config import parse_duration
-from tests.bed.kube import Port
-from tests.bed.processes import wait_until
+from testbed.kube import Port
+from testbed.processes import wait_until
 
 POD_MOVED = "pod moved"
 NODE_NOT_READY = "node NotReady"

@@ -27,11 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from floating_ip import contract
-from tests.bed.controlplane import ControlPlane, binaries
-from tests.bed.kube import KubeBed
-from tests.bed.processes import free_port, wait_until
-from tests.bed.tls import TestCA
-from tests.forwarder.harness import (
+from testbed.controlplane import ControlPlane, binaries
+from testbed.forwarder_harness import (
     FORWARDER_ACCOUNT,
     NAMESPACE,
     ForwarderProcess,
@@ -40,7 +37,10 @@ from tests.forwarder.harness import (
     kubectl,
     write_overlay,
 )
-from tests.forwarder.receiver import Receiver
+from testbed.kube import KubeBed
+from testbed.processes import free_port, wait_until
+from testbed.receiver import Receiver
+from testbed.tls import TestCA
 
 NODES = 200
 SERVICES = 1000

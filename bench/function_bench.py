@@ -36,11 +36,11 @@ from floating_ip.core.model import (
 )
 from floating_ip.core.plan import plan
 from floating_ip.handler import Request, handle
-from tests.bed.controlplane import REPO, ControlPlane, binaries
-from tests.bed.do_imitation.server import DoImitation
-from tests.bed.doks import DoksWorld, function_token
-from tests.bed.kube import KubeBed, Port
-from tests.function.harness import resync
+from testbed.controlplane import REPO, ControlPlane, binaries
+from testbed.do_imitation.server import DoImitation
+from testbed.doks import DoksWorld, function_token
+from testbed.function_harness import resync
+from testbed.kube import KubeBed, Port
 
 KUBE_RESOURCES = ("services", "endpointslices", "pods", "nodes", "events")
 

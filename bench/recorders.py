@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from demo.logs import Call, LogTail, parse_call
-from tests.bed.controlplane import ControlPlane
-from tests.bed.do_imitation.server import DoImitation
+from testbed.controlplane import ControlPlane
+from testbed.do_imitation.server import DoImitation
 
 WATCH_SECONDS = 60
 """Each watch request's server-side timeout; the watch is then resumed where it was."""

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from floating_ip import contract
-from tests.bed.controlplane import ControlPlane, binaries
-from tests.bed.do_imitation.server import DoImitation
-from tests.bed.doks import DoksWorld, function_token
-from tests.bed.kube import KubeBed, Port
-from tests.deployable.deployer import DeployerError, copy_project, run_deployer, write_env_file
-from tests.deployable.platform_stub import RuntimesStub
-from tests.deployable.runtime import LoadedFunction
-from tests.function.harness import resync
+from testbed.controlplane import ControlPlane, binaries
+from testbed.deployable.deployer import DeployerError, copy_project, run_deployer, write_env_file
+from testbed.deployable.platform_stub import RuntimesStub
+from testbed.deployable.runtime import LoadedFunction
+from testbed.do_imitation.server import DoImitation
+from testbed.doks import DoksWorld, function_token
+from testbed.function_harness import resync
+from testbed.kube import KubeBed, Port
 
 COLD_STARTS = 3
 """Idle cold starts timed, after the first one."""

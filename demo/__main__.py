@@ -24,7 +24,7 @@ from demo.runner import play
 from demo.scenario import story
 from demo.system import System, running
 from demo.watch import Watch
-from tests.bed.do_imitation.contract import summarise
+from testbed.do_imitation.contract import summarise
 
 REACHED, MISSED, BROKEN, INTERRUPTED = 0, 1, 2, 130
 TITLE = "doks-floating-ip: the whole system on this machine, narrated"

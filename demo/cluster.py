@@ -13,9 +13,9 @@ from pathlib import Path
 from demo.errors import DemoError
 from demo.model import Droplet
 from floating_ip import contract
-from tests.bed.controlplane import ControlPlane
-from tests.bed.kube import KubeBed
-from tests.bed.metadata import MetadataService
+from testbed.controlplane import ControlPlane
+from testbed.kube import KubeBed
+from testbed.metadata import MetadataService
 
 REPO = Path(__file__).resolve().parents[1]
 INIT_CONTAINER_TIMEOUT = 60.0

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from demo.errors import DemoError
-from tests.bed.controlplane import ControlPlane
+from testbed.controlplane import ControlPlane
 
 REPO = Path(__file__).resolve().parents[1]
 FORWARDER_BASE = REPO / "event-forwarder" / "deploy" / "base"

@@ -7,8 +7,8 @@ from typing import Any
 
 from demo.model import IpState, Opening, ServiceState, Snapshot
 from floating_ip import contract
-from tests.bed.do_imitation.server import DoImitation
-from tests.bed.kube import KubeBed
+from testbed.do_imitation.server import DoImitation
+from testbed.kube import KubeBed
 
 ACTIONS_PATH = "/v2/reserved_ips/{reserved_ip}/actions"
 

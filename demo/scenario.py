@@ -25,7 +25,7 @@ from demo.model import Droplet, Opening, Snapshot, ip_list, name_of, port_list
 from demo.narrator import Narrator
 from demo.system import System
 from floating_ip import contract
-from tests.bed.kube import Port
+from testbed.kube import Port
 
 TRAEFIK = "traefik"
 GITEA = "gitea-ssh"

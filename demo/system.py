@@ -32,14 +32,14 @@ from demo.model import Droplet
 from demo.narrator import Narrator
 from demo.options import Options
 from floating_ip import contract
-from tests.bed import processes
-from tests.bed.controlplane import ControlPlane, binaries
-from tests.bed.do_imitation.contract import default_spec_path, load_spec
-from tests.bed.do_imitation.server import DoImitation
-from tests.bed.doks import WEB_SECRET, DoksWorld
-from tests.bed.kube import KubeBed
-from tests.bed.metadata import MetadataService
-from tests.bed.tls import TestCA
+from testbed import processes
+from testbed.controlplane import ControlPlane, binaries
+from testbed.do_imitation.contract import default_spec_path, load_spec
+from testbed.do_imitation.server import DoImitation
+from testbed.doks import WEB_SECRET, DoksWorld
+from testbed.kube import KubeBed
+from testbed.metadata import MetadataService
+from testbed.tls import TestCA
 
 REPO = Path(__file__).resolve().parents[1]
 NODES = ("node-a", "node-b", "node-c")

@@ -20,12 +20,12 @@ from kubernetes import client as k8s
 
 from floating_ip.contract import ANCHOR_IPV4, DROPLET_ID
 from floating_ip_annotator.errors import ExitCode
-from tests.bed import metadata as bed
-from tests.bed.controlplane import ControlPlane
-from tests.bed.kube import KubeBed
-from tests.bed.metadata import MetadataService
-from tests.bed.processes import free_port
-from tests.bed.tls import TestCA
+from testbed import metadata as bed
+from testbed.controlplane import ControlPlane
+from testbed.kube import KubeBed
+from testbed.metadata import MetadataService
+from testbed.processes import free_port
+from testbed.tls import TestCA
 
 REPO = Path(__file__).resolve().parents[1]
 ANNOTATOR = REPO / "annotator"

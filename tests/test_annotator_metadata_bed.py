@@ -9,8 +9,8 @@ import urllib.request
 
 import pytest
 
-from tests.bed import metadata as bed
-from tests.bed.metadata import MetadataService
+from testbed import metadata as bed
+from testbed.metadata import MetadataService
 
 
 def get(url: str, timeout: float = 5.0) -> tuple[int, str]:

@@ -12,8 +12,8 @@ from kubernetes import client as k8s
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from tests.bed.controlplane import ControlPlane
-from tests.bed.kube import KubeBed, Port
+from testbed.controlplane import ControlPlane
+from testbed.kube import KubeBed, Port
 
 
 def test_readyz_and_version(control_plane: ControlPlane) -> None:

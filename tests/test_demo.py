@@ -30,6 +30,8 @@ from demo.model import (
 from demo.render import Style, holder_table, summary
 from floating_ip import contract
 
+pytestmark = pytest.mark.bed  # starts processes of the bed (or the deployer)
+
 REPO = Path(__file__).resolve().parents[1]
 A, B = Droplet("node-a", 1, "10.17.0.5"), Droplet("node-b", 2, "10.17.0.6")
 DROPLETS = {1: A, 2: B}

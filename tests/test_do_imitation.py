@@ -19,9 +19,9 @@ from azure.core.exceptions import (
     ServiceResponseTimeoutError,
 )
 
-from tests.bed.do_imitation import DoImitation, Droplet
-from tests.bed.do_imitation.fixtures import fail_on_contract_violations
-from tests.bed.do_imitation.world import DROPLET_PENDING, IP_PENDING
+from testbed.do_imitation import DoImitation, Droplet
+from testbed.do_imitation.fixtures import fail_on_contract_violations
+from testbed.do_imitation.world import DROPLET_PENDING, IP_PENDING
 
 
 def client(api: DoImitation, token: str | None = None, **options: Any) -> pydo.Client:

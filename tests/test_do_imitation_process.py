@@ -1,4 +1,4 @@
-"""The imitation run as ``python -m tests.bed.do_imitation``, as demos and benchmarks use it."""
+"""The imitation run as ``python -m testbed.do_imitation``, as demos and benchmarks use it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import pydo
 import pytest
 import requests
 
-from tests.bed.do_imitation.remote import RemoteImitation
+from testbed.do_imitation.remote import RemoteImitation
+
+pytestmark = pytest.mark.bed  # starts processes of the bed (or the deployer)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,7 +44,7 @@ def test_the_imitation_serves_from_a_process_of_its_own(tmp_path: Path) -> None:
         )
     )
     state = tmp_path / "state"
-    command = [sys.executable, "-m", "tests.bed.do_imitation", "--state-dir", str(state)]
+    command = [sys.executable, "-m", "testbed.do_imitation", "--state-dir", str(state)]
     process = subprocess.Popen(
         [*command, "--seed", str(seed)],
         cwd=REPO,

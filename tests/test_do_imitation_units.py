@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from tests.bed.do_imitation.app import ImitationApp
-from tests.bed.do_imitation.contract import ContractChecker, HttpExchange
-from tests.bed.do_imitation.faults import Fault, FaultBook
-from tests.bed.do_imitation.firewall_rules import normalise_ports
-from tests.bed.do_imitation.model import ApiError
-from tests.bed.do_imitation.paths import match_template
-from tests.bed.do_imitation.ratelimit import RateLimiter, RateLimits
-from tests.bed.do_imitation.render import paginate
-from tests.bed.do_imitation.seed import apply_seed
-from tests.bed.do_imitation.world import World, iso
+from testbed.do_imitation.app import ImitationApp
+from testbed.do_imitation.contract import ContractChecker, HttpExchange
+from testbed.do_imitation.faults import Fault, FaultBook
+from testbed.do_imitation.firewall_rules import normalise_ports
+from testbed.do_imitation.model import ApiError
+from testbed.do_imitation.paths import match_template
+from testbed.do_imitation.ratelimit import RateLimiter, RateLimits
+from testbed.do_imitation.render import paginate
+from testbed.do_imitation.seed import apply_seed
+from testbed.do_imitation.world import World, iso
 
 
 class FakeClock:

@@ -11,11 +11,8 @@ from pathlib import Path
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from tests.bed.controlplane import ControlPlane
-from tests.bed.kube import KubeBed
-from tests.bed.processes import free_port
-from tests.bed.tls import CertFiles, TestCA
-from tests.forwarder.harness import (
+from testbed.controlplane import ControlPlane
+from testbed.forwarder_harness import (
     FORWARDER_ACCOUNT,
     NAMESPACE,
     ForwarderProcess,
@@ -25,7 +22,10 @@ from tests.forwarder.harness import (
     resolve_deployment_env,
     write_overlay,
 )
-from tests.forwarder.receiver import Receiver
+from testbed.kube import KubeBed
+from testbed.processes import free_port
+from testbed.receiver import Receiver
+from testbed.tls import CertFiles, TestCA
 
 StartForwarder = Callable[..., ForwarderProcess]
 

@@ -23,10 +23,8 @@ import pytest
 import yaml
 
 from floating_ip import contract
-from tests.bed.controlplane import ControlPlane
-from tests.bed.kube import KubeBed, Port
-from tests.forwarder.conftest import StartForwarder
-from tests.forwarder.harness import (
+from testbed.controlplane import ControlPlane
+from testbed.forwarder_harness import (
     BASE,
     DEPLOY,
     DOCKERFILE,
@@ -37,7 +35,9 @@ from tests.forwarder.harness import (
     kubectl,
     write_overlay,
 )
-from tests.forwarder.receiver import Receiver
+from testbed.kube import KubeBed, Port
+from testbed.receiver import Receiver
+from tests.forwarder.conftest import StartForwarder
 from tests.forwarder.test_forwarding import started, web
 
 FUNCTION_ENV = DEPLOY / "function-env.sh"

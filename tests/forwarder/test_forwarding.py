@@ -10,12 +10,12 @@ import uuid
 from collections.abc import Callable
 
 from floating_ip import contract
-from tests.bed.controlplane import ControlPlane
-from tests.bed.kube import KubeBed, Port
-from tests.bed.processes import wait_until
+from testbed.controlplane import ControlPlane
+from testbed.forwarder_harness import CLUSTER_ID, RawKube
+from testbed.kube import KubeBed, Port
+from testbed.processes import wait_until
+from testbed.receiver import Receiver
 from tests.forwarder.conftest import StartForwarder
-from tests.forwarder.harness import CLUSTER_ID, RawKube
-from tests.forwarder.receiver import Receiver
 
 IP = "192.0.2.10"
 PROBE_IP = "192.0.2.99"

@@ -19,14 +19,14 @@ import pytest
 
 from floating_ip import contract
 from floating_ip.config import SETTINGS
-from tests.bed.controlplane import ControlPlane
-from tests.bed.do_imitation.server import DoImitation
-from tests.bed.doks import DoksWorld
-from tests.bed.kube import KubeBed, Port
-from tests.bed.processes import free_port, start, stop, wait_until
-from tests.bed.tls import CertFiles, TestCA
+from testbed.controlplane import ControlPlane
+from testbed.do_imitation.server import DoImitation
+from testbed.doks import DoksWorld
+from testbed.forwarder_harness import FUNCTION_ACCOUNT, NAMESPACE, REPO, Shipped
+from testbed.kube import KubeBed, Port
+from testbed.processes import free_port, start, stop, wait_until
+from testbed.tls import CertFiles, TestCA
 from tests.forwarder.conftest import StartForwarder
-from tests.forwarder.harness import FUNCTION_ACCOUNT, NAMESPACE, REPO, Shipped
 
 IP = "192.0.2.10"
 PORTS = [Port(80), Port(443), Port(443, "UDP", name="http3")]

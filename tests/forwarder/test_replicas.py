@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from floating_ip import contract
-from tests.bed.kube import KubeBed
+from testbed.kube import KubeBed
+from testbed.receiver import Receiver
 from tests.forwarder.conftest import StartForwarder
-from tests.forwarder.receiver import Receiver
 from tests.forwarder.test_forwarding import web
 
 # Each replica posts to its own path of the receiver, so the test can tell who sent.

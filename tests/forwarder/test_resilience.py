@@ -11,10 +11,10 @@ from collections.abc import Callable
 from kubernetes import client as k8s
 
 from floating_ip import contract
-from tests.bed.controlplane import ControlPlane
-from tests.bed.kube import KubeBed
+from testbed.controlplane import ControlPlane
+from testbed.kube import KubeBed
+from testbed.receiver import Receiver
 from tests.forwarder.conftest import StartForwarder
-from tests.forwarder.receiver import Receiver
 from tests.forwarder.test_forwarding import PROBE_IP, started, web
 
 

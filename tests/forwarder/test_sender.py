@@ -15,7 +15,7 @@ import pytest
 
 from floating_ip_forwarder.cloudevent import HttpEvent
 from floating_ip_forwarder.sender import Sender, function_context
-from tests.bed.tls import TestCA
+from testbed.tls import TestCA
 
 
 class _IdleClosingServer(ThreadingHTTPServer):

@@ -4,11 +4,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.bed.controlplane import ControlPlane
-from tests.bed.do_imitation.server import DoImitation
-from tests.bed.doks import DoksWorld, function_token
-from tests.bed.kube import KubeBed
-from tests.function.harness import FunctionRunner
+from testbed.controlplane import ControlPlane
+from testbed.do_imitation.server import DoImitation
+from testbed.doks import DoksWorld, function_token
+from testbed.function_harness import FunctionRunner
+from testbed.kube import KubeBed
 
 
 @pytest.fixture

@@ -19,9 +19,7 @@ from typing import Any
 import pytest
 
 from floating_ip import contract
-from tests.bed.doks import DoksWorld
-from tests.bed.kube import KubeBed
-from tests.deployable.deployer import (
+from testbed.deployable.deployer import (
     REPO,
     DeployerError,
     copy_project,
@@ -29,9 +27,13 @@ from tests.deployable.deployer import (
     run_deployer,
     write_env_file,
 )
-from tests.deployable.platform_stub import RuntimesStub
-from tests.deployable.runtime import LoadedFunction
-from tests.function.harness import FunctionRunner, binary_event, move_traefik, serve_traefik
+from testbed.deployable.platform_stub import RuntimesStub
+from testbed.deployable.runtime import LoadedFunction
+from testbed.doks import DoksWorld
+from testbed.function_harness import FunctionRunner, binary_event, move_traefik, serve_traefik
+from testbed.kube import KubeBed
+
+pytestmark = pytest.mark.bed  # starts processes of the bed (or the deployer)
 
 ZIP_LIMIT = 48 * 1024 * 1024  # DigitalOcean Functions' limit for a built function
 IP = "192.0.2.10"

@@ -9,9 +9,9 @@ import threading
 import pytest
 
 from floating_ip import contract
-from tests.bed.doks import DoksWorld
-from tests.bed.kube import KubeBed
-from tests.function.harness import TRAEFIK_PORTS, FunctionRunner
+from testbed.doks import DoksWorld
+from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
+from testbed.kube import KubeBed
 
 IP = "192.0.2.30"
 ACTIONS = "/v2/reserved_ips/{reserved_ip}/actions"

@@ -20,10 +20,10 @@ import requests
 
 from floating_ip import contract
 from floating_ip.config import SETTINGS
-from tests.bed.doks import DoksWorld
-from tests.bed.kube import KubeBed
-from tests.bed.processes import free_port, start, stop, wait_until
-from tests.function.harness import FunctionRunner, binary_event, move_traefik, serve_traefik
+from testbed.doks import DoksWorld
+from testbed.function_harness import FunctionRunner, binary_event, move_traefik, serve_traefik
+from testbed.kube import KubeBed
+from testbed.processes import free_port, start, stop, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 IP = "192.0.2.10"

@@ -9,8 +9,8 @@ import pytest
 
 from floating_ip import contract
 from floating_ip.handler import Request, handle
-from tests.bed.doks import WEB_SECRET
-from tests.function.harness import binary_event, resync
+from testbed.doks import WEB_SECRET
+from testbed.function_harness import binary_event, resync
 
 ENV = {
     "DIGITALOCEAN_TOKEN": "do-token-must-never-show",
@@ -118,6 +118,7 @@ def test_a_short_secret_is_refused_as_configuration() -> None:
     assert (status, "WEB_SECRET must be at least 16" in str(answer["error"])) == (500, True)
 
 
+@pytest.mark.slow  # retries an absent apiserver until its deadline
 def test_secrets_never_appear_in_answers_or_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     headers, body = resync()

@@ -9,10 +9,10 @@ from typing import Any
 from kubernetes import watch
 
 from floating_ip import contract
-from tests.bed.doks import DoksWorld
-from tests.bed.kube import KubeBed
-from tests.bed.processes import wait_until
-from tests.function.harness import TRAEFIK_PORTS, FunctionRunner
+from testbed.doks import DoksWorld
+from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
+from testbed.kube import KubeBed
+from testbed.processes import wait_until
 
 IP = "192.0.2.10"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from floating_ip.config import SETTINGS
-from tests.bed.controlplane import REPO
+from testbed.controlplane import REPO
 
 
 def test_project_yml_passes_every_setting_from_the_env_file() -> None:

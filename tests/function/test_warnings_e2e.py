@@ -9,9 +9,9 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from floating_ip import contract
-from tests.bed.doks import DoksWorld
-from tests.bed.kube import KubeBed, Port
-from tests.function.harness import TRAEFIK_PORTS, FunctionRunner
+from testbed.doks import DoksWorld
+from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
+from testbed.kube import KubeBed, Port
 
 IP = "192.0.2.20"
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from tests.bed.controlplane import ControlPlane
-from tests.bed.processes import stop, wait_until
+from testbed.controlplane import ControlPlane
+from testbed.processes import stop, wait_until
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 FORWARDER = REPO / "event-forwarder"
 DOCKERFILE = FORWARDER / "Dockerfile"
 DEPLOY = FORWARDER / "deploy"

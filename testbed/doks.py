@@ -8,9 +8,9 @@ import subprocess
 import uuid
 from dataclasses import dataclass, field
 
-from tests.bed.controlplane import REPO, ControlPlane
-from tests.bed.do_imitation.server import DoImitation
-from tests.bed.kube import DOKS_REGION, KubeBed
+from testbed.controlplane import REPO, ControlPlane
+from testbed.do_imitation.server import DoImitation
+from testbed.kube import DOKS_REGION, KubeBed
 
 DEPLOY = REPO / "event-forwarder" / "deploy" / "base"
 NAMESPACE_MANIFEST = DEPLOY / "namespace.yaml"

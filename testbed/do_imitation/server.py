@@ -18,11 +18,11 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from tests.bed.do_imitation.app import ApiRequest, ImitationApp, encode
-from tests.bed.do_imitation.contract import ContractViolation
-from tests.bed.do_imitation.control import CONTROL_PREFIX, handle_control
-from tests.bed.do_imitation.routes import Reply
-from tests.bed.tls import TestCA
+from testbed.do_imitation.app import ApiRequest, ImitationApp, encode
+from testbed.do_imitation.contract import ContractViolation
+from testbed.do_imitation.control import CONTROL_PREFIX, handle_control
+from testbed.do_imitation.routes import Reply
+from testbed.tls import TestCA
 
 
 class _Server(ThreadingHTTPServer):

@@ -10,8 +10,8 @@ from typing import Any
 
 from floating_ip import contract
 from floating_ip.handler import Request, Response, handle
-from tests.bed.doks import WEB_SECRET, DoksWorld
-from tests.bed.kube import Port
+from testbed.doks import WEB_SECRET, DoksWorld
+from testbed.kube import Port
 
 TRAEFIK_PORTS = [Port(80), Port(443), Port(443, "UDP", name="http3")]
 WRITES = ("POST", "PUT", "DELETE", "PATCH")

@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tests.bed.do_imitation.model import ApiError, bad_request, not_found
-from tests.bed.do_imitation.paths import match_template
-from tests.bed.do_imitation.render import (
+from testbed.do_imitation.model import ApiError, bad_request, not_found
+from testbed.do_imitation.paths import match_template
+from testbed.do_imitation.render import (
     action_json,
     cluster_json,
     droplet_json,
@@ -18,7 +18,7 @@ from tests.bed.do_imitation.render import (
     reserved_ip_json,
     tag_json,
 )
-from tests.bed.do_imitation.world import World
+from testbed.do_imitation.world import World
 
 T = TypeVar("T")
 

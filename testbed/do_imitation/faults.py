@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tests.bed.do_imitation.paths import match_template, method_matches
+from testbed.do_imitation.paths import match_template, method_matches
 
 ERROR_IDS: dict[int, str] = {
     400: "bad_request",

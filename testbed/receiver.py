@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from floating_ip import contract
-from tests.bed.processes import wait_until
-from tests.bed.tls import CertFiles
+from testbed.processes import wait_until
+from testbed.tls import CertFiles
 
 
 @dataclass(frozen=True)

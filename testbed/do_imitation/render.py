@@ -12,9 +12,9 @@ from math import ceil
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from tests.bed.do_imitation.firewall_rules import rule_json
-from tests.bed.do_imitation.model import Action, Cluster, Droplet, Firewall, ReservedIp
-from tests.bed.do_imitation.regions import region_json
+from testbed.do_imitation.firewall_rules import rule_json
+from testbed.do_imitation.model import Action, Cluster, Droplet, Firewall, ReservedIp
+from testbed.do_imitation.regions import region_json
 
 T = TypeVar("T")
 

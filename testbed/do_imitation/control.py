@@ -35,11 +35,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.bed.do_imitation.app import ImitationApp
-from tests.bed.do_imitation.faults import Fault
-from tests.bed.do_imitation.paths import match_template
-from tests.bed.do_imitation.routes import Reply
-from tests.bed.do_imitation.seed import apply_seed
+from testbed.do_imitation.app import ImitationApp
+from testbed.do_imitation.faults import Fault
+from testbed.do_imitation.paths import match_template
+from testbed.do_imitation.routes import Reply
+from testbed.do_imitation.seed import apply_seed
 
 CONTROL_PREFIX = "/_imitation"
 

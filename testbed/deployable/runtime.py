@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.bed.processes import stop
+from testbed.processes import stop
 
 LOADER = Path(__file__).resolve().parent / "ow_loader.py"
 ACTION_NAME = "/fn-local-check/floating-ip/reconcile"

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.bed.do_imitation import firewall_rules
-from tests.bed.do_imitation.model import (
+from testbed.do_imitation import firewall_rules
+from testbed.do_imitation.model import (
     Action,
     ApiError,
     Cluster,
@@ -32,8 +32,8 @@ from tests.bed.do_imitation.model import (
     not_found,
     unprocessable,
 )
-from tests.bed.do_imitation.regions import check_region
-from tests.bed.do_imitation.render import DROPLET_SIZES
+from testbed.do_imitation.regions import check_region
+from testbed.do_imitation.render import DROPLET_SIZES
 
 TAG_PATTERN = re.compile(r"^[a-zA-Z0-9_\-\:]+$")
 IP_PENDING = "The floating IP already has a pending event"

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.bed.controlplane import ControlPlane, binaries
-from tests.bed.kube import KubeBed
+from testbed.controlplane import ControlPlane, binaries
+from testbed.kube import KubeBed
 
 
 @pytest.fixture(scope="session")

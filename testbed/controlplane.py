@@ -1,7 +1,7 @@
 """A real etcd + kube-apiserver pair on loopback, with TLS, RBAC and ServiceAccount tokens.
 
 Plays envtest's part: the binaries are built from their Go modules by
-``tests/controlplane/build.sh`` (or taken from ``KUBEBUILDER_ASSETS``).
+``testbed/controlplane/build.sh`` (or taken from ``KUBEBUILDER_ASSETS``).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from kubernetes import client as k8s
 
-from tests.bed import processes
-from tests.bed.tls import CertFiles, TestCA
+from testbed import processes
+from testbed.tls import CertFiles, TestCA
 
-REPO = Path(__file__).resolve().parents[2]
-BUILD_SCRIPT = REPO / "tests" / "controlplane" / "build.sh"
+REPO = Path(__file__).resolve().parents[1]
+BUILD_SCRIPT = REPO / "testbed" / "controlplane" / "build.sh"
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
 READY_TIMEOUT = 120.0
 

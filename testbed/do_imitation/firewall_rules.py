@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, cast
 
-from tests.bed.do_imitation.model import (
+from testbed.do_imitation.model import (
     TARGET_KEYS,
     Direction,
     Rule,

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tests.bed.do_imitation.paths import match_template, method_matches
+from testbed.do_imitation.paths import match_template, method_matches
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ SCRIPT = HERE / "build-function.js"
 SHIPPED = ("project.yml", "packages", "lib")
 # Left behind by local runs; a fresh checkout has none of them.
 LOCAL_LEFTOVERS = ("__pycache__", "*.pyc", "virtualenv", "__deployer__.zip", ".deployed")
-SETUP = "npm ci --prefix tests/deployable"
+SETUP = "npm ci --prefix testbed/deployable"
 
 
 class DeployerError(AssertionError):

@@ -3,16 +3,17 @@
 A request the spec rejects is a bug of the client under test; a response the spec rejects
 is a bug of the imitation. Both are collected as ``ContractViolation`` records.
 
-The spec is loaded once per process (YAML parsing dominates; openapi-core's whole-document
-check of the spec itself is switched off because it takes ~12 s for this 2.9 MB file and the
-file is DigitalOcean's, not ours). The bundled file carries ``discriminator`` mappings that
+The spec is the committed subset ``digitalocean-openapi-subset.json`` (derived from the bundled
+description by ``derive_openapi``; see its ``x-provenance``), loaded once per process;
+openapi-core's whole-document check of the spec itself is switched off (the document is
+DigitalOcean's, not ours). The bundle carries ``discriminator`` mappings that
 point into the unbundled source tree (``models/*.yml#/...``); they cannot resolve, so they
 are dropped at load: the ``anyOf`` they annotate still validates the body.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,20 +22,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-SPEC_ENV = "DO_OPENAPI_SPEC"  # overrides where the spec is read from
-_SPEC_RELATIVE = Path("shared", "do-openapi", "digitalocean-public-v2.bundled.yaml")
-_REPO_ROOT = Path(__file__).resolve().parents[3]
+from testbed.derive_openapi import SUBSET
 
 
 def default_spec_path() -> Path:
-    """``<repo>/../shared/do-openapi/...``, unless ``DO_OPENAPI_SPEC`` names another file."""
-    override = os.environ.get(SPEC_ENV)
-    return Path(override) if override else _REPO_ROOT.parent / _SPEC_RELATIVE
+    """The committed subset of DigitalOcean's description that the imitation serves."""
+    return SUBSET
 
 
 @dataclass(frozen=True)
@@ -48,12 +45,8 @@ class LoadedSpec:
 def load_spec(path: Path) -> LoadedSpec:
     started = time.perf_counter()
     if not path.is_file():
-        raise FileNotFoundError(
-            f"DigitalOcean OpenAPI spec not found at {path}; "
-            f"set {SPEC_ENV} or place the shared folder beside the repository"
-        )
-    with path.open("rb") as stream:
-        document = yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        raise FileNotFoundError(f"DigitalOcean OpenAPI subset not found at {path}")
+    document = json.loads(path.read_bytes())
     _drop_unresolvable_discriminators(document, document)
     openapi = OpenAPI.from_dict(document, config=Config(spec_validator_cls=None))
     server_url = str(document["servers"][0]["url"]).rstrip("/")

@@ -1,6 +1,6 @@
 """Run the imitation in a process of its own (demos, benchmarks, other languages' tests).
 
-    python -m tests.bed.do_imitation --state-dir DIR [--port N] [--seed seed.json]
+    python -m testbed.do_imitation --state-dir DIR [--port N] [--seed seed.json]
 
 Writes DIR/ca.pem (the CA to trust) and DIR/imitation.json, prints that same JSON on one
 line ({"url", "ca_file", "token", "control_url"}), reports contract violations on stderr as
@@ -17,9 +17,9 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from tests.bed.do_imitation.contract import ContractViolation
-from tests.bed.do_imitation.seed import apply_seed
-from tests.bed.do_imitation.server import DoImitation
+from testbed.do_imitation.contract import ContractViolation
+from testbed.do_imitation.seed import apply_seed
+from testbed.do_imitation.server import DoImitation
 
 
 def _report(violation: ContractViolation) -> None:
@@ -27,7 +27,7 @@ def _report(violation: ContractViolation) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.bed.do_imitation")
+    parser = argparse.ArgumentParser(prog="python -m testbed.do_imitation")
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")

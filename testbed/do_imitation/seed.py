@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.bed.do_imitation.app import ImitationApp
+from testbed.do_imitation.app import ImitationApp
 
 _DROPLET_FIELDS = {"id", "name", "region", "tags", "public_ipv4", "private_ipv4", "size_slug"}
 _NODE_FIELDS = {"pool", "id", "name", "public_ipv4", "private_ipv4"}

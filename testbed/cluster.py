@@ -11,8 +11,8 @@ import json
 import shutil
 import sys
 
-from tests.bed import processes
-from tests.bed.controlplane import REPO, ControlPlane, binaries
+from testbed import processes
+from testbed.controlplane import REPO, ControlPlane, binaries
 
 STATE = REPO / ".cluster"
 PIDS = STATE / "pids.json"

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.bed.do_imitation.contract import summarise
-from tests.bed.do_imitation.server import DoImitation
+from testbed.do_imitation.contract import summarise
+from testbed.do_imitation.server import DoImitation
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.bed.do_imitation.contract import ContractViolation
-from tests.bed.do_imitation.faults import Fault
-from tests.bed.do_imitation.requestlog import LoggedRequest
+from testbed.do_imitation.contract import ContractViolation
+from testbed.do_imitation.faults import Fault
+from testbed.do_imitation.requestlog import LoggedRequest
 
 
 @dataclass(frozen=True)

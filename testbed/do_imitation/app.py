@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
-from tests.bed.do_imitation.contract import ContractChecker, ContractViolation, HttpExchange
-from tests.bed.do_imitation.faults import Fault, FaultBook
-from tests.bed.do_imitation.model import ApiError, Droplet
-from tests.bed.do_imitation.ratelimit import RateDecision, RateLimiter, RateLimits
-from tests.bed.do_imitation.render import droplet_json, firewall_json, reserved_ip_json
-from tests.bed.do_imitation.requestlog import LoggedRequest, body_value, select
-from tests.bed.do_imitation.routes import Call, Reply, dispatch
-from tests.bed.do_imitation.world import World
+from testbed.do_imitation.contract import ContractChecker, ContractViolation, HttpExchange
+from testbed.do_imitation.faults import Fault, FaultBook
+from testbed.do_imitation.model import ApiError, Droplet
+from testbed.do_imitation.ratelimit import RateDecision, RateLimiter, RateLimits
+from testbed.do_imitation.render import droplet_json, firewall_json, reserved_ip_json
+from testbed.do_imitation.requestlog import LoggedRequest, body_value, select
+from testbed.do_imitation.routes import Call, Reply, dispatch
+from testbed.do_imitation.world import World
 
 UNAUTHORIZED = {"id": "unauthorized", "message": "Unable to authenticate you."}
 TOO_MANY = {"id": "too_many_requests", "message": "API Rate limit exceeded."}
