@@ -21,17 +21,23 @@ if [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -x "$out/kubectl" ]]; then
   exit 0
 fi
 
-mkdir -p "$out.partial"
+# A build folder of its own: two worktrees (or CI and a developer) may build at once; the
+# first to finish publishes, the other's result is identical and is dropped.
+mkdir -p "$(dirname "$out")"
+partial="$(mktemp -d "$out.partial.XXXXXX")"
+trap 'rm -rf "$partial"' EXIT
 minor="${version#v1.}"; minor="${minor%%.*}"
 ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
 start=$(date +%s)
 (
   cd "$here"
   export CGO_ENABLED=0 GOFLAGS=-mod=mod
-  go build -trimpath -ldflags "$ldflags" -o "$out.partial/kube-apiserver" ./cmd/kube-apiserver
-  go build -trimpath -ldflags "-s -w" -o "$out.partial/etcd" ./cmd/etcd
-  go build -trimpath -ldflags "$ldflags" -o "$out.partial/kubectl" ./cmd/kubectl
+  go build -trimpath -ldflags "$ldflags" -o "$partial/kube-apiserver" ./cmd/kube-apiserver
+  go build -trimpath -ldflags "-s -w" -o "$partial/etcd" ./cmd/etcd
+  go build -trimpath -ldflags "$ldflags" -o "$partial/kubectl" ./cmd/kubectl
 ) >&2
-rm -rf "$out" && mv "$out.partial" "$out"
+if [[ ! -x "$out/kubectl" ]]; then
+  rm -rf "$out" && mv "$partial" "$out"
+fi
 echo "built kube-apiserver and kubectl $version and etcd in $(( $(date +%s) - start ))s" >&2
 echo "$out"
