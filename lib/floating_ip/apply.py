@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -61,24 +61,43 @@ class Applier:
         self._versions: dict[str, str] = {}
 
     def apply(self, plan: Plan) -> Applied:
-        if plan.firewall is not None:
-            self._firewall(plan.firewall)
-        for patch in plan.before_assign:
+        """The plan's steps, in make-before-break order (see the module's docstring)."""
+        self._keep_firewall(plan.firewall)
+        self._add_new_anchors(plan.before_assign)
+        self._move_ips(plan.assignments)
+        self._drop_old_anchors(plan.after_assign)
+        self._send_events(plan.events)
+        return self.result
+
+    # --- the steps ----------------------------------------------------------------------------
+
+    def _keep_firewall(self, change: FirewallChange | None) -> None:
+        if change is not None:
+            self._firewall(change)
+
+    def _add_new_anchors(self, patches: Sequence[ServicePatch]) -> None:
+        for patch in patches:
             self._patch(patch)
-        for assignment in plan.assignments:
+
+    def _move_ips(self, assignments: Sequence[Assignment]) -> None:
+        for assignment in assignments:
             self._assign(assignment)
-        for patch in plan.after_assign:
+
+    def _drop_old_anchors(self, patches: Sequence[ServicePatch]) -> None:
+        """An old anchor leaves only once its IP's assignment completed."""
+        for patch in patches:
             if self._may_follow(patch.after_ip):
                 self._patch(patch)
-        for event in plan.events:
+
+    def _send_events(self, events: Sequence[Event]) -> None:
+        for event in events:
             if self._may_follow(event.after_ip):
                 self._event(event)
-        return self.result
 
     def _may_follow(self, ip: str | None) -> bool:
         return ip is None or self.dry_run or ip in self.result.completed_ips
 
-    # --- the three kinds of write -------------------------------------------------------------
+    # --- the four kinds of write --------------------------------------------------------------
 
     def _firewall(self, change: FirewallChange) -> None:
         record: JSON = {"kind": "firewall", "action": str(change.action), "id": change.firewall_id}
@@ -102,14 +121,6 @@ class Applier:
 
     def _patch(self, patch: ServicePatch) -> None:
         key = str(patch.service)
-        body: JSON = {"metadata": {}}
-        version = patch.resource_version or self._versions.get(key, "")
-        if version:
-            body["metadata"]["resourceVersion"] = version
-        if patch.annotations:
-            body["metadata"]["annotations"] = dict(patch.annotations)
-        if patch.external_ips is not None:
-            body["spec"] = {"externalIPs": list(patch.external_ips)}
         record: JSON = {"kind": "service", "service": key}
         if patch.external_ips is not None:
             record["externalIPs"] = list(patch.external_ips)
@@ -117,6 +128,8 @@ class Applier:
             record["annotations"] = dict(patch.annotations)
         if self._record(record):
             return
+        # A Service patched twice in one run carries the version its first patch returned.
+        body = _patch_body(patch, patch.resource_version or self._versions.get(key, ""))
         ns, name = patch.service.namespace, patch.service.name
         try:
             reply = self._retry(
@@ -139,27 +152,32 @@ class Applier:
             return
         ip, droplet = assignment.ip, assignment.droplet_id
         started = time.monotonic()
-        action: JSON = {}
         try:
-            # A transient failure here propagates: nothing started, the sender retries.
-            action = self._retry(f"assign {ip}", lambda: self.do.assign(ip, droplet))
-            status = self._wait(int(action["id"]), action.get("status", ""), ip)
+            status = self._assign_and_wait(ip, droplet)
         except PermanentError as error:
             self._fail(record, error)
             return
-        except TransientError:
-            if not action:
-                raise
+        record["status"] = status
+        if status == "in-progress":
             # The action runs on without us; the next run sees the IP locked, then moved.
             self.result.pending_ips.add(ip)
-            record["status"] = "in-progress"
             return
-        record["status"] = status
         record["seconds"] = round(time.monotonic() - started, 3)
         if status == "completed":
             self.result.completed_ips.add(ip)
         else:
             self.result.errors.append(f"assign {ip} to droplet {droplet}: action {status}")
+
+    def _assign_and_wait(self, ip: str, droplet: int) -> str:
+        """The action's final status, or ``in-progress`` when time ran out after it started.
+
+        A transient failure before the action started propagates: nothing changed, the
+        sender retries."""
+        action = self._retry(f"assign {ip}", lambda: self.do.assign(ip, droplet))
+        try:
+            return self._wait(int(action["id"]), action.get("status", ""), ip)
+        except TransientError:
+            return "in-progress"
 
     def _wait(self, action_id: int, status: str, ip: str) -> str:
         delay = ACTION_POLL_FIRST
@@ -204,6 +222,17 @@ class Applier:
         the whole reconcile observes again."""
         reply = with_retries(call, self.deadline, what)
         return dict(reply) if isinstance(reply, dict) else {}
+
+
+def _patch_body(patch: ServicePatch, resource_version: str) -> JSON:
+    body: JSON = {"metadata": {}}
+    if resource_version:
+        body["metadata"]["resourceVersion"] = resource_version
+    if patch.annotations:
+        body["metadata"]["annotations"] = dict(patch.annotations)
+    if patch.external_ips is not None:
+        body["spec"] = {"externalIPs": list(patch.external_ips)}
+    return body
 
 
 def _event_body(event: Event) -> JSON:
