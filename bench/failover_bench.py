@@ -44,8 +44,7 @@ from demo.observe import ACTIONS_PATH
 from demo.options import Options
 from demo.system import System, running
 from floating_ip import contract
-from floating_ip_forwarder.config import Settings as ForwarderSettings
-from floating_ip_forwarder.config import parse_duration
+from floating_ip_forwarder.config import ForwarderSettings, parse_duration
 from testbed.kube import Port
 from testbed.processes import wait_until
 

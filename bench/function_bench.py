@@ -22,6 +22,7 @@ from typing import Any
 
 from floating_ip import contract
 from floating_ip.core.model import (
+    Cluster,
     ConditionStatus,
     Endpoint,
     Node,
@@ -31,7 +32,6 @@ from floating_ip.core.model import (
     ReservedIP,
     Service,
     ServicePort,
-    Settings,
     annotations_from,
 )
 from floating_ip.core.plan import plan
@@ -52,7 +52,7 @@ def synthetic_observation(services: int, nodes: int, seed: int = 7) -> Observati
     """``services`` annotated Services on ``nodes`` nodes, three Services per reserved IP
     (on different ports), two ready endpoints each, every IP already on a fit holder."""
     rng = random.Random(seed)
-    settings = Settings(cluster_id="b3c1e7a0-0000-4000-8000-000000000001", region="nyc3")
+    cluster = Cluster(cluster_id="b3c1e7a0-0000-4000-8000-000000000001", region="nyc3")
     node_list = tuple(
         Node(
             f"node-{i}",
@@ -89,7 +89,7 @@ def synthetic_observation(services: int, nodes: int, seed: int = 7) -> Observati
     reserved = tuple(
         ReservedIP(ip, "nyc3", droplet_id=1000 + (n % nodes)) for n, ip in enumerate(ips)
     )
-    return Observation(settings, tuple(service_list), node_list, tuple(pods), reserved, None)
+    return Observation(cluster, tuple(service_list), node_list, tuple(pods), reserved, None)
 
 
 def decision_time(services: int = 300, nodes: int = 100, repeats: int = 30) -> dict[str, Any]:

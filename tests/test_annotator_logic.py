@@ -12,7 +12,7 @@ import pytest
 from floating_ip.contract import ANCHOR_IPV4, DROPLET_ID
 from floating_ip_annotator import cli, kube, metadata, transport
 from floating_ip_annotator.errors import (
-    ConfigError,
+    AnnotatorConfigError,
     ExitCode,
     IdentityMismatch,
     KubeRejected,
@@ -255,7 +255,7 @@ def test_credentials_never_show_the_token(tmp_path: Path) -> None:
     ca = tmp_path / "ca.crt"
     ca.write_bytes(b"")
     environ = {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"}
-    with pytest.raises(ConfigError, match="cannot load the cluster CA"):
+    with pytest.raises(AnnotatorConfigError, match="cannot load the cluster CA"):
         kube.in_cluster(environ, token, ca)
     credentials = kube.Credentials(
         "https://[fd00::1]:443", "secret-token-value", ssl.create_default_context()
@@ -273,7 +273,7 @@ def test_credentials_never_show_the_token(tmp_path: Path) -> None:
 def test_missing_in_cluster_configuration_is_named(
     tmp_path: Path, environ: dict[str, str], words: str
 ) -> None:
-    with pytest.raises(ConfigError, match=words):
+    with pytest.raises(AnnotatorConfigError, match=words):
         kube.in_cluster(environ, tmp_path / "token", tmp_path / "ca.crt")
 
 
@@ -313,7 +313,7 @@ def test_the_metadata_url_comes_from_the_flag_then_the_environment() -> None:
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "169.254.169.254", "http://"])
 def test_a_metadata_url_must_be_http(url: str) -> None:
-    with pytest.raises(ConfigError, match="not an http"):
+    with pytest.raises(AnnotatorConfigError, match="not an http"):
         metadata.check_url(url)
 
 

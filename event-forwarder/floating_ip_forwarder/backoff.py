@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 
-class Outcome(Enum):
+class DeliveryOutcome(Enum):
     DELIVERED = "delivered"
     TRANSIENT = "transient"
     REJECTED = "rejected"
@@ -29,13 +29,13 @@ REJECTION_CAUSES = {
 }
 
 
-def classify(status: int | None) -> Outcome:
+def classify(status: int | None) -> DeliveryOutcome:
     """``status`` is ``None`` when no answer came (connection failed, timed out)."""
     if status is None or status == 429 or status >= 500:
-        return Outcome.TRANSIENT
+        return DeliveryOutcome.TRANSIENT
     if 200 <= status < 300:
-        return Outcome.DELIVERED
-    return Outcome.REJECTED
+        return DeliveryOutcome.DELIVERED
+    return DeliveryOutcome.REJECTED
 
 
 def rejection_cause(status: int) -> str:
@@ -68,10 +68,10 @@ class RetryPolicy:
     event for hours)."""
 
     def delay(
-        self, outcome: Outcome, attempt: int, retry_after: float | None, rand: float
+        self, outcome: DeliveryOutcome, attempt: int, retry_after: float | None, rand: float
     ) -> float:
         """Seconds before retry number ``attempt + 1``; ``rand`` is uniform in [0, 1)."""
-        if outcome is Outcome.REJECTED:
+        if outcome is DeliveryOutcome.REJECTED:
             return self.rejected_delay * (0.9 + 0.2 * rand)
         if retry_after is not None:
             # The server knows when it will be back: neither earlier nor much later.

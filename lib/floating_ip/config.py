@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from floating_ip.errors import ConfigError
+from floating_ip.errors import FunctionConfigError
 
 SETTINGS = (
     "DIGITALOCEAN_TOKEN",
@@ -103,7 +103,7 @@ class Config:
             if not _NAMESPACE.match(n)
         )
         if problems:
-            raise ConfigError("invalid configuration: " + "; ".join(problems))
+            raise FunctionConfigError("invalid configuration: " + "; ".join(problems))
         return cls(
             token, api_url, cluster_id, kube_url, kube_token, ca_pem, secret, dry_run, namespaces
         )

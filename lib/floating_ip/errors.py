@@ -8,7 +8,7 @@ class ReconcileError(Exception):
     """Base of every error the function reports."""
 
 
-class ConfigError(ReconcileError):
+class FunctionConfigError(ReconcileError):
     """A setting is missing or malformed; names the setting. Nothing was written."""
 
 

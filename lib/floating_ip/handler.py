@@ -19,7 +19,7 @@ from typing import Any
 from floating_ip import contract
 from floating_ip.config import Config
 from floating_ip.deadline import Deadline
-from floating_ip.errors import ConfigError, OutOfTime, PermanentError, TransientError
+from floating_ip.errors import FunctionConfigError, OutOfTime, PermanentError, TransientError
 from floating_ip.reconcile import reconcile
 from floating_ip.trigger import BadEvent, Trigger, parse_trigger
 
@@ -84,7 +84,7 @@ def _admit(request: Request, env: Mapping[str, str]) -> tuple[Config, Trigger]:
         raise _Refused(_answer(405, {"error": "only POST is accepted"}, {"Allow": "POST"}))
     try:
         config = Config.from_env(env)
-    except ConfigError as error:
+    except FunctionConfigError as error:
         raise _Refused(_answer(500, {"error": str(error)})) from None
     try:
         trigger = parse_trigger(headers, request.body)

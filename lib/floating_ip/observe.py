@@ -15,7 +15,7 @@ from floating_ip import translate
 from floating_ip.adapters.digitalocean import DigitalOcean
 from floating_ip.adapters.kubernetes import JSON, Kubernetes
 from floating_ip.config import Config
-from floating_ip.core.model import Observation, Settings
+from floating_ip.core.model import Cluster, Observation
 from floating_ip.deadline import Deadline
 from floating_ip.retry import with_retries
 
@@ -38,12 +38,12 @@ def observe(config: Config, kube: Kubernetes, do: DigitalOcean, deadline: Deadli
         raw_pods += read("list pods", partial(kube.list_pods, namespace))
     raw_nodes = read("list nodes", kube.list_nodes)
     raw_ips = read("list reserved IPs", do.reserved_ips)
-    settings = Settings(config.cluster_id, _region(config.cluster_id, do, read))
+    cluster = Cluster(config.cluster_id, _region(config.cluster_id, do, read))
     ours = [
-        f for f in read("list firewalls", do.firewalls) if f.get("name") == settings.firewall_name
+        f for f in read("list firewalls", do.firewalls) if f.get("name") == cluster.firewall_name
     ]
     return Observation(
-        settings=settings,
+        cluster=cluster,
         services=translate.services(raw_services, raw_slices),
         nodes=tuple(translate.node(n) for n in raw_nodes),
         pods=tuple(translate.pod(p) for p in raw_pods),

@@ -23,7 +23,7 @@ JSON = dict[str, Any]
 
 
 @dataclasses.dataclass
-class Outcome:
+class ReconcileResult:
     report: JSON
     pending: bool
     """An assignment was still in progress at the deadline: ask the sender to come back."""
@@ -31,7 +31,7 @@ class Outcome:
     """A write failed permanently (details in the report)."""
 
 
-def reconcile(config: Config, trigger: Trigger, deadline: Deadline) -> Outcome:
+def reconcile(config: Config, trigger: Trigger, deadline: Deadline) -> ReconcileResult:
     kube = Kubernetes(config.kube_api_url, config.kube_token, config.kube_ca_pem)
     do = DigitalOcean(config.digitalocean_token, config.digitalocean_api_url)
     try:
@@ -48,7 +48,7 @@ def reconcile(config: Config, trigger: Trigger, deadline: Deadline) -> Outcome:
             report["changes"] = applied.changes
             report["errors"] = applied.errors
             report["pending"] = sorted(applied.pending_ips)
-            return Outcome(report, bool(applied.pending_ips), bool(applied.errors))
+            return ReconcileResult(report, bool(applied.pending_ips), bool(applied.errors))
         raise AssertionError("unreachable")  # pragma: no cover
     finally:
         kube.close()

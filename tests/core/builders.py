@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 
 from floating_ip import contract
 from floating_ip.core.model import (
+    Cluster,
     ConditionStatus,
     Endpoint,
     Firewall,
@@ -20,12 +21,11 @@ from floating_ip.core.model import (
     ReservedIP,
     Service,
     ServicePort,
-    Settings,
     Taint,
     annotations_from,
 )
 
-CLUSTER = Settings(cluster_id="c0ffee", region="ams3")
+CLUSTER = Cluster(cluster_id="c0ffee", region="ams3")
 IP_A = "203.0.113.10"
 IP_B = "203.0.113.11"
 IP_C = "203.0.113.12"
@@ -146,7 +146,7 @@ def observe(
     firewall: Firewall | None = None,
 ) -> Observation:
     return Observation(
-        settings=CLUSTER,
+        cluster=CLUSTER,
         services=services,
         nodes=tuple(nodes),
         pods=tuple(pods),

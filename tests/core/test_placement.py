@@ -6,11 +6,11 @@ import itertools
 
 import pytest
 
-from floating_ip.core.placement import Outcome, Seat, place
+from floating_ip.core.placement import PlacementOutcome, Seat, place
 
-KEEP, MOVE, LOCKED = Outcome.KEEP, Outcome.MOVE, Outcome.LOCKED
-NO_FIT, NO_FREE = Outcome.NO_FIT_NODE, Outcome.NO_FREE_DROPLET
-Expected = tuple[Outcome, str | None]
+KEEP, MOVE, LOCKED = PlacementOutcome.KEEP, PlacementOutcome.MOVE, PlacementOutcome.LOCKED
+NO_FIT, NO_FREE = PlacementOutcome.NO_FIT_NODE, PlacementOutcome.NO_FREE_DROPLET
+Expected = tuple[PlacementOutcome, str | None]
 
 
 def seat(ip: str, fit: str, *, on: str | None = None, locked: bool = False) -> Seat:

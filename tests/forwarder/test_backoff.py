@@ -8,7 +8,7 @@ import email.utils
 import pytest
 
 from floating_ip_forwarder.backoff import (
-    Outcome,
+    DeliveryOutcome,
     RetryPolicy,
     classify,
     parse_retry_after,
@@ -19,22 +19,22 @@ from floating_ip_forwarder.backoff import (
 @pytest.mark.parametrize(
     ("status", "outcome"),
     [
-        (200, Outcome.DELIVERED),
-        (202, Outcome.DELIVERED),
-        (204, Outcome.DELIVERED),
-        (None, Outcome.TRANSIENT),
-        (429, Outcome.TRANSIENT),
-        (500, Outcome.TRANSIENT),
-        (502, Outcome.TRANSIENT),
-        (503, Outcome.TRANSIENT),
-        (400, Outcome.REJECTED),
-        (401, Outcome.REJECTED),
-        (403, Outcome.REJECTED),
-        (404, Outcome.REJECTED),
-        (301, Outcome.REJECTED),
+        (200, DeliveryOutcome.DELIVERED),
+        (202, DeliveryOutcome.DELIVERED),
+        (204, DeliveryOutcome.DELIVERED),
+        (None, DeliveryOutcome.TRANSIENT),
+        (429, DeliveryOutcome.TRANSIENT),
+        (500, DeliveryOutcome.TRANSIENT),
+        (502, DeliveryOutcome.TRANSIENT),
+        (503, DeliveryOutcome.TRANSIENT),
+        (400, DeliveryOutcome.REJECTED),
+        (401, DeliveryOutcome.REJECTED),
+        (403, DeliveryOutcome.REJECTED),
+        (404, DeliveryOutcome.REJECTED),
+        (301, DeliveryOutcome.REJECTED),
     ],
 )
-def test_classify(status: int | None, outcome: Outcome) -> None:
+def test_classify(status: int | None, outcome: DeliveryOutcome) -> None:
     assert classify(status) is outcome
 
 
@@ -69,20 +69,20 @@ def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
 def test_exponential_backoff_with_jitter_within_bounds() -> None:
     policy = RetryPolicy(base=1.0, factor=2.0, cap=60.0)
     for attempt, ceiling in [(0, 1.0), (1, 2.0), (2, 4.0), (5, 32.0), (6, 60.0), (40, 60.0)]:
-        low = policy.delay(Outcome.TRANSIENT, attempt, None, 0.0)
-        high = policy.delay(Outcome.TRANSIENT, attempt, None, 0.999999)
+        low = policy.delay(DeliveryOutcome.TRANSIENT, attempt, None, 0.0)
+        high = policy.delay(DeliveryOutcome.TRANSIENT, attempt, None, 0.999999)
         assert low == pytest.approx(ceiling / 2)
         assert high == pytest.approx(ceiling, rel=1e-5)
 
 
 def test_retry_after_is_honoured_and_capped() -> None:
     policy = RetryPolicy(max_retry_after=600.0)
-    assert policy.delay(Outcome.TRANSIENT, 9, 3.0, 0.0) == pytest.approx(3.0)
-    assert 3.0 <= policy.delay(Outcome.TRANSIENT, 0, 3.0, 0.99) <= 3.3
-    assert policy.delay(Outcome.TRANSIENT, 0, 86_400.0, 0.0) == pytest.approx(600.0)
+    assert policy.delay(DeliveryOutcome.TRANSIENT, 9, 3.0, 0.0) == pytest.approx(3.0)
+    assert 3.0 <= policy.delay(DeliveryOutcome.TRANSIENT, 0, 3.0, 0.99) <= 3.3
+    assert policy.delay(DeliveryOutcome.TRANSIENT, 0, 86_400.0, 0.0) == pytest.approx(600.0)
 
 
 def test_rejected_retries_after_a_long_delay() -> None:
     policy = RetryPolicy(rejected_delay=300.0)
-    assert 270.0 <= policy.delay(Outcome.REJECTED, 0, None, 0.0) <= 330.0
-    assert 270.0 <= policy.delay(Outcome.REJECTED, 3, 1.0, 0.99) <= 330.0
+    assert 270.0 <= policy.delay(DeliveryOutcome.REJECTED, 0, None, 0.0) <= 330.0
+    assert 270.0 <= policy.delay(DeliveryOutcome.REJECTED, 3, 1.0, 0.99) <= 330.0

@@ -8,9 +8,9 @@ import pytest
 
 from floating_ip_forwarder.config import (
     SERVICE_ACCOUNT_DIR,
-    ConfigError,
+    ForwarderConfigError,
+    ForwarderSettings,
     KubeAccess,
-    Settings,
     from_env,
     parse_duration,
 )
@@ -34,12 +34,12 @@ def no_files(_path: str) -> bool:
     return False
 
 
-def settings(**changes: str) -> Settings:
+def settings(**changes: str) -> ForwarderSettings:
     return from_env({**IN_POD, **changes}, files_exist)
 
 
 def problems(env: dict[str, str], is_file: Callable[[str], bool] = files_exist) -> list[str]:
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(ForwarderConfigError) as error:
         from_env(env, is_file)
     return error.value.problems
 
@@ -153,7 +153,7 @@ def test_missing_files_are_named() -> None:
 def test_all_problems_are_reported_at_once() -> None:
     found = problems({"QUIET_WINDOW": "x"})
     assert len(found) >= 6
-    assert str(ConfigError(found)).startswith("invalid configuration:")
+    assert str(ForwarderConfigError(found)).startswith("invalid configuration:")
 
 
 @pytest.mark.parametrize(

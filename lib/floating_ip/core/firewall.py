@@ -21,6 +21,7 @@ from typing import Final
 
 from floating_ip.core.firewall_rules import normal_rules
 from floating_ip.core.model import (
+    Cluster,
     Firewall,
     FirewallAction,
     FirewallBody,
@@ -28,7 +29,6 @@ from floating_ip.core.model import (
     FirewallRule,
     Problem,
     Reason,
-    Settings,
 )
 
 MAX_RULES: Final = 50
@@ -52,13 +52,13 @@ def same(current: Firewall, desired: FirewallBody) -> bool:
 
 
 def desired_body(
-    current: Firewall | None, inbound: tuple[FirewallRule, ...], settings: Settings
+    current: Firewall | None, inbound: tuple[FirewallRule, ...], cluster: Cluster
 ) -> FirewallBody:
     return FirewallBody(
-        name=settings.firewall_name,
+        name=cluster.firewall_name,
         inbound_rules=inbound,
         outbound_rules=current.outbound_rules if current else (),
-        tags=(settings.cluster_tag,),
+        tags=(cluster.cluster_tag,),
         droplet_ids=current.droplet_ids if current else (),
     )
 
@@ -75,15 +75,15 @@ def over_limit(body: FirewallBody) -> Problem | None:
 
 
 def decide_firewall(
-    current: Firewall | None, inbound: tuple[FirewallRule, ...], settings: Settings
+    current: Firewall | None, inbound: tuple[FirewallRule, ...], cluster: Cluster
 ) -> FirewallDecision:
     """The change (if any) that makes ``current`` hold exactly ``inbound``."""
-    if current is not None and current.name != settings.firewall_name:
+    if current is not None and current.name != cluster.firewall_name:
         return FirewallDecision(None)
     if not inbound:
         delete = FirewallChange(FirewallAction.DELETE, current.id) if current else None
         return FirewallDecision(delete)
-    body = desired_body(current, inbound, settings)
+    body = desired_body(current, inbound, cluster)
     problem = over_limit(body)
     if problem is not None:
         return FirewallDecision(None, problem)

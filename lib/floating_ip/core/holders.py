@@ -18,7 +18,7 @@ from floating_ip.core.model import (
     Pod,
     ReservedIP,
 )
-from floating_ip.core.placement import Outcome, Placement, Seat, place
+from floating_ip.core.placement import Placement, PlacementOutcome, Seat, place
 from floating_ip.core.rendezvous import rendezvous_order
 
 
@@ -86,7 +86,7 @@ def holding_for(
     previous = by_droplet.get(reserved.droplet_id) if reserved.droplet_id else None
     assignment = None
     node = previous
-    if placement.outcome is Outcome.MOVE and placement.node_name and placement.droplet_id:
+    if placement.outcome is PlacementOutcome.MOVE and placement.node_name and placement.droplet_id:
         node = by_name[placement.node_name]
         assignment = Assignment(claim.ip, placement.droplet_id, node.name, reserved.droplet_id)
     anchor = anchor_of(node, claim.services, pods) if node else None
@@ -102,7 +102,7 @@ def decide_holders(
     pods = {pod.ref: pod for pod in observation.pods}
     nodes = sorted(observation.nodes, key=lambda node: node.name)
     by_name = {node.name: node for node in nodes}
-    region = observation.settings.region
+    region = observation.cluster.region
     verdicts = [
         tuple(verdict(node, claim.services, reserved.region, region, pods) for node in nodes)
         for claim, reserved in usable

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from floating_ip.core.model import Problem, Reason, ReservedIP, Settings
+from floating_ip.core.model import Cluster, Problem, Reason, ReservedIP
 
 
-def check_ip(ip: str, reserved: Mapping[str, ReservedIP], settings: Settings) -> Problem | None:
+def check_ip(ip: str, reserved: Mapping[str, ReservedIP], cluster: Cluster) -> Problem | None:
     """The problem that makes ``ip`` unusable for this cluster, or ``None``."""
     found = reserved.get(ip)
     if found is None:
@@ -15,10 +15,9 @@ def check_ip(ip: str, reserved: Mapping[str, ReservedIP], settings: Settings) ->
             Reason.IP_NOT_IN_ACCOUNT,
             f"Reserved IP {ip} is not in this DigitalOcean account (or the token cannot see it)",
         )
-    if found.region != settings.region:
+    if found.region != cluster.region:
         return Problem(
             Reason.WRONG_REGION,
-            f"Reserved IP {ip} is in region {found.region}, "
-            f"but the cluster is in {settings.region}",
+            f"Reserved IP {ip} is in region {found.region}, but the cluster is in {cluster.region}",
         )
     return None

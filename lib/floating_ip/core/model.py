@@ -206,7 +206,9 @@ class Firewall:
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class Cluster:
+    """The cluster the function manages: its id and its region."""
+
     cluster_id: str
     region: str
     """The cluster's region slug (``ams3``); a Node without a region label is in it."""
@@ -224,7 +226,7 @@ class Settings:
 class Observation:
     """Everything the core decides from. The core always plans the whole observation."""
 
-    settings: Settings
+    cluster: Cluster
     services: tuple[Service, ...] = ()
     """Every Service the adapter saw (managed or not; the core ignores the unmanaged)."""
     nodes: tuple[Node, ...] = ()
@@ -234,7 +236,7 @@ class Observation:
     """Every reserved IP of the account: those the Services name, and the others too, so a
     droplet that already holds one (one per droplet) is never chosen for another."""
     firewall: Firewall | None = None
-    """The firewall named ``settings.firewall_name``, or ``None`` when it does not exist."""
+    """The firewall named ``cluster.firewall_name``, or ``None`` when it does not exist."""
 
 
 # ---------------------------------------------------------------------------------------------

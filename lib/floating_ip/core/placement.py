@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
-class Outcome(StrEnum):
+class PlacementOutcome(StrEnum):
     KEEP = "keep"
     """Stays on its current droplet, which is fit."""
     MOVE = "move"
@@ -51,7 +51,7 @@ class Seat:
 @dataclass(frozen=True, slots=True)
 class Placement:
     ip: str
-    outcome: Outcome
+    outcome: PlacementOutcome
     node_name: str | None = None
     """The chosen node for ``KEEP`` and ``MOVE``; ``None`` otherwise."""
     droplet_id: int | None = None
@@ -63,17 +63,17 @@ def place(seats: Sequence[Seat], occupied: frozenset[int]) -> tuple[Placement, .
     for seat in seats:
         kept = next((pair for pair in seat.fit if pair[1] == seat.current_droplet), None)
         if kept is not None:
-            settled[seat.ip] = Placement(seat.ip, Outcome.KEEP, *kept)
+            settled[seat.ip] = Placement(seat.ip, PlacementOutcome.KEEP, *kept)
         elif seat.locked:
-            settled[seat.ip] = Placement(seat.ip, Outcome.LOCKED)
+            settled[seat.ip] = Placement(seat.ip, PlacementOutcome.LOCKED)
     movable = [seat for seat in seats if seat.ip not in settled]
     matched = match(movable, occupied)
     for seat in movable:
         if seat.ip in matched:
             node_name, droplet_id = matched[seat.ip]
-            settled[seat.ip] = Placement(seat.ip, Outcome.MOVE, node_name, droplet_id)
+            settled[seat.ip] = Placement(seat.ip, PlacementOutcome.MOVE, node_name, droplet_id)
         else:
-            outcome = Outcome.NO_FREE_DROPLET if seat.fit else Outcome.NO_FIT_NODE
+            outcome = PlacementOutcome.NO_FREE_DROPLET if seat.fit else PlacementOutcome.NO_FIT_NODE
             settled[seat.ip] = Placement(seat.ip, outcome)
     return tuple(settled[seat.ip] for seat in seats)
 

@@ -55,7 +55,7 @@ def usable_claims(
     usable: list[tuple[Claim, ReservedIP]] = []
     blocked: dict[ObjectRef, Problem] = {}
     for claim in claims:
-        problem = check_ip(claim.ip, reserved, observation.settings)
+        problem = check_ip(claim.ip, reserved, observation.cluster)
         if problem is None:
             usable.append((claim, reserved[claim.ip]))
         else:
@@ -82,7 +82,7 @@ def plan(observation: Observation) -> Plan:
 
     openings = collect_openings(intent for claim, _ in usable for intent in claim.intents)
     firewall = decide_firewall(
-        observation.firewall, inbound_rules(openings.openings), observation.settings
+        observation.firewall, inbound_rules(openings.openings), observation.cluster
     )
     extras: dict[ObjectRef, tuple[Problem, ...]] = {}
     for ref, problem in openings.problems:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from floating_ip import contract
 from floating_ip.core.holders import Holding
 from floating_ip.core.model import Assignment, NodeVerdict, Problem, Reason, Unfit
-from floating_ip.core.placement import Outcome
+from floating_ip.core.placement import PlacementOutcome
 
 
 def sentence(message: str) -> str:
@@ -53,11 +53,11 @@ def stays(holding: Holding) -> str:
 
 def holding_problem(holding: Holding) -> Problem | None:
     """The Warning-worthy problem of an IP that could not be placed, if any."""
-    if holding.placement.outcome is Outcome.NO_FREE_DROPLET:
+    if holding.placement.outcome is PlacementOutcome.NO_FREE_DROPLET:
         fit = ", ".join(v.node_name for v in holding.verdicts if not v.reasons)
         message = f"{stays(holding)}: every fit node ({fit}) already holds another reserved IP"
         return Problem(Reason.NO_FIT_NODE, message)
-    if holding.placement.outcome is not Outcome.NO_FIT_NODE:
+    if holding.placement.outcome is not PlacementOutcome.NO_FIT_NODE:
         return None
     anchorless = [v.node_name for v in holding.verdicts if v.reasons == (Unfit.NO_ANCHOR_IP,)]
     if anchorless:
@@ -73,7 +73,10 @@ def holding_problem(holding: Holding) -> Problem | None:
 
 def holding_message(holding: Holding) -> str:
     """Where the IP is after the plan, for a placed or locked IP."""
-    if holding.node is not None and holding.placement.outcome in (Outcome.KEEP, Outcome.MOVE):
+    if holding.node is not None and holding.placement.outcome in (
+        PlacementOutcome.KEEP,
+        PlacementOutcome.MOVE,
+    ):
         return (
             f"Reserved IP {holding.ip} is on node {holding.node.name} "
             f"(droplet {holding.droplet_id}), anchor IP {holding.anchor}"
