@@ -8,9 +8,7 @@ IP; the next ones answer idle resyncs (nothing to change), the common case of a 
 
 from __future__ import annotations
 
-import base64
 import json
-import secrets
 import shutil
 import statistics
 import time
@@ -19,7 +17,13 @@ from typing import Any
 
 from floating_ip import contract
 from testbed.controlplane import ControlPlane, binaries
-from testbed.deployable.deployer import DeployerError, copy_project, run_deployer, write_env_file
+from testbed.deployable.deployer import (
+    DeployerError,
+    build_time_env,
+    copy_project,
+    run_deployer,
+    write_env_file,
+)
 from testbed.deployable.platform_stub import RuntimesStub
 from testbed.deployable.runtime import LoadedFunction
 from testbed.do_imitation.server import DoImitation
@@ -30,17 +34,6 @@ from testbed.kube import KubeBed, Port
 COLD_STARTS = 3
 """Idle cold starts timed, after the first one."""
 IP = "192.0.2.40"
-# Build-time values: the built function is then run with the bed's settings instead.
-BUILD_ENV = {
-    "DIGITALOCEAN_TOKEN": "build-time-token-never-used",
-    "CLUSTER_ID": "2c9a5b3e-6f1d-4e8a-9b7c-0d1e2f3a4b5c",
-    "KUBE_API_URL": "https://2c9a5b3e.k8s.ondigitalocean.com",
-    "KUBE_TOKEN": "build-time-token",
-    "KUBE_CA_DATA": base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode(),
-    "DRY_RUN": "false",
-    "NAMESPACES": "ingress",
-    "DIGITALOCEAN_API_URL": "https://api.digitalocean.com",
-}
 RUNTIME_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -50,9 +43,8 @@ def build(workdir: Path) -> tuple[Path, float]:
     with RuntimesStub() as stub:
         report = run_deployer(
             copy_project(workdir / "project"),
-            write_env_file(
-                workdir / "deploy.env", {**BUILD_ENV, "WEB_SECRET": secrets.token_hex(16)}
-            ),
+            # Build-time values: the built function is then run with the bed's settings.
+            write_env_file(workdir / "deploy.env", build_time_env()),
             workdir / "out",
             stub.url,
         )

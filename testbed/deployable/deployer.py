@@ -7,15 +7,19 @@ from an env file the test writes: never from a real ``.env`` or the developer's 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from floating_ip.config import SETTINGS
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -24,6 +28,28 @@ SHIPPED = ("project.yml", "packages", "lib")
 # Left behind by local runs; a fresh checkout has none of them.
 LOCAL_LEFTOVERS = ("__pycache__", "*.pyc", "virtualenv", "__deployer__.zip", ".deployed")
 SETUP = "npm ci --prefix testbed/deployable"
+
+
+_BUILD_VALUES = {
+    "DIGITALOCEAN_TOKEN": "build-time-token-never-used",
+    "DIGITALOCEAN_API_URL": "https://api.digitalocean.com",
+    "CLUSTER_ID": "2c9a5b3e-6f1d-4e8a-9b7c-0d1e2f3a4b5c",
+    "KUBE_API_URL": "https://2c9a5b3e.k8s.ondigitalocean.com",
+    "KUBE_TOKEN": "build-time-token",
+    "KUBE_CA_DATA": base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode(),
+    "DRY_RUN": "false",
+    "NAMESPACES": "ingress",
+}
+
+
+def build_time_env() -> dict[str, str]:
+    """A value for every setting of the function (``config.SETTINGS``), for a zip that is built
+    but never run with them; ``WEB_SECRET`` is fresh each time."""
+    values = {**_BUILD_VALUES, "WEB_SECRET": secrets.token_hex(16)}
+    missing = [name for name in SETTINGS if name not in values]
+    if missing:
+        raise DeployerError(f"no build-time value for the function's settings {missing}")
+    return {name: values[name] for name in SETTINGS}
 
 
 class DeployerError(AssertionError):

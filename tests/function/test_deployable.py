@@ -22,6 +22,7 @@ from floating_ip import contract
 from testbed.deployable.deployer import (
     REPO,
     DeployerError,
+    build_time_env,
     copy_project,
     project_variables,
     run_deployer,
@@ -37,17 +38,9 @@ pytestmark = pytest.mark.bed  # starts processes of the bed (or the deployer)
 
 ZIP_LIMIT = 48 * 1024 * 1024  # DigitalOcean Functions' limit for a built function
 IP = "192.0.2.10"
-# Build-time values; a function built from them is never run (the runtime tests use the bed's).
-DEPLOY_ENV = {
-    "DIGITALOCEAN_TOKEN": "build-time-token-never-used",
-    "CLUSTER_ID": "2c9a5b3e-6f1d-4e8a-9b7c-0d1e2f3a4b5c",
-    "KUBE_API_URL": "https://2c9a5b3e.k8s.ondigitalocean.com",
-    "KUBE_TOKEN": "build-time-token",
-    "KUBE_CA_DATA": base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode(),
-    "DRY_RUN": "false",
-    "NAMESPACES": "ingress",
-    "DIGITALOCEAN_API_URL": "https://api.digitalocean.com",
-}
+# Build-time values (build_time_env); a function built from them is never run (the runtime
+# tests use the bed's).
+DEPLOY_ENV = build_time_env()
 
 
 @dataclass(frozen=True)
@@ -82,7 +75,7 @@ def runtimes_stub() -> Iterator[RuntimesStub]:
 def built(tmp_path_factory: pytest.TempPathFactory, runtimes_stub: RuntimesStub) -> Built:
     """The project built once per session (the virtualenv takes a while)."""
     work = tmp_path_factory.mktemp("deployable")
-    env = {**DEPLOY_ENV, "WEB_SECRET": secrets.token_hex(16)}
+    env = build_time_env()
     seen = len(runtimes_stub.requests)
     report = run_deployer(
         copy_project(work / "project"),
@@ -118,7 +111,7 @@ def test_validation_has_teeth_a_runtime_the_platform_lacks_is_refused(
     yml = project / "project.yml"
     assert "runtime: python:3.11" in yml.read_text()
     yml.write_text(yml.read_text().replace("runtime: python:3.11", "runtime: python:3.10"))
-    env = {**DEPLOY_ENV, "WEB_SECRET": secrets.token_hex(16)}
+    env = build_time_env()
     report = run_deployer(
         project,
         write_env_file(tmp_path / "deploy.env", env),

@@ -6,6 +6,7 @@ import yaml
 
 from floating_ip.config import SETTINGS
 from testbed.controlplane import REPO
+from testbed.deployable.deployer import build_time_env
 
 
 def test_project_yml_passes_every_setting_from_the_env_file() -> None:
@@ -21,3 +22,7 @@ def test_env_example_has_a_line_for_every_setting() -> None:
     lines = (REPO / ".env.example").read_text().splitlines()
     keys = {line.partition("=")[0] for line in lines if line and not line.startswith("#")}
     assert keys == set(SETTINGS)
+
+
+def test_the_build_time_env_of_tests_and_benchmarks_names_every_setting() -> None:
+    assert list(build_time_env()) == list(SETTINGS)
