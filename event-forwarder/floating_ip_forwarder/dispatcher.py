@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
+from floating_ip.retry_after import parse_retry_after
 from floating_ip_forwarder import backoff, cloudevent
 from floating_ip_forwarder.backoff import DeliveryOutcome, RetryPolicy
 from floating_ip_forwarder.coalescer import Coalescer, Taken
@@ -150,7 +151,9 @@ class Dispatcher:
                 if kind == "resync":
                     self._next_resync = now + self.resync_period
             else:
-                retry_after = backoff.parse_retry_after(delivery.retry_after, time.time())
+                retry_after = parse_retry_after(
+                    delivery.retry_after, cap=self.policy.max_retry_after
+                )
                 delay = self.policy.delay(outcome, taken.attempt, retry_after, self.rand())
                 self.coalescer.failed(taken, now, delay)
             self._changed()

@@ -3,15 +3,13 @@ to wait."""
 
 from __future__ import annotations
 
-import email.utils
-
 import pytest
 
+from floating_ip.retry_after import MAX_RETRY_AFTER
 from floating_ip_forwarder.backoff import (
     DeliveryOutcome,
     RetryPolicy,
     classify,
-    parse_retry_after,
     rejection_cause,
 )
 
@@ -45,27 +43,6 @@ def test_rejections_name_their_cause() -> None:
     assert "418" in rejection_cause(418)
 
 
-NOW = 1_700_000_000.0
-
-
-@pytest.mark.parametrize(
-    ("header", "seconds"),
-    [
-        (None, None),
-        ("7", 7.0),
-        (" 0 ", 0.0),
-        (email.utils.formatdate(NOW + 30, usegmt=True), 30.0),
-        (email.utils.formatdate(NOW - 30, usegmt=True), 0.0),
-        ("soon", None),
-        ("-5", None),
-    ],
-)
-def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
-    assert parse_retry_after(header, NOW) == (
-        pytest.approx(seconds) if seconds is not None else None
-    )
-
-
 def test_exponential_backoff_with_jitter_within_bounds() -> None:
     policy = RetryPolicy(base=1.0, factor=2.0, cap=60.0)
     for attempt, ceiling in [(0, 1.0), (1, 2.0), (2, 4.0), (5, 32.0), (6, 60.0), (40, 60.0)]:
@@ -75,11 +52,15 @@ def test_exponential_backoff_with_jitter_within_bounds() -> None:
         assert high == pytest.approx(ceiling, rel=1e-5)
 
 
-def test_retry_after_is_honoured_and_capped() -> None:
-    policy = RetryPolicy(max_retry_after=600.0)
+def test_retry_after_is_honoured_with_a_little_jitter_and_no_backoff() -> None:
+    policy = RetryPolicy()
     assert policy.delay(DeliveryOutcome.TRANSIENT, 9, 3.0, 0.0) == pytest.approx(3.0)
-    assert 3.0 <= policy.delay(DeliveryOutcome.TRANSIENT, 0, 3.0, 0.99) <= 3.3
-    assert policy.delay(DeliveryOutcome.TRANSIENT, 0, 86_400.0, 0.0) == pytest.approx(600.0)
+    assert policy.delay(DeliveryOutcome.TRANSIENT, 0, 3.0, 0.99) == pytest.approx(3.297)
+
+
+def test_the_dispatchers_cap_for_retry_after_is_the_shared_one() -> None:
+    # parse_retry_after(..., cap=policy.max_retry_after) in the dispatcher does the capping.
+    assert RetryPolicy().max_retry_after == MAX_RETRY_AFTER == 600.0
 
 
 def test_rejected_retries_after_a_long_delay() -> None:

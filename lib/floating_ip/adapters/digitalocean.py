@@ -15,6 +15,7 @@ import pydo
 from azure.core.exceptions import AzureError, HttpResponseError
 
 from floating_ip.errors import PermanentError, TransientError
+from floating_ip.retry_after import parse_retry_after
 
 JSON = dict[str, Any]
 PAGE_SIZE = 200
@@ -120,7 +121,7 @@ def _classify(what: str, error: HttpResponseError) -> Exception:
             body = None
     message = f"digitalocean {what}: {status} {_message(body) or error.reason}"
     if status == 429 or status >= 500:
-        return TransientError(message, _retry_after(headers))
+        return TransientError(message, parse_retry_after((headers or {}).get("retry-after")))
     if status == 422 and "pending" in _message(body).lower():
         return TransientError(message)  # an earlier action is still running: wait for it
     if status == 401:
@@ -132,11 +133,3 @@ def _classify(what: str, error: HttpResponseError) -> Exception:
 
 def _message(body: Any) -> str:
     return str(body.get("message", "")) if isinstance(body, dict) else ""
-
-
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("retry-after") if headers is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None

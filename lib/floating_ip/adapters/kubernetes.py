@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from floating_ip import contract
 from floating_ip.errors import ConflictError, PermanentError, TransientError
+from floating_ip.retry_after import parse_retry_after
 
 JSON = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
@@ -99,7 +100,7 @@ def _classify(error: ApiException, what: str) -> Exception:
     if status == 409:
         return ConflictError(message)
     if status == 429 or status >= 500:
-        return TransientError(message, _retry_after(error))
+        return TransientError(message, parse_retry_after((error.headers or {}).get("Retry-After")))
     if status in (401, 403):
         return PermanentError(message + " (check KUBE_TOKEN and the function's RBAC)")
     return PermanentError(message)
@@ -110,11 +111,3 @@ def _reason(error: ApiException) -> str:
         return str(json.loads(error.body or "{}").get("message") or error.reason)
     except ValueError:
         return str(error.reason)
-
-
-def _retry_after(error: ApiException) -> float | None:
-    value = (error.headers or {}).get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
