@@ -74,7 +74,7 @@ class Recorder(Mapping[str, Any]):
         return len(self._data)
 
 
-def reads(function: Callable[[Recorder], object], obj: Obj) -> set[str]:
+def reads(function: Callable[[Any], object], obj: Obj) -> set[str]:
     found: set[str] = set()
     function(Recorder(obj, found))
     return found
@@ -191,7 +191,7 @@ def function_slice(raw: Recorder) -> object:
     return translate.services((), (raw,))
 
 
-SIDES: dict[str, tuple[Obj, Callable[[Recorder], object], Callable[[Recorder], object]]] = {
+SIDES: dict[str, tuple[Obj, Callable[[Any], object], Callable[[Any], object]]] = {
     "service": (SERVICE, function_service, projections.service),
     "endpointslice": (SLICE, function_slice, projections.endpoint_slice),
     "node": (NODE, translate.node, projections.node),
