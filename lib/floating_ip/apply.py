@@ -1,7 +1,8 @@
 """Apply: carry out a ``Plan`` in its order, make-before-break, and record what happened.
 
 1. the firewall; 2. Service patches that add the new holder's anchor IP; 3. the reserved-IP
-assignments, each waited for until its action completes; 4. patches that drop old anchors and
+assignments, each waited for until its action completes (none when a patch of step 2 failed:
+the IPs stay on their droplets); 4. patches that drop old anchors and
 write status (skipped when their assignment did not complete: the old anchor then stays);
 5. Events. Dry run records every write it would make and makes none.
 """
@@ -63,8 +64,10 @@ class Applier:
     def apply(self, plan: Plan) -> Applied:
         """The plan's steps, in make-before-break order (see the module's docstring)."""
         self._keep_firewall(plan.firewall)
-        self._add_new_anchors(plan.before_assign)
-        self._move_ips(plan.assignments)
+        if self._add_new_anchors(plan.before_assign):
+            self._move_ips(plan.assignments)
+        else:
+            self._hold_ips(plan.assignments)
         self._drop_old_anchors(plan.after_assign)
         self._send_events(plan.events)
         return self.result
@@ -75,13 +78,23 @@ class Applier:
         if change is not None:
             self._firewall(change)
 
-    def _add_new_anchors(self, patches: Sequence[ServicePatch]) -> None:
-        for patch in patches:
-            self._patch(patch)
+    def _add_new_anchors(self, patches: Sequence[ServicePatch]) -> bool:
+        """True when every new anchor is in place, so the IPs may move to it."""
+        made = [self._patch(patch) for patch in patches]
+        return all(made)
 
     def _move_ips(self, assignments: Sequence[Assignment]) -> None:
         for assignment in assignments:
             self._assign(assignment)
+
+    def _hold_ips(self, assignments: Sequence[Assignment]) -> None:
+        """A new holder without its anchor in ``spec.externalIPs`` would drop the traffic:
+        the IPs stay where they are (and so do the old anchors) until a later run."""
+        for assignment in assignments:
+            self.result.errors.append(
+                f"assign {assignment.ip} to droplet {assignment.droplet_id}: not started, "
+                "because a new anchor IP could not be added first"
+            )
 
     def _drop_old_anchors(self, patches: Sequence[ServicePatch]) -> None:
         """An old anchor leaves only once its IP's assignment completed."""
@@ -119,7 +132,8 @@ class Applier:
         except PermanentError as error:
             self._fail(record, error)
 
-    def _patch(self, patch: ServicePatch) -> None:
+    def _patch(self, patch: ServicePatch) -> bool:
+        """True when the patch was made (or, in dry run, would be)."""
         key = str(patch.service)
         record: JSON = {"kind": "service", "service": key}
         if patch.external_ips is not None:
@@ -127,7 +141,7 @@ class Applier:
         if patch.annotations:
             record["annotations"] = dict(patch.annotations)
         if self._record(record):
-            return
+            return True
         # A Service patched twice in one run carries the version its first patch returned.
         body = _patch_body(patch, patch.resource_version or self._versions.get(key, ""))
         ns, name = patch.service.namespace, patch.service.name
@@ -137,8 +151,9 @@ class Applier:
             )
         except PermanentError as error:
             self._fail(record, error)
-            return
+            return False
         self._versions[key] = reply.get("metadata", {}).get("resourceVersion", "")
+        return True
 
     def _assign(self, assignment: Assignment) -> None:
         record: JSON = {
