@@ -1,0 +1,160 @@
+"""Fakes of the function's two adapters and of its deadline: every call lands in one journal,
+in order, so a test reads what was written and in what order; failures are injected by call.
+No process, no socket, no sleeping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from floating_ip.adapters.digitalocean import DigitalOcean
+from floating_ip.adapters.kubernetes import Kubernetes
+from floating_ip.deadline import Deadline
+from floating_ip.errors import OutOfTime
+
+JSON = dict[str, Any]
+Call = tuple[str, ...]
+"""``(operation, subject...)``: ``("patch", "apps/web")``, ``("assign", ip, droplet)``."""
+
+
+@dataclass
+class Journal:
+    calls: list[Call] = field(default_factory=list)
+    failures: dict[str, list[Exception | None]] = field(default_factory=dict)
+    """Per operation, what its next calls do in turn: raise the error, or (``None``) succeed."""
+
+    def fail(self, operation: str, *errors: Exception | None) -> None:
+        self.failures.setdefault(operation, []).extend(errors)
+
+    def call(self, *call: str) -> None:
+        self.calls.append(call)
+        pending = self.failures.get(call[0])
+        if pending:
+            error = pending.pop(0)
+            if error is not None:
+                raise error
+
+    def operations(self) -> list[str]:
+        return [call[0] for call in self.calls]
+
+
+class FakeDeadline(Deadline):
+    """A deadline on a clock that only moves when something waits."""
+
+    def __init__(self, budget: float = 20.0) -> None:
+        super().__init__(budget, started=0.0)
+        self.now = 0.0
+        self.slept: list[tuple[float, str]] = []
+
+    def remaining(self) -> float:
+        return self.budget - self.now
+
+    def elapsed(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float, what: str) -> None:
+        if seconds >= self.remaining():
+            raise OutOfTime(f"out of time while waiting for {what}")
+        self.slept.append((seconds, what))
+        self.now += max(0.0, seconds)
+
+
+class FakeKube(Kubernetes):
+    def __init__(self, journal: Journal, listed: dict[str, list[JSON]] | None = None) -> None:
+        self.journal = journal
+        self.listed = listed or {}
+        """``services``, ``endpointslices``, ``pods``, ``nodes``: every object, any namespace."""
+        self.version = 0
+
+    def close(self) -> None:
+        pass
+
+    def _list(self, kind: str, namespace: str | None) -> list[JSON]:
+        self.journal.call("list " + kind, namespace or "*")
+        return [
+            o
+            for o in self.listed.get(kind, [])
+            if namespace is None or o["metadata"].get("namespace") == namespace
+        ]
+
+    def list_services(self, namespace: str | None) -> list[JSON]:
+        return self._list("services", namespace)
+
+    def list_endpoint_slices(self, namespace: str | None) -> list[JSON]:
+        return self._list("endpointslices", namespace)
+
+    def list_pods(self, namespace: str) -> list[JSON]:
+        return self._list("pods", namespace)
+
+    def list_nodes(self) -> list[JSON]:
+        return self._list("nodes", None)
+
+    def patch_service(self, namespace: str, name: str, patch: JSON) -> JSON:
+        self.journal.call("patch", f"{namespace}/{name}", repr(patch))
+        self.version += 1
+        return {"metadata": {"resourceVersion": str(self.version)}}
+
+    def create_event(self, namespace: str, event: JSON) -> JSON:
+        self.journal.call(
+            "event", f"{namespace}/{event['involvedObject']['name']}", event["reason"]
+        )
+        return event
+
+
+class FakeDigitalOcean(DigitalOcean):
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        action_statuses: tuple[str, ...] = ("completed",),
+        reserved_ips: list[JSON] | None = None,
+        firewalls: list[JSON] | None = None,
+        region: str = "nyc3",
+    ) -> None:
+        self.journal = journal
+        self.action_statuses = list(action_statuses)
+        """The assign action's status when created, then at each poll (the last one stays)."""
+        self.listed_ips = reserved_ips or []
+        self.listed_firewalls = firewalls or []
+        self.region = region
+
+    def close(self) -> None:
+        pass
+
+    def _status(self) -> str:
+        return (
+            self.action_statuses.pop(0)
+            if len(self.action_statuses) > 1
+            else self.action_statuses[0]
+        )
+
+    def reserved_ips(self) -> list[JSON]:
+        self.journal.call("list reserved IPs")
+        return self.listed_ips
+
+    def firewalls(self) -> list[JSON]:
+        self.journal.call("list firewalls")
+        return self.listed_firewalls
+
+    def cluster(self, cluster_id: str) -> JSON:
+        self.journal.call("get cluster", cluster_id)
+        return {"id": cluster_id, "region": self.region}
+
+    def assign(self, ip: str, droplet_id: int) -> JSON:
+        self.journal.call("assign", ip, str(droplet_id))
+        return {"id": 7, "status": self._status()}
+
+    def action(self, action_id: int) -> JSON:
+        self.journal.call("action", str(action_id))
+        return {"id": action_id, "status": self._status()}
+
+    def create_firewall(self, body: JSON) -> JSON:
+        self.journal.call("create firewall", body["name"])
+        return {"id": "fw-new", **body}
+
+    def update_firewall(self, firewall_id: str, body: JSON) -> JSON:
+        self.journal.call("update firewall", firewall_id)
+        return {"id": firewall_id, **body}
+
+    def delete_firewall(self, firewall_id: str) -> None:
+        self.journal.call("delete firewall", firewall_id)
