@@ -40,8 +40,10 @@ def test_the_function_down_then_503_still_gets_the_change_once_it_recovers(
     receiver.wait_for(
         lambda: len([r for r in receiver.received() if r.status == 503]) >= 2, "two 503s"
     )
-    refused = [r.at for r in receiver.received() if r.status == 503]
-    assert refused[1] - refused[0] >= 1.0, "Retry-After: 1 was honoured"
+    # Retry-After: 1 was honoured: each 503 was retried after 1 s (plus at most 10 % jitter),
+    # not after the exponential backoff (the forwarder logs the delay it chose).
+    delays = {e["retry_in"] for e in forwarder.logs() if e.get("status") == 503}
+    assert delays and delays <= {1.0, 1.1}, delays
 
     receiver.answer(200)
     event = receiver.wait_subject(subject, since)
@@ -99,12 +101,12 @@ def test_a_410_gone_relists_and_misses_nothing(
     # The relists found both changes (the watch could not: it resumed into a 410)...
     forwarder.wait_metric("changes", 1, kind="node")
     forwarder.wait_metric("changes", 1, kind="service")
-    # ...and they reach the function: as their Services' events, or inside the resync that
-    # begins a new leadership (the pause outlasted the Lease's renew deadline).
+    # ...and they reach the function: each as its Service's event or inside a resync (which
+    # covers every Service), whichever the forwarder sends first: whether the pause outlasted
+    # the Lease's renew deadline (a new leadership begins with a resync) depends on timing,
+    # and both answers are right. Each wait fails unless its Service is covered.
     receiver.wait_subject(subject, since, or_resync=True, timeout=30)
     receiver.wait_subject(doomed, since, or_resync=True, timeout=30)
-    if not receiver.resyncs(since):
-        assert {subject, doomed} <= set(receiver.subjects(since))
 
 
 def test_an_apiserver_restart_is_survived_and_later_changes_arrive(
