@@ -3,6 +3,11 @@ to wait."""
 
 from __future__ import annotations
 
+import email.utils
+import threading
+import time
+from typing import cast
+
 import pytest
 
 from floating_ip.retry_after import MAX_RETRY_AFTER
@@ -12,6 +17,10 @@ from floating_ip_forwarder.backoff import (
     classify,
     rejection_cause,
 )
+from floating_ip_forwarder.kube_client import ApiError, KubeClient
+from floating_ip_forwarder.metrics import ForwarderMetrics
+from floating_ip_forwarder.resources import NODES
+from floating_ip_forwarder.watcher import WATCH_MAX_RETRY_AFTER, Sink, Watcher
 
 
 @pytest.mark.parametrize(
@@ -67,3 +76,29 @@ def test_rejected_retries_after_a_long_delay() -> None:
     policy = RetryPolicy(rejected_delay=300.0)
     assert 270.0 <= policy.delay(DeliveryOutcome.REJECTED, 0, None, 0.0) <= 330.0
     assert 270.0 <= policy.delay(DeliveryOutcome.REJECTED, 3, 1.0, 0.99) <= 330.0
+
+
+@pytest.mark.parametrize(
+    ("header", "delay"),
+    [
+        ("3", 3.0),
+        ("3600", WATCH_MAX_RETRY_AFTER),
+        (email.utils.formatdate(time.time() + 3600, usegmt=True), WATCH_MAX_RETRY_AFTER),
+        (None, 0.125),  # no hint: the watch's own backoff (first failure, lowest jitter)
+        ("soon", 0.125),
+    ],
+)
+def test_a_watch_reads_the_apiservers_retry_after_with_the_shared_parser(
+    header: str | None, delay: float
+) -> None:
+    watcher = Watcher(
+        cast(KubeClient, None),
+        NODES,
+        namespace=None,
+        sink=cast(Sink, None),
+        metrics=ForwarderMetrics(),
+        stopping=threading.Event(),
+        rand=lambda: 0.0,
+    )
+    error = ApiError(429, "too many requests", header)
+    assert watcher._backoff(0, error) == pytest.approx(delay)
