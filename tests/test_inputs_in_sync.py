@@ -127,7 +127,7 @@ SLICE: Obj = {
 NODE: Obj = {
     "metadata": {
         "name": "pool-a-1",
-        "labels": {translate.REGION_LABEL: "nyc3"},
+        "labels": {contract.REGION_LABEL: "nyc3"},
         "annotations": {contract.ANCHOR_IPV4: "10.20.0.5"},
         "deletionTimestamp": None,
     },
@@ -276,3 +276,28 @@ def test_the_service_annotations_the_core_reads_are_the_forwarders_inputs(
     }
     # The function's own status annotations are read to avoid repeating itself, never as input.
     assert core - set(contract.STATUS_ANNOTATIONS) == watched == set(contract.INPUT_ANNOTATIONS)
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        None,
+        {},
+        {"ready": None},
+        {"ready": False},
+        {"ready": True, "serving": False},
+        {"ready": False, "serving": True, "terminating": True},
+        {"terminating": None},
+    ],
+)
+def test_both_read_endpoint_conditions_the_same_way(conditions: Obj | None) -> None:
+    """Kubernetes' defaults (nil ready means ready, serving defaults to ready) are written
+    twice, once per side: a difference would hide or invent a change."""
+    raw = {"nodeName": "a", "conditions": conditions}
+    endpoint = translate.endpoint(raw)
+    [view] = projections.endpoint_slice({"metadata": {}, "endpoints": [raw]}).endpoints
+    assert (endpoint.ready, endpoint.serving, endpoint.terminating) == (
+        view.ready,
+        view.serving,
+        view.terminating,
+    )

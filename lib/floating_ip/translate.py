@@ -30,7 +30,6 @@ from floating_ip.core.model import (
 )
 
 JSON = dict[str, Any]
-REGION_LABEL = "topology.kubernetes.io/region"
 
 
 def is_managed(service: JSON) -> bool:
@@ -114,7 +113,7 @@ def node(raw: JSON) -> Node:
             Taint(t.get("key", ""), t.get("effect", ""), t.get("value") or "")
             for t in spec.get("taints") or []
         ),
-        region=(meta.get("labels") or {}).get(REGION_LABEL),
+        region=(meta.get("labels") or {}).get(contract.REGION_LABEL),
         anchor_ipv4=(meta.get("annotations") or {}).get(contract.ANCHOR_IPV4),
     )
 

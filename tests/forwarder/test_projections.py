@@ -19,7 +19,7 @@ def node_obj() -> Obj:
     return {
         "metadata": {
             "name": "pool-a-1",
-            "labels": {projections.REGION_LABEL: "nyc3", "kubernetes.io/hostname": "pool-a-1"},
+            "labels": {contract.REGION_LABEL: "nyc3", "kubernetes.io/hostname": "pool-a-1"},
             "annotations": {contract.ANCHOR_IPV4: "10.20.0.5", "other": "x"},
             "resourceVersion": "10",
         },
@@ -102,7 +102,7 @@ NODE_CHANGES: list[tuple[str, Callable[[Obj], object], bool]] = [
     ("taint", lambda o: o["spec"]["taints"].append({"key": "k", "effect": "NoSchedule"}), True),
     ("deleting", lambda o: o["metadata"].update(deletionTimestamp="2025-01-01T00:00:00Z"), True),
     ("provider id", lambda o: o["spec"].update(providerID="digitalocean://102"), True),
-    ("region", lambda o: o["metadata"]["labels"].update({projections.REGION_LABEL: "ams3"}), True),
+    ("region", lambda o: o["metadata"]["labels"].update({contract.REGION_LABEL: "ams3"}), True),
     (
         "anchor",
         lambda o: o["metadata"]["annotations"].update({contract.ANCHOR_IPV4: "10.0.0.9"}),

@@ -139,7 +139,7 @@ def test_a_full_node() -> None:
     raw = {
         "metadata": {
             "name": "a",
-            "labels": {translate.REGION_LABEL: "nyc3"},
+            "labels": {contract.REGION_LABEL: "nyc3"},
             "annotations": {contract.ANCHOR_IPV4: "10.0.0.5"},
             "deletionTimestamp": "2026-01-01T00:00:00Z",
         },
