@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
+.PHONY: chart-code test lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
 
 $(STAMP): requirements-dev.txt packages/floating-ip/reconcile/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ $(DEPLOYER): testbed/deployable/package-lock.json
 # Builds kube-apiserver and etcd from their Go modules once per machine (cached by version).
 controlplane:
 	@testbed/controlplane/build.sh >/dev/null
+
+# The copy of the in-cluster code the manifests and the chart ship as ConfigMaps: rerun after
+# changing event-forwarder/, annotator/ or lib/floating_ip/contract.py (make unit says so).
+chart-code: $(STAMP)
+	$(PY) -m testbed.chart_code
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -12,9 +12,9 @@ from testbed.controlplane import REPO, ControlPlane
 from testbed.do_imitation.server import DoImitation
 from testbed.kube import DOKS_REGION, KubeBed
 
-DEPLOY = REPO / "event-forwarder" / "deploy" / "base"
+DEPLOY = REPO / "deploy" / "base"
 NAMESPACE_MANIFEST = DEPLOY / "namespace.yaml"
-FUNCTION_IDENTITY = DEPLOY / "function-identity.yaml"
+FUNCTION_IDENTITY = DEPLOY / "rbac" / "function.yaml"
 FUNCTION_NAMESPACE = "floating-ip"
 FUNCTION_ACCOUNT = "floating-ip-function"
 WEB_SECRET = "test-shared-secret-0123456789"
@@ -86,7 +86,7 @@ class DoksWorld:
 
 def function_token(control_plane: ControlPlane, kube: KubeBed) -> str:
     """A token for the function's ServiceAccount with exactly the shipped RBAC
-    (``event-forwarder/deploy/base/function-identity.yaml``), so every function test also
+    (``deploy/base/rbac/function.yaml``), so every function test also
     proves that RBAC is enough."""
     subprocess.run(
         [

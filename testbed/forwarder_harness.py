@@ -1,5 +1,6 @@
-"""Running the forwarder the way it ships: the image's files, the kustomize base's RBAC and
-configuration, a token minted for its ServiceAccount, and nothing else."""
+"""Running the forwarder the way it ships: the code its Deployment mounts from ConfigMaps, the
+Deployment's command and environment, the kustomize base's RBAC and configuration, a token
+minted for its ServiceAccount, and nothing else."""
 
 from __future__ import annotations
 
@@ -22,12 +23,13 @@ from typing import Any
 from kubernetes import client as k8s
 
 from testbed.controlplane import ControlPlane
+from testbed.manifests import command_line, mount_config_maps, rooted
 from testbed.processes import stop, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 FORWARDER = REPO / "event-forwarder"
 DOCKERFILE = FORWARDER / "Dockerfile"
-DEPLOY = FORWARDER / "deploy"
+DEPLOY = REPO / "deploy"
 BASE = DEPLOY / "base"
 NAMESPACE = "floating-ip"
 FORWARDER_ACCOUNT = "event-forwarder"
@@ -131,9 +133,43 @@ class Shipped:
 
     control_plane: ControlPlane
     deployment_env: dict[str, str] = field(default_factory=dict)
+    root: Path = Path("/")
+    """Where the ConfigMaps the Deployment mounts were written (its ``/``)."""
+    argv: list[str] = field(default_factory=list)
+    """The container's command and args (``python`` is this interpreter, without site)."""
 
     def container_env(self, pod_name: str) -> dict[str, str]:
         return {k: (pod_name if v == "$(POD_NAME)" else v) for k, v in self.deployment_env.items()}
+
+
+def applied_deployment(control_plane: ControlPlane, namespace: str, root: Path) -> Shipped:
+    """The applied Deployment's container, ready to run here: its ConfigMap volumes written
+    under ``root`` (read back from the API server, as the kubelet would), its command, and its
+    environment (PYTHONPATH moved under ``root``)."""
+    api = control_plane.admin_client()
+    core = k8s.CoreV1Api(api)
+    deployment = api.sanitize_for_serialization(
+        k8s.AppsV1Api(api).read_namespaced_deployment(FORWARDER_ACCOUNT, namespace)
+    )
+    pod_spec = deployment["spec"]["template"]["spec"]
+    [container] = pod_spec["containers"]
+    maps = {
+        v["configMap"]["name"]: api.sanitize_for_serialization(
+            core.read_namespaced_config_map(v["configMap"]["name"], namespace)
+        )
+        for v in pod_spec.get("volumes", [])
+        if "configMap" in v
+    }
+    mount_config_maps(pod_spec, container, maps, root)
+    env = resolve_deployment_env(api, namespace)
+    if "PYTHONPATH" in env:
+        env["PYTHONPATH"] = str(rooted(root, env["PYTHONPATH"]))
+    return Shipped(
+        control_plane=control_plane,
+        deployment_env=env,
+        root=root,
+        argv=command_line(container),
+    )
 
 
 def resolve_deployment_env(api: k8s.ApiClient, namespace: str) -> dict[str, str]:
@@ -165,8 +201,11 @@ def resolve_deployment_env(api: k8s.ApiClient, namespace: str) -> dict[str, str]
 
 
 class ForwarderProcess:
-    def __init__(self, workdir: Path, env: Mapping[str, str], log: Path) -> None:
+    def __init__(
+        self, workdir: Path, env: Mapping[str, str], log: Path, argv: list[str] | None = None
+    ) -> None:
         self.workdir = workdir
+        self.argv = argv or [sys.executable, "-S", "-m", "floating_ip_forwarder"]
         self.env = dict(env)
         self.log = log
         self.port = int(env["METRICS_PORT"])
@@ -178,7 +217,7 @@ class ForwarderProcess:
     def start(self) -> ForwarderProcess:
         with self.log.open("ab") as out:
             self.popen = subprocess.Popen(
-                [sys.executable, "-S", "-m", "floating_ip_forwarder"],
+                self.argv,
                 cwd=self.workdir,
                 env=self.env,
                 stdout=out,

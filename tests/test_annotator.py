@@ -1,6 +1,7 @@
-"""The annotator against the real control plane and the metadata imitation, run as its image
-would run it: a separate process, the files the Dockerfile copies and nothing else, the
-environment the shipped manifests give it, a token minted for the shipped ServiceAccount."""
+"""The annotator against the real control plane and the metadata imitation, run as it ships: a
+separate process, the files the pod-mode image copies (or, in node mode, the ConfigMaps the
+DaemonSet mounts) and nothing else, the command and environment the shipped manifests give
+it, a token minted for the shipped ServiceAccount."""
 
 from __future__ import annotations
 
@@ -23,13 +24,15 @@ from floating_ip_annotator.errors import ExitCode
 from testbed import metadata as bed
 from testbed.controlplane import ControlPlane
 from testbed.kube import KubeBed
+from testbed.manifests import command_line, config_maps, kustomize, mount_config_maps, plain_env
 from testbed.metadata import MetadataService
 from testbed.processes import free_port
 from testbed.tls import TestCA
 
 REPO = Path(__file__).resolve().parents[1]
 ANNOTATOR = REPO / "annotator"
-MANIFESTS = ANNOTATOR / "manifests"
+MANIFESTS = REPO / "deploy" / "annotator-pod-mode"
+BASE = REPO / "deploy" / "base"
 DROPLET = 3164494
 ANCHOR = "10.17.0.5"
 # Failing runs should fail fast: two attempts of one second each within three seconds.
@@ -111,6 +114,8 @@ class Container:
     workdir: Path
     environ: dict[str, str]
     args: tuple[str, ...] = ()
+    command: tuple[str, ...] = (sys.executable, "-S", "-m", "floating_ip_annotator")
+    """The image's entry point; in node mode, the DaemonSet's ``command``."""
 
     def mount(self, token: str, ca_file: Path) -> None:
         (self.workdir / "token").write_text(token)
@@ -129,7 +134,7 @@ class Container:
             **self.environ,
             **overrides,
         }
-        argv = [sys.executable, "-S", "-m", "floating_ip_annotator", *self.args, *extra]
+        argv = [*self.command, *self.args, *extra]
         argv += ["--token-file", str(self.workdir / "token")]
         argv += ["--ca-file", str(self.workdir / "ca.crt")]
         done = subprocess.run(
@@ -473,6 +478,21 @@ class NodeMode:
         return str(self.kube.core.read_node(self.node).metadata.resource_version)
 
 
+@pytest.fixture(scope="module")
+def base(control_plane: ControlPlane) -> list[dict[str, Any]]:
+    """The default install, rendered by kustomize."""
+    return kustomize(control_plane.kubectl, BASE)
+
+
+NODE_ANNOTATOR = {
+    ("Namespace", "floating-ip"),
+    ("ServiceAccount", "floating-ip-node-annotator"),
+    ("ClusterRole", "floating-ip-node-annotator"),
+    ("ClusterRoleBinding", "floating-ip-node-annotator"),
+    ("DaemonSet", "floating-ip-node-annotator"),
+}
+
+
 @pytest.fixture
 def node_mode(
     *,
@@ -480,31 +500,55 @@ def node_mode(
     kube: KubeBed,
     namespace: str,
     metadata_service: MetadataService,
-    image_root: Path,
+    base: list[dict[str, Any]],
     tmp_path: Path,
 ) -> Iterator[NodeMode]:
-    """The shipped DaemonSet manifest applied (RBAC and all), a Node of droplet DROPLET, and
-    the DaemonSet's init container's environment for a pod on that Node."""
-    docs = manifest("daemonset.yaml")
-    applied = kubectl(control_plane, "apply", "-f", str(MANIFESTS / "daemonset.yaml"))
+    """The node annotator's part of the rendered base applied (RBAC, DaemonSet and the
+    ConfigMaps it mounts), a Node of droplet DROPLET, and the DaemonSet's init container run
+    for a pod on that Node: its command on the ConfigMaps' files, its environment."""
+    daemonset = of_kind(base, "DaemonSet")
+    pod_spec = daemonset["spec"]["template"]["spec"]
+    mounted = {v["configMap"]["name"] for v in pod_spec["volumes"]}
+    part = [
+        d
+        for d in base
+        if (d["kind"], d["metadata"]["name"]) in NODE_ANNOTATOR
+        or (d["kind"] == "ConfigMap" and d["metadata"]["name"] in mounted)
+    ]
+    assert len(part) == len(NODE_ANNOTATOR) + 2  # its code and the contract
+    applied = subprocess.run(
+        [
+            control_plane.kubectl,
+            f"--kubeconfig={control_plane.kubeconfig_path}",
+            *("apply", "--server-side", "--force-conflicts", "-f", "-"),
+        ],
+        input=yaml.safe_dump_all(part),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert applied.returncode == 0, applied.stderr
-    account = of_kind(docs, "ServiceAccount")["metadata"]
-    pod_spec = of_kind(docs, "DaemonSet")["spec"]["template"]["spec"]
+    account = of_kind(part, "ServiceAccount")["metadata"]
     assert pod_spec["serviceAccountName"] == account["name"]
     (init,) = pod_spec["initContainers"]
 
+    root = _mkdir(tmp_path / "root")
+    mount_config_maps(pod_spec, init, config_maps(base), root)
     node = f"pool-floating-{namespace}"
     kube.add_node(node, DROPLET)
     metadata_service.add_droplet(DROPLET, anchor_ipv4=ANCHOR)
     container = Container(
-        image=image_root,
+        image=root / "app",
         workdir=_mkdir(tmp_path / "node"),
         environ={
             **downward_env(init, {"spec": {"nodeName": node}}),
+            **plain_env(init, root),
             **in_cluster_env(control_plane),
             "METADATA_URL": metadata_service.url(DROPLET),
         },
         args=tuple(init.get("args", [])),
+        command=tuple(command_line(init)),
     )
     token = kube.mint_token(account["namespace"], account["name"], 600)
     container.mount(token, control_plane.ca.ca_file)
@@ -512,6 +556,24 @@ def node_mode(
         yield NodeMode(node, container, kube)
     finally:
         kube.delete_node(node)
+
+
+def test_the_daemonset_runs_the_official_image_on_read_only_code(
+    base: list[dict[str, Any]],
+) -> None:
+    pod_spec = of_kind(base, "DaemonSet")["spec"]["template"]["spec"]
+    (init,) = pod_spec["initContainers"]
+    assert init["image"].startswith("python:3.11-slim@sha256:")
+    assert init["command"] == ["python", "-m", "floating_ip_annotator"]
+    assert init["args"] == ["--node"]
+    assert {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"} in init["env"]
+    assert init["securityContext"]["readOnlyRootFilesystem"] is True
+    assert init["securityContext"]["runAsUser"] == 65532
+    assert [m["mountPath"] for m in init["volumeMounts"]] == [
+        "/app/floating_ip_annotator",
+        "/app/floating_ip",
+    ]
+    assert all(m["readOnly"] for m in init["volumeMounts"])
 
 
 def test_the_node_gets_its_anchor_and_a_rerun_writes_nothing(node_mode: NodeMode) -> None:

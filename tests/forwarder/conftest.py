@@ -17,9 +17,9 @@ from testbed.forwarder_harness import (
     NAMESPACE,
     ForwarderProcess,
     Shipped,
+    applied_deployment,
     image_layout,
     kubectl,
-    resolve_deployment_env,
     write_overlay,
 )
 from testbed.kube import KubeBed
@@ -57,8 +57,7 @@ def shipped(
         function_url="https://function.invalid/api/v1/web/fn/floating-ip/reconcile",
     )
     kubectl(control_plane, "apply", "-k", str(overlay))
-    env = resolve_deployment_env(control_plane.admin_client(), NAMESPACE)
-    return Shipped(control_plane, env)
+    return applied_deployment(control_plane, NAMESPACE, tmp_path_factory.mktemp("pod-root"))
 
 
 @pytest.fixture
@@ -78,7 +77,6 @@ def lease_name() -> str:
 @pytest.fixture
 def start_forwarder(
     shipped: Shipped,
-    image_app: Path,
     control_plane: ControlPlane,
     kube: KubeBed,
     receiver: Receiver,
@@ -112,7 +110,10 @@ def start_forwarder(
             "LOG_LEVEL": "debug",
         }
         env.update(overrides)
-        process = ForwarderProcess(image_app, env, tmp_path / f"{name}.log").start()
+        # The working directory is the pod's root: nothing is found through it by accident.
+        process = ForwarderProcess(
+            shipped.root, env, tmp_path / f"{name}.log", argv=shipped.argv
+        ).start()
         started.append(process)
         if wait:
             process.wait_ready()

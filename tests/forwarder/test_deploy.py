@@ -1,5 +1,6 @@
 """What ships: the image's files, the kustomize base (least-privilege RBAC, a hardened
-Deployment), the namespaced component, and the command printing the function's identity."""
+Deployment running the official Python image on code from ConfigMaps), the namespaced
+component, and the command printing the function's identity."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from testbed.forwarder_harness import (
     FORWARDER_ACCOUNT,
     FUNCTION_ACCOUNT,
     NAMESPACE,
+    REPO,
     Shipped,
     kubectl,
     write_overlay,
@@ -187,6 +189,24 @@ def test_the_base_renders_least_privilege_rbac_and_a_hardened_deployment(
     [container] = pod["containers"]
     assert pod["serviceAccountName"] == FORWARDER_ACCOUNT
     assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    # Nothing to build: the official image by digest, the code mounted read-only.
+    assert re.fullmatch(r"python:3\.11-slim@sha256:[0-9a-f]{64}", container["image"])
+    assert container["command"] == ["python", "-m", "floating_ip_forwarder"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert env["PYTHONPATH"] == "/app"
+    volumes = {v["name"]: v["configMap"]["name"] for v in pod["volumes"]}
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+    assert all(m["readOnly"] for m in container["volumeMounts"])
+    assert mounts == {
+        "/app/floating_ip_forwarder": find(docs, "ConfigMap", "event-forwarder-code")["metadata"][
+            "name"
+        ],
+        "/app/floating_ip": find(docs, "ConfigMap", "floating-ip-contract-code")["metadata"][
+            "name"
+        ],
+    }
     assert container["securityContext"] == {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
@@ -396,12 +416,24 @@ def test_the_namespaced_component_confines_both_identities_to_listed_namespaces(
     )
 
 
+def test_the_forwarder_runs_the_code_its_configmaps_mount(shipped: Shipped) -> None:
+    """The process every test here starts is the Deployment's command on the ConfigMaps' files,
+    read back from the API server; nothing else is on its path."""
+    assert shipped.argv == [sys.executable, "-S", "-m", "floating_ip_forwarder"]
+    assert shipped.deployment_env["PYTHONPATH"] == str(shipped.root / "app")
+    files = sorted(str(p.relative_to(shipped.root)) for p in shipped.root.rglob("*.py"))
+    assert "app/floating_ip/contract.py" in files
+    assert "app/floating_ip_forwarder/__main__.py" in files
+    assert [f for f in files if not f.startswith("app/")] == []
+
+
 def test_the_example_overlay_builds_once_the_user_adds_secret_env(
     control_plane: ControlPlane, tmp_path: Path
 ) -> None:
     assert "secret.env" in (DEPLOY / "example" / ".gitignore").read_text().split()
     copy = tmp_path / "deploy"
-    shutil.copytree(DEPLOY, copy)
+    shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns("secret.env"))
+    shutil.copytree(REPO / "charts", tmp_path / "charts")  # the code the base mounts
     with pytest.raises(RuntimeError, match=r"secret\.env"):
         rendered(control_plane, copy / "example")  # not there yet: kustomize says so
     (copy / "example" / "secret.env").write_text("WEB_SECRET=users-own-secret-value\n")

@@ -1,0 +1,51 @@
+"""Names shared by every part of the project: annotations, CloudEvent types, headers.
+
+The function, the event forwarder and the annotator all import this module, so it must stay
+dependency-free (standard library only) and import nothing else from this project.
+"""
+
+from typing import Final
+
+PREFIX: Final = "floating-ip.doks.dev/"
+
+# --- Service annotations the user writes (inputs) ---
+ADDRESS: Final = PREFIX + "address"
+"""Required to opt in: the reserved IPv4 this Service should be reachable on."""
+FIREWALL: Final = PREFIX + "firewall"
+"""``"true"`` (default) or ``"false"``: open the Service's ports in the project's firewall."""
+FIREWALL_SOURCES: Final = PREFIX + "firewall-sources"
+"""Comma-separated CIDRs allowed in; default ``0.0.0.0/0,::/0``."""
+DEFAULT_FIREWALL_SOURCES: Final = ("0.0.0.0/0", "::/0")
+
+INPUT_ANNOTATIONS: Final = (ADDRESS, FIREWALL, FIREWALL_SOURCES)
+
+# --- Service annotations the function writes (status; never read as input) ---
+HOLDER_NODE: Final = PREFIX + "holder-node"
+HOLDER_DROPLET: Final = PREFIX + "holder-droplet"
+ANCHOR_IP: Final = PREFIX + "anchor-ip"
+STATUS: Final = PREFIX + "status"
+
+STATUS_ANNOTATIONS: Final = (HOLDER_NODE, HOLDER_DROPLET, ANCHOR_IP, STATUS)
+
+# --- Pod / Node annotations the annotator writes ---
+ANCHOR_IPV4: Final = PREFIX + "anchor-ipv4"
+"""The droplet's anchor IPv4, on a Pod (init-container mode) or a Node (DaemonSet mode)."""
+DROPLET_ID: Final = PREFIX + "droplet-id"
+
+# --- CloudEvents ---
+EVENT_SERVICE_CHANGED: Final = "dev.doks.floating-ip.service.changed"
+"""Subject ``<namespace>/<name>``: look at this Service (and whatever shares its IP)."""
+EVENT_RESYNC: Final = "dev.doks.floating-ip.resync"
+"""Look at every annotated Service."""
+EVENT_SOURCE: Final = "/doks-floating-ip/event-forwarder"
+
+# --- HTTP ---
+AUTH_HEADER: Final = "X-Require-Whisk-Auth"
+"""The shared secret DigitalOcean Functions checks for ``webSecure`` functions."""
+
+# --- Kubernetes objects ---
+SERVICE_NAME_LABEL: Final = "kubernetes.io/service-name"
+PROVIDER_ID_PREFIX: Final = "digitalocean://"
+CLUSTER_TAG_PREFIX: Final = "k8s:"
+FIREWALL_NAME_PREFIX: Final = "floating-ip-"
+"""The project's own firewall is named ``floating-ip-<cluster-id>``."""

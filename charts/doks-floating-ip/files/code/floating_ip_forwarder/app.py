@@ -1,0 +1,183 @@
+"""Wiring and lifecycle: watchers feed the index, the index names Services, the dispatcher
+sends while this replica holds the Lease; SIGTERM stops it all cleanly."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterable
+from types import FrameType
+from urllib.parse import urlsplit
+
+from floating_ip_forwarder import cloudevent, resources
+from floating_ip_forwarder.coalescer import Coalescer
+from floating_ip_forwarder.config import Settings
+from floating_ip_forwarder.dispatcher import Dispatcher
+from floating_ip_forwarder.index import ClusterIndex
+from floating_ip_forwarder.kube_client import KubeClient
+from floating_ip_forwarder.lease import LeaseKeeper
+from floating_ip_forwarder.metrics import ForwarderMetrics
+from floating_ip_forwarder.ops_server import OpsServer
+from floating_ip_forwarder.projections import ServiceKey, View
+from floating_ip_forwarder.resources import Resource
+from floating_ip_forwarder.sender import Sender, function_context
+from floating_ip_forwarder.watcher import Watcher
+
+# Probes reach the pod on its own IP, so the ops port listens on every interface.
+OPS_ADDRESS = "0.0.0.0"  # noqa: S104
+SHUTDOWN_SECONDS = 5.0
+
+log = logging.getLogger(__name__)
+
+
+class Forwarding:
+    """The watchers' sink: apply each change to the index, hand affected Services on."""
+
+    def __init__(
+        self, index: ClusterIndex, dispatcher: Dispatcher, metrics: ForwarderMetrics
+    ) -> None:
+        self.index = index
+        self.dispatcher = dispatcher
+        self.metrics = metrics
+        self._lock = threading.Lock()
+
+    def listed(
+        self, resource: Resource, namespace: str | None, views: list[View], initial: bool
+    ) -> None:
+        with self._lock:
+            affected, changes = self.index.replace(resource.kind, namespace, views)
+            self.metrics.index_objects.set(sum(self.index.size().values()))
+        # The first list only fills the index: leadership begins with a resync, which covers
+        # whatever the objects looked like before.
+        if not initial and affected:
+            self.metrics.changes.inc(changes, kind=resource.kind.value)
+            self.dispatcher.touch(_subjects(affected))
+
+    def changed(self, resource: Resource, event_type: str, view: View) -> None:
+        self.metrics.watch_events.inc(kind=resource.kind.value)
+        with self._lock:
+            if event_type == "DELETED":
+                affected = self.index.remove(resource.kind, view.key)
+            else:
+                affected = self.index.upsert(view)
+        if affected:
+            self.metrics.changes.inc(kind=resource.kind.value)
+            log.debug(
+                "change",
+                extra={"kind": resource.kind.value, "services": sorted(_subjects(affected))},
+            )
+            self.dispatcher.touch(_subjects(affected))
+
+
+def _subjects(keys: Iterable[ServiceKey]) -> list[str]:
+    return [cloudevent.subject_of(namespace, name) for namespace, name in keys]
+
+
+def run(settings: Settings) -> int:
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping", extra={"signal": signal.Signals(signum).name})
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    metrics = ForwarderMetrics()
+    client = KubeClient(settings.kube)
+    context = function_context(settings.function_ca_file)
+    senders = [
+        Sender(settings.function_url, settings.web_secret, context, settings.function_timeout)
+        for _ in range(settings.max_in_flight)
+    ]
+    coalescer = Coalescer(
+        quiet=settings.quiet_window,
+        ceiling=settings.max_delay,
+        rate=settings.rate_per_minute / 60.0,
+        burst=settings.burst,
+        resync_key=cloudevent.RESYNC_KEY,
+        collapse_at=settings.resync_threshold,
+        now=time.monotonic(),
+    )
+    dispatcher = Dispatcher(
+        coalescer,
+        senders,
+        cluster_id=settings.cluster_id,
+        resync_period=settings.resync_period,
+        metrics=metrics,
+    )
+    forwarding = Forwarding(ClusterIndex(), dispatcher, metrics)
+    watchers = [
+        Watcher(
+            client,
+            resource,
+            namespace=namespace,
+            sink=forwarding,
+            metrics=metrics,
+            stopping=stopping,
+        )
+        for resource, namespace in resources.streams(settings.namespaces)
+    ]
+    lease = LeaseKeeper(
+        client,
+        namespace=settings.lease_namespace,
+        name=settings.lease_name,
+        identity=settings.identity,
+        on_change=dispatcher.set_leading,
+        stopping=stopping,
+    )
+
+    def synced() -> bool:
+        return all(w.synced.is_set() for w in watchers)
+
+    def healthy() -> bool:
+        threads = [w.thread for w in watchers]
+        if lease.thread.ident is not None:
+            threads.append(lease.thread)
+        return dispatcher.alive() and all(t.is_alive() for t in threads)
+
+    ops = OpsServer(
+        OPS_ADDRESS, settings.http_port, healthy=healthy, ready=synced, metrics=metrics.render
+    )
+    _log_start(settings)
+    ops.start()
+    dispatcher.start()
+    for watcher in watchers:
+        watcher.start()
+    # Campaign only once every list is in: the first resync must not precede what the index
+    # will treat as already known.
+    while not stopping.wait(0.05):
+        if synced():
+            log.info("synced", extra=forwarding.index.size())
+            lease.start()
+            break
+    stopping.wait()
+
+    for watcher in watchers:
+        watcher.stop()
+    dispatcher.stop(SHUTDOWN_SECONDS)
+    if lease.thread.ident is not None:
+        lease.release()
+    ops.stop()
+    log.info("stopped")
+    return 0
+
+
+def _log_start(settings: Settings) -> None:
+    url = urlsplit(settings.function_url)
+    log.info(
+        "starting",
+        extra={
+            "function": f"{url.scheme}://{url.netloc}{url.path}",
+            "cluster_id": settings.cluster_id,
+            "namespaces": list(settings.namespaces) or "all",
+            "lease": f"{settings.lease_namespace}/{settings.lease_name}",
+            "identity": settings.identity,
+            "quiet_window": settings.quiet_window,
+            "max_delay": settings.max_delay,
+            "resync_period": settings.resync_period,
+            "rate_per_minute": settings.rate_per_minute,
+        },
+    )

@@ -1,0 +1,69 @@
+"""What the forwarder watches, and how to ask the apiserver for each (pure data)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from floating_ip_forwarder import projections
+from floating_ip_forwarder.projections import JSON, Kind, View
+
+FULL = "application/json"
+# Pods are watched as metadata only (the anchor annotation is all the forwarder needs from
+# them): a fraction of a full Pod to transfer, decode and keep.
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    kind: Kind
+    api: str
+    """``/api/v1`` or ``/apis/<group>/<version>``."""
+    plural: str
+    namespaced: bool
+    project: Callable[[JSON], View]
+    list_accept: str = FULL
+    watch_accept: str = FULL
+    page_size: int = 500
+    """Objects per list page: bounds the memory a relist needs at once."""
+
+    def path(self, namespace: str | None, **query: str | int) -> str:
+        base = self.api
+        if self.namespaced and namespace is not None:
+            base += f"/namespaces/{namespace}"
+        return f"{base}/{self.plural}?{urlencode(query)}"
+
+
+SERVICES = Resource(Kind.SERVICE, "/api/v1", "services", True, projections.service)
+ENDPOINT_SLICES = Resource(
+    Kind.ENDPOINT_SLICE,
+    "/apis/discovery.k8s.io/v1",
+    "endpointslices",
+    True,
+    projections.endpoint_slice,
+)
+# Real Nodes are large (status lists every image): smaller pages.
+NODES = Resource(Kind.NODE, "/api/v1", "nodes", False, projections.node, page_size=50)
+PODS = Resource(
+    Kind.POD,
+    "/api/v1",
+    "pods",
+    True,
+    projections.pod,
+    list_accept=METADATA_LIST,
+    watch_accept=METADATA,
+)
+
+ALL = (SERVICES, ENDPOINT_SLICES, NODES, PODS)
+
+
+def streams(namespaces: tuple[str, ...]) -> list[tuple[Resource, str | None]]:
+    """One list-and-watch per resource, or per resource and namespace when limited."""
+    scopes: tuple[str | None, ...] = namespaces or (None,)
+    return [
+        (resource, scope)
+        for resource in ALL
+        for scope in (scopes if resource.namespaced else (None,))
+    ]

@@ -1,0 +1,181 @@
+"""List-then-watch of one resource (in one namespace, or all), as a reflector does it.
+
+- Lists in pages, then watches from the list's resourceVersion with bookmarks, so a
+  reconnect resumes where it stopped instead of relisting.
+- 410 Gone (the version was compacted away) relists; the sink compares the new list with
+  what it knew, so changes made while the watch was down are not missed.
+- Any other failure (apiserver restarting, connection reset, 5xx) reconnects with
+  exponential backoff and jitter, honouring ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import random
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from floating_ip_forwarder.kube_client import ApiError, Connection, KubeClient
+from floating_ip_forwarder.metrics import ForwarderMetrics
+from floating_ip_forwarder.projections import View
+from floating_ip_forwarder.resources import Resource
+
+WATCH_SECONDS = 300
+"""The server ends each watch after this; the client then resumes from its last version."""
+READ_TIMEOUT = WATCH_SECONDS + 60.0
+"""No byte for this long means a dead connection (bookmarks and the server's own timeout
+come well before)."""
+BACKOFF_FIRST = 0.25
+BACKOFF_CAP = 10.0
+
+log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    def listed(
+        self, resource: Resource, namespace: str | None, views: list[View], initial: bool
+    ) -> None: ...
+
+    def changed(self, resource: Resource, event_type: str, view: View) -> None: ...
+
+
+class _Gone(Exception):
+    """The resourceVersion is too old: relist."""
+
+
+class Watcher:
+    def __init__(
+        self,
+        client: KubeClient,
+        resource: Resource,
+        *,
+        namespace: str | None,
+        sink: Sink,
+        metrics: ForwarderMetrics,
+        stopping: threading.Event,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.client = client
+        self.resource = resource
+        self.namespace = namespace
+        self.sink = sink
+        self.metrics = metrics
+        self.stopping = stopping
+        self.rand = rand
+        self.synced = threading.Event()
+        self.where = f"{resource.plural}" + (f" in {namespace}" if namespace else "")
+        self._lock = threading.Lock()
+        self._conn: Connection | None = None
+        self.thread = threading.Thread(target=self.run, name=f"watch {self.where}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Break the blocking read (``stopping`` must already be set)."""
+        with self._lock:
+            conn = self._conn
+        if conn is not None:
+            conn.abort()
+
+    def run(self) -> None:
+        version: str | None = None
+        failures = 0
+        listed_once = False
+        while not self.stopping.is_set():
+            conn = self.client.connection(READ_TIMEOUT)
+            with self._lock:
+                self._conn = conn
+            if self.stopping.is_set():
+                return
+            try:
+                if version is None:
+                    version = self._list(conn, initial=not listed_once)
+                    if listed_once:
+                        self.metrics.relists.inc(kind=self.resource.kind.value)
+                    listed_once = True
+                    self.synced.set()
+                version = self._watch(conn, version)
+                failures = 0
+            except _Gone:
+                log.info("resource version expired, relisting", extra={"watch": self.where})
+                version = None
+            except (ApiError, OSError, http.client.HTTPException, ValueError) as error:
+                if self.stopping.is_set():
+                    return
+                if isinstance(error, ApiError) and error.status == 410:
+                    version = None
+                    continue
+                failures += 1
+                self.metrics.watch_errors.inc(kind=self.resource.kind.value)
+                delay = self._backoff(failures, error)
+                log.log(
+                    logging.ERROR if _is_forbidden(error) else logging.WARNING,
+                    "list or watch failed, retrying",
+                    extra={"watch": self.where, "error": str(error), "retry_in": round(delay, 2)},
+                )
+                self.stopping.wait(delay)
+            except Exception:
+                # A bug, not the network: say so loudly, then start over with a fresh list
+                # rather than let this kind go unwatched.
+                log.exception("watcher failed unexpectedly", extra={"watch": self.where})
+                self.metrics.watch_errors.inc(kind=self.resource.kind.value)
+                version = None
+                self.stopping.wait(BACKOFF_CAP)
+            finally:
+                conn.close()
+
+    def _list(self, conn: Connection, initial: bool) -> str:
+        views: list[View] = []
+        token = ""
+        while True:
+            query: dict[str, str | int] = {"limit": self.resource.page_size}
+            if token:
+                query["continue"] = token
+            page = conn.request(
+                "GET",
+                self.resource.path(self.namespace, **query),
+                accept=self.resource.list_accept,
+            )
+            meta: dict[str, Any] = page.get("metadata") or {}
+            views += (self.resource.project(item) for item in page.get("items") or ())
+            token = str(meta.get("continue") or "")
+            version = str(meta.get("resourceVersion", ""))
+            del page  # let a large page go before the next one arrives
+            if not token:
+                break
+        self.sink.listed(self.resource, self.namespace, views, initial)
+        log.debug("listed", extra={"watch": self.where, "objects": len(views), "version": version})
+        return version
+
+    def _watch(self, conn: Connection, version: str) -> str:
+        path = self.resource.path(
+            self.namespace,
+            watch=1,
+            allowWatchBookmarks="true",
+            resourceVersion=version,
+            timeoutSeconds=WATCH_SECONDS,
+        )
+        for event in conn.stream(path, accept=self.resource.watch_accept):
+            kind = event.get("type")
+            obj: dict[str, Any] = event.get("object") or {}
+            if kind == "ERROR":
+                if obj.get("code") == 410:
+                    raise _Gone
+                raise ApiError(int(obj.get("code") or 500), str(obj.get("message", "")))
+            version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+            if kind in ("ADDED", "MODIFIED", "DELETED"):
+                self.sink.changed(self.resource, str(kind), self.resource.project(obj))
+        return version
+
+    def _backoff(self, failures: int, error: Exception) -> float:
+        if isinstance(error, ApiError) and error.retry_after and error.retry_after.isdigit():
+            return min(float(error.retry_after), 60.0)
+        ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** min(failures, 16))
+        return ceiling / 2 + ceiling / 2 * self.rand()
+
+
+def _is_forbidden(error: Exception) -> bool:
+    return isinstance(error, ApiError) and error.status in (401, 403)
