@@ -3,7 +3,7 @@
 #   KUBE_API_URL, KUBE_CA_DATA and KUBE_TOKEN
 # for the ServiceAccount the kustomize base creates (floating-ip/floating-ip-function), from
 # the cluster your kubeconfig points at. Extra arguments go to kubectl (--context, ...):
-#   event-forwarder/deploy/function-env.sh >> .env
+#   deploy/function-env.sh >> .env
 # Environment: KUBECTL (default kubectl), NAMESPACE (floating-ip), SERVICE_ACCOUNT
 # (floating-ip-function), TOKEN_DURATION (8760h; only when the long-lived token Secret has
 # no token, e.g. without a token controller).

@@ -39,7 +39,8 @@ def reconcile(config: Config, trigger: Trigger, deadline: Deadline) -> Reconcile
             observation = observe(config, kube, do, deadline)
             decided = plan(observation)
             try:
-                applied = Applier(kube, do, deadline, dry_run=config.dry_run).apply(decided)
+                dry_run = config.dry_run or trigger.dry_run
+                applied = Applier(kube, do, deadline, dry_run=dry_run).apply(decided)
             except ConflictError:
                 if attempt == MAX_ATTEMPTS:
                     raise
@@ -60,7 +61,7 @@ def _report(
 ) -> JSON:
     return {
         "trigger": dataclasses.asdict(trigger),
-        "dry_run": config.dry_run,
+        "dry_run": config.dry_run or trigger.dry_run,
         "attempts": attempts,
         "observed": {
             "services": len(observation.services),

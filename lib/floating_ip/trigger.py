@@ -17,6 +17,8 @@ from floating_ip import contract
 
 CLUSTER_ID_ATTRIBUTE = "clusterid"
 """CloudEvents extension naming the cluster an event comes from (set by the forwarder)."""
+DRY_RUN_ATTRIBUTE = "dryrun"
+"""CloudEvents extension asking for a plan without writes (``true``; the doctor sends it)."""
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
@@ -33,6 +35,8 @@ class Trigger:
     """``<namespace>/<name>`` for a service.changed event; ``None`` for a resync."""
     cluster_id: str | None = None
     """The ``clusterid`` extension attribute the forwarder sets, when present."""
+    dry_run: bool = False
+    """The ``dryrun`` extension attribute was ``true``: observe and plan, write nothing."""
 
 
 def parse_trigger(headers: Mapping[str, str], body: bytes) -> Trigger:
@@ -44,8 +48,11 @@ def parse_trigger(headers: Mapping[str, str], body: bytes) -> Trigger:
     kind = str(event["type"])
     cluster = event.get(CLUSTER_ID_ATTRIBUTE)
     cluster_id = str(cluster).lower() if cluster else None
+    dry_run = str(event.get(DRY_RUN_ATTRIBUTE) or "").lower() == "true"
     if kind == contract.EVENT_RESYNC:
-        return Trigger(kind, str(event["id"]), str(event["source"]), cluster_id=cluster_id)
+        return Trigger(
+            kind, str(event["id"]), str(event["source"]), cluster_id=cluster_id, dry_run=dry_run
+        )
     if kind != contract.EVENT_SERVICE_CHANGED:
         raise BadEvent(
             f"unknown event type {kind!r}: expected {contract.EVENT_SERVICE_CHANGED!r} "
@@ -55,4 +62,4 @@ def parse_trigger(headers: Mapping[str, str], body: bytes) -> Trigger:
     namespace, _, name = subject.partition("/")
     if not (_NAME.match(namespace) and _NAME.match(name)):
         raise BadEvent(f"{kind} needs a subject '<namespace>/<name>', got {subject!r}")
-    return Trigger(kind, str(event["id"]), str(event["source"]), subject, cluster_id)
+    return Trigger(kind, str(event["id"]), str(event["source"]), subject, cluster_id, dry_run)

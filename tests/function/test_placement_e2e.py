@@ -10,7 +10,7 @@ from kubernetes import watch
 
 from floating_ip import contract
 from testbed.doks import DoksWorld
-from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
+from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner, resync
 from testbed.kube import KubeBed
 from testbed.processes import wait_until
 
@@ -215,3 +215,17 @@ def test_dry_run_reports_the_plan_and_writes_nothing(
     assert world.holder_of(IP) is None
     assert service(kube, namespace).metadata.resource_version == version
     assert events(kube, namespace) == []
+
+
+def test_a_resync_asking_for_a_dry_run_writes_nothing(
+    runner: FunctionRunner, world: DoksWorld, kube: KubeBed, namespace: str
+) -> None:
+    """What the doctor sends: ``ce-dryrun: true`` plans without DRY_RUN in the settings."""
+    traefik(world, namespace)
+    version = service(kube, namespace).metadata.resource_version
+    headers, body = resync()
+    report = runner.ok(event=({**headers, "ce-dryrun": "true"}, body))
+    assert report["dry_run"] is True
+    assert report["changes"] and all(c["dry_run"] for c in report["changes"])
+    assert runner.do_writes() == []
+    assert service(kube, namespace).metadata.resource_version == version
