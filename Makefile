@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: chart-code test lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
+.PHONY: chart-code helm test lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
 
 $(STAMP): requirements-dev.txt packages/floating-ip/reconcile/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,12 +34,16 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy lib event-forwarder annotator testbed tests bench demo
+	$(VENV)/bin/mypy lib event-forwarder annotator testbed tests bench demo tools
 
 layering: $(STAMP)
 	PYTHONPATH=lib:event-forwarder:annotator $(VENV)/bin/lint-imports
 
-test: lint typecheck layering controlplane $(DEPLOYER)
+# Builds helm from its Go module once per machine (cached), for the chart's tests.
+helm:
+	@testbed/helm/build.sh >/dev/null
+
+test: lint typecheck layering controlplane helm $(DEPLOYER)
 	$(PY) -m pytest
 
 # The fast inner loop: lint, types, layering and the tests that start no process.

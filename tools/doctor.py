@@ -1,0 +1,484 @@
+#!/usr/bin/env python3
+"""The doctor: checks a live doks-floating-ip setup and prints one line per check, with the
+fix for each failure. Read-only: it reads the cluster, reads DigitalOcean, calls the
+function once without the secret and once asking for a dry-run resync, and proves
+externalIPs with a server-side dry run. Exit status 1 when any check fails.
+
+    DIGITALOCEAN_TOKEN=... python3 tools/doctor.py [--namespace floating-ip] [--context ctx]
+
+Standard library only, so it runs from a clone without a virtualenv. The cluster is read
+through kubectl, so your kubeconfig's credential plugin (doctl's) works as usual.
+Environment: DIGITALOCEAN_TOKEN (required), DIGITALOCEAN_API_URL (default the real API),
+KUBECTL (default kubectl), SSL_CERT_FILE (a CA bundle, if yours is private), WEB_SECRET (when
+you may not read the forwarder's Secret).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+try:
+    from floating_ip import contract
+except ImportError:  # run from a clone: the shared names live in lib/
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+    from floating_ip import contract
+
+DEFAULT_API = "https://api.digitalocean.com"
+FORWARDER = "event-forwarder"
+FUNCTION_ACCOUNT = "floating-ip-function"
+TIMEOUT = 30.0
+FIREWALL_FIX = (
+    "check KUBE_API_URL, KUBE_CA_DATA and KUBE_TOKEN in the function's .env "
+    "(deploy/function-env.sh prints them); if the cluster's control-plane firewall is on, "
+    "allow all sources: DigitalOcean Functions have no fixed egress IPs"
+)
+TOKEN_CALLS = (
+    # (scope, path, what the function needs it for); {cluster} is the cluster id
+    ("reserved_ip:read", "/v2/reserved_ips?per_page=1", "to find and assign reserved IPs"),
+    ("droplet:read", "/v2/droplets?per_page=1", "to map nodes to droplets"),
+    ("firewall:read", "/v2/firewalls?per_page=1", "to keep the Services' ports open"),
+    ("kubernetes:read", "/v2/kubernetes/clusters/{cluster}", "to read the cluster's region"),
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        if self.ok:
+            return f"ok    {self.name}: {self.detail}"
+        return f"FAIL  {self.name}: {self.detail} -> fix: {self.fix}"
+
+
+class Unavailable(Exception):
+    """A prerequisite failed; the message says which."""
+
+
+# --- the two APIs, read-only -------------------------------------------------------------------
+
+
+@dataclass
+class Kubectl:
+    binary: str
+    args: Sequence[str] = ()
+
+    def run(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 (the user's kubectl, fixed arguments)
+            [self.binary, *self.args, *args],
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT * 2,
+            check=False,
+        )
+
+    def get(self, *args: str) -> Any:
+        done = self.run("get", *args, "-o", "json")
+        if done.returncode != 0:
+            raise Unavailable(f"kubectl get {' '.join(args)}: {done.stderr.strip()}")
+        return json.loads(done.stdout)
+
+
+@dataclass
+class DigitalOcean:
+    token: str
+    url: str = DEFAULT_API
+
+    def get(self, path: str) -> tuple[int, Any]:
+        request = urllib.request.Request(  # noqa: S310 (the API's https URL)
+            self.url.rstrip("/") + path, headers={"Authorization": f"Bearer {self.token}"}
+        )
+        return _call(request)
+
+
+def _call(request: urllib.request.Request) -> tuple[int, Any]:
+    """Status and decoded JSON body (``{}`` when not JSON); status 0 when unreachable."""
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as reply:  # noqa: S310 (https)
+            status, body = int(reply.status), reply.read()
+    except urllib.error.HTTPError as error:
+        status, body = int(error.code), error.read()
+    except (urllib.error.URLError, OSError) as error:
+        return 0, {"message": str(getattr(error, "reason", error))}
+    try:
+        return status, json.loads(body or b"{}")
+    except ValueError:
+        return status, {"message": body[:200].decode(errors="replace")}
+
+
+# --- what the checks need from the cluster ------------------------------------------------------
+
+
+@dataclass
+class Setup:
+    namespace: str
+    function_url: str = ""
+    cluster_id: str = ""
+    web_secret: str = ""
+    services: list[dict[str, Any]] = field(default_factory=list)
+    """Services annotated with a reserved IP."""
+
+
+def read_setup(kube: Kubectl, namespace: str, web_secret: str) -> tuple[Setup, Result]:
+    """The forwarder's settings (the function's URL, the cluster id, the shared secret) and the
+    annotated Services; the result says whether the install is there."""
+    setup = Setup(namespace)
+    try:
+        deployment = kube.get("deployment", FORWARDER, "-n", namespace)
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        for source in container.get("envFrom", []):
+            if "configMapRef" in source:
+                name = source["configMapRef"]["name"]
+                data = kube.get("configmap", name, "-n", namespace).get("data", {})
+                setup.function_url = data.get("FUNCTION_URL", "")
+                setup.cluster_id = data.get("CLUSTER_ID", "")
+        setup.web_secret = web_secret or _web_secret(kube, namespace, container)
+        items = kube.get("services", "--all-namespaces")["items"]
+    except Unavailable as error:
+        fix = "install it (README, step 3) or pass --namespace"
+        return setup, Result("install", False, str(error), fix)
+    setup.services = [
+        s for s in items if contract.ADDRESS in (s["metadata"].get("annotations") or {})
+    ]
+    missing = [
+        n
+        for n, v in (("FUNCTION_URL", setup.function_url), ("CLUSTER_ID", setup.cluster_id))
+        if not v
+    ]
+    if missing:
+        fix = "set them in your overlay (deploy/example) or chart values"
+        return setup, Result("install", False, f"the forwarder has no {', '.join(missing)}", fix)
+    detail = f"forwarder in {namespace}, {len(setup.services)} annotated Service(s)"
+    return setup, Result("install", True, detail)
+
+
+def _web_secret(kube: Kubectl, namespace: str, container: dict[str, Any]) -> str:
+    for var in container.get("env", []):
+        ref = (var.get("valueFrom") or {}).get("secretKeyRef")
+        if var["name"] == "WEB_SECRET" and ref:
+            data = kube.get("secret", ref["name"], "-n", namespace).get("data", {})
+            return base64.b64decode(data.get(ref["key"], "")).decode()
+    return ""
+
+
+def _ip(service: dict[str, Any]) -> str:
+    return str(service["metadata"]["annotations"][contract.ADDRESS])
+
+
+def _name(service: dict[str, Any]) -> str:
+    return f"{service['metadata']['namespace']}/{service['metadata']['name']}"
+
+
+# --- the checks -----------------------------------------------------------------------------------
+
+
+def check_token(do: DigitalOcean, cluster_id: str) -> list[Result]:
+    """What DigitalOcean answers the token for each read the function makes. Write scopes
+    (reserved_ip:update, firewall:update, ...) cannot be proven without writing."""
+    results = []
+    for scope, path, why in TOKEN_CALLS:
+        status, body = do.get(path.format(cluster=cluster_id))
+        name = f"token {scope}"
+        if status == 200:
+            results.append(Result(name, True, f"GET {path.split('?')[0]}: 200"))
+            continue
+        message = body.get("message", "") if isinstance(body, dict) else ""
+        fix = {
+            0: "check your network and DIGITALOCEAN_API_URL",
+            401: "the token is wrong, expired or revoked: create a new one",
+            403: f"give the token the {scope} scope ({why})",
+            404: "CLUSTER_ID names no cluster of this account: doctl kubernetes cluster list",
+        }.get(status, "retry; if it persists, see status.digitalocean.com")
+        results.append(Result(name, False, f"{status} {message}".strip(), fix))
+    return results
+
+
+def cluster_region(do: DigitalOcean, cluster_id: str) -> str:
+    status, body = do.get(f"/v2/kubernetes/clusters/{cluster_id}")
+    if status != 200:
+        raise Unavailable(f"cannot read cluster {cluster_id} ({status})")
+    return str(body["kubernetes_cluster"]["region"])
+
+
+def check_ips(do: DigitalOcean, setup: Setup) -> list[Result]:
+    """For each annotated IP: in this account, in the cluster's region, and where assigned."""
+    try:
+        region = cluster_region(do, setup.cluster_id)
+    except Unavailable as error:
+        return [Result("reserved IPs", False, str(error), "fix the token checks above first")]
+    results = []
+    for service in setup.services:
+        ip, name = _ip(service), _name(service)
+        status, body = do.get(f"/v2/reserved_ips/{ip}")
+        if status == 404:
+            fix = f"reserve it (doctl compute reserved-ip create --region {region})"
+            results.append(
+                Result(f"ip {ip}", False, f"{name}: not a reserved IP of this account", fix)
+            )
+            continue
+        if status != 200:
+            results.append(
+                Result(f"ip {ip}", False, f"{name}: {status}", "fix the token checks above")
+            )
+            continue
+        found = body["reserved_ip"]
+        ip_region = found["region"]["slug"]
+        if ip_region != region:
+            fix = f"reserve an IP in {region}: a reserved IP only reaches droplets of its region"
+            results.append(
+                Result(f"region {ip}", False, f"IP in {ip_region}, cluster in {region}", fix)
+            )
+        else:
+            results.append(Result(f"region {ip}", True, f"{ip_region}, as the cluster"))
+        droplet = found.get("droplet")
+        where = (
+            f"assigned to droplet {droplet['id']} ({droplet.get('name', '?')})"
+            if droplet
+            else "unassigned"
+        )
+        results.append(Result(f"ip {ip}", True, f"{name}: in the account, {where}"))
+    return results
+
+
+def check_external_ips(kube: Kubectl, setup: Setup) -> list[Result]:
+    """The function's identity may set externalIPs on each annotated Service, and no admission
+    policy refuses them: a server-side dry run of the patch it would make."""
+    results = []
+    account = f"system:serviceaccount:{setup.namespace}:{FUNCTION_ACCOUNT}"
+    for service in setup.services:
+        meta = service["metadata"]
+        current = service["spec"].get("externalIPs") or ["10.0.0.1"]
+        patch = json.dumps({"spec": {"externalIPs": current}})
+        done = kube.run(
+            *("patch", "service", meta["name"], "-n", meta["namespace"]),
+            *("--type=merge", "-p", patch, "--dry-run=server", f"--as={account}"),
+        )
+        name = f"externalIPs {_name(service)}"
+        if done.returncode == 0:
+            results.append(Result(name, True, "allowed (server-side dry run)"))
+            continue
+        error = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "refused"
+        fix = (
+            "grant the function's ClusterRole patch on services (deploy/base/rbac/function.yaml)"
+            if "forbidden" in error and "cannot patch" in error
+            else "allow externalIPs for this Service in your admission policy "
+            "(DenyServiceExternalIPs, Gatekeeper, Kyverno, a ValidatingAdmissionPolicy)"
+        )
+        results.append(Result(name, False, error, fix))
+    return results
+
+
+def check_annotator(kube: Kubectl, setup: Setup) -> list[Result]:
+    """Every pod behind an annotated Service has its anchor IP, on itself or on its node."""
+    results = []
+    nodes = {n["metadata"]["name"]: n for n in kube.get("nodes")["items"]}
+    for service in setup.services:
+        selector = service["spec"].get("selector") or {}
+        name = f"annotator {_name(service)}"
+        if not selector:
+            results.append(Result(name, False, "the Service has no selector", "give it one"))
+            continue
+        labels = ",".join(f"{k}={v}" for k, v in selector.items())
+        pods = kube.get("pods", "-n", service["metadata"]["namespace"], "-l", labels)["items"]
+        if not pods:
+            results.append(Result(name, False, "no pods match its selector", "start its pods"))
+            continue
+        bare = [
+            p["metadata"]["name"]
+            for p in pods
+            if contract.ANCHOR_IPV4 not in (p["metadata"].get("annotations") or {})
+            and contract.ANCHOR_IPV4
+            not in (
+                nodes.get(p["spec"].get("nodeName", ""), {}).get("metadata", {}).get("annotations")
+                or {}
+            )
+        ]
+        if bare:
+            fix = (
+                "run the node annotator (deploy/base) or the init container "
+                "(deploy/annotator-pod-mode) and read its logs"
+            )
+            results.append(
+                Result(
+                    name,
+                    False,
+                    f"no {contract.ANCHOR_IPV4} on pod(s) {', '.join(bare)} nor their nodes",
+                    fix,
+                )
+            )
+        else:
+            results.append(Result(name, True, f"{len(pods)} pod(s) have their anchor IP"))
+    return results
+
+
+def check_forwarder(
+    kube: Kubectl, setup: Setup, now: Callable[[], float] = time.time
+) -> list[Result]:
+    """A replica holds the election Lease and renews it; the leader's last accepted event."""
+    try:
+        lease = kube.get("lease", FORWARDER, "-n", setup.namespace)
+    except Unavailable as error:
+        fix = f"no replica ever led: kubectl -n {setup.namespace} logs deploy/{FORWARDER}"
+        return [Result("forwarder leader", False, str(error), fix)]
+    spec = lease.get("spec", {})
+    holder = spec.get("holderIdentity") or ""
+    renewed = spec.get("renewTime")
+    duration = float(spec.get("leaseDurationSeconds") or 15)
+    age = now() - _timestamp(renewed) if renewed else float("inf")
+    logs = f"kubectl -n {setup.namespace} logs deploy/{FORWARDER}"
+    if not holder or age > 2 * duration:
+        detail = f"Lease held by {holder or 'nobody'}, renewed {age:.0f}s ago"
+        return [Result("forwarder leader", False, detail, f"are its pods running? {logs}")]
+    results = [Result("forwarder leader", True, f"{holder}, renewed {age:.0f}s ago")]
+    path = f"/api/v1/namespaces/{setup.namespace}/pods/{holder}:8080/proxy/metrics"
+    done = kube.run("get", "--raw", path)
+    last = _metric(done.stdout, "floating_ip_forwarder_last_success_timestamp_seconds")
+    if done.returncode != 0 or last is None:
+        problem = done.stderr.strip() or "no last_success_timestamp_seconds metric"
+        results.append(Result("forwarder last send", False, problem, f"read {logs}"))
+    elif last == 0:
+        results.append(
+            Result(
+                "forwarder last send",
+                False,
+                "no event accepted yet",
+                f"see the function's 4xx/5xx in {logs}",
+            )
+        )
+    else:
+        results.append(Result("forwarder last send", True, f"{now() - last:.0f}s ago"))
+    return results
+
+
+def _timestamp(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _metric(text: str, name: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def _event(cluster_id: str) -> dict[str, str]:
+    return {
+        "ce-specversion": "1.0",
+        "ce-id": str(uuid.uuid4()),
+        "ce-source": "/doks-floating-ip/doctor",
+        "ce-type": contract.EVENT_RESYNC,
+        "ce-clusterid": cluster_id,
+        "ce-dryrun": "true",
+        "Content-Type": "application/json",
+    }
+
+
+def _post(url: str, headers: dict[str, str]) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=b"{}", headers=headers, method="POST")  # noqa: S310
+    return _call(request)
+
+
+def check_function(setup: Setup) -> list[Result]:
+    """Without the secret the function answers 401; with it, a dry-run resync shows that it
+    reached the Kubernetes API and DigitalOcean."""
+    url = setup.function_url
+    get_url = "doctl serverless functions get floating-ip/reconcile --url"
+    if not url.startswith("https://"):
+        return [Result("function secret", False, f"FUNCTION_URL {url!r} is not https", get_url)]
+    status, body = _post(url, _event(setup.cluster_id))
+    said = str(body.get("message") or body.get("error") or "")
+    if status == 401:
+        results = [Result("function secret", True, "401 without the secret")]
+    elif status in (0, 404):
+        return [Result("function secret", False, f"{status} {said}".strip(), get_url)]
+    else:
+        fix = "deploy it with web: raw and webSecure: ${WEB_SECRET} (project.yml)"
+        results = [Result("function secret", False, f"{status} without the secret", fix)]
+    name = "function reaches the APIs"
+    status, body = _post(url, {**_event(setup.cluster_id), contract.AUTH_HEADER: setup.web_secret})
+    if status == 200:
+        seen = body.get("observed", {})
+        counts = f"{seen.get('nodes')} node(s), {seen.get('reserved_ips')} reserved IP(s)"
+        results.append(Result(name, True, f"a dry-run resync saw {counts}"))
+    elif status == 401:
+        fix = "the function's WEB_SECRET and the forwarder's Secret must be the same"
+        results.append(Result(name, False, "401 with the forwarder's secret", fix))
+    else:
+        error = str(body.get("error") or body.get("errors") or body)[:300]
+        fix = (
+            FIREWALL_FIX
+            if "kube" in error.lower()
+            else "set the same CLUSTER_ID for the forwarder and the function"
+            if "this function serves" in error
+            else "read the error; see the function's .env"
+        )
+        results.append(Result(name, False, f"{status}: {error}", fix))
+    return results
+
+
+# --- the command -------------------------------------------------------------------------------
+
+
+def diagnose(
+    kube: Kubectl, do: DigitalOcean, namespace: str, web_secret: str = "", function_url: str = ""
+) -> list[Result]:
+    setup, install = read_setup(kube, namespace, web_secret)
+    setup.function_url = function_url or setup.function_url
+    if not install.ok:
+        return [install]
+    results = [install, *check_token(do, setup.cluster_id), *check_ips(do, setup)]
+    for check in (check_external_ips, check_annotator, check_forwarder):
+        try:
+            results += check(kube, setup)
+        except Unavailable as error:
+            results.append(
+                Result(check.__name__[6:], False, str(error), "check your kubeconfig and rights")
+            )
+    return results + check_function(setup)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="doctor", description=__doc__.splitlines()[0])
+    parser.add_argument("--namespace", default="floating-ip", help="where the forwarder runs")
+    parser.add_argument("--kubeconfig", help="passed to kubectl")
+    parser.add_argument("--context", help="passed to kubectl")
+    parser.add_argument("--function-url", help="instead of the forwarder's FUNCTION_URL")
+    args = parser.parse_args(argv)
+    token = os.environ.get("DIGITALOCEAN_TOKEN", "")
+    if not token:
+        print("doctor: set DIGITALOCEAN_TOKEN (the token the function uses)", file=sys.stderr)
+        return 2
+    passed = [
+        f"--{k}={v}" for k, v in (("kubeconfig", args.kubeconfig), ("context", args.context)) if v
+    ]
+    kube = Kubectl(os.environ.get("KUBECTL", "kubectl"), passed)
+    do = DigitalOcean(token, os.environ.get("DIGITALOCEAN_API_URL") or DEFAULT_API)
+    secret = os.environ.get("WEB_SECRET", "")
+    results = diagnose(kube, do, args.namespace, secret, args.function_url or "")
+    for result in results:
+        print(result.line())
+    failed = [r for r in results if not r.ok]
+    print(f"{len(results) - len(failed)} ok, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
