@@ -15,8 +15,8 @@ from demo.errors import DemoError
 from testbed.controlplane import ControlPlane
 
 REPO = Path(__file__).resolve().parents[1]
-FORWARDER_BASE = REPO / "event-forwarder" / "deploy" / "base"
-ANNOTATOR_RBAC = REPO / "annotator" / "manifests" / "rbac.yaml"
+FORWARDER_BASE = REPO / "deploy" / "base"
+ANNOTATOR_RBAC = REPO / "deploy" / "annotator-pod-mode" / "rbac.yaml"
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,16 @@ def read_forwarder_deploy(docs: list[dict[str, Any]]) -> ForwarderDeploy:
     for doc in docs:
         if doc.get("kind") == "ConfigMap" and doc["metadata"]["name"] in config_names:
             settings.update({str(k): str(v) for k, v in (doc.get("data") or {}).items()})
-    others = [
-        Account(str(d["metadata"].get("namespace", namespace)), str(d["metadata"]["name"]))
+    # The function's account is the one the base keeps a long-lived token Secret for.
+    function = [
+        Account(
+            str(d["metadata"].get("namespace", namespace)),
+            str(d["metadata"]["annotations"]["kubernetes.io/service-account.name"]),
+        )
         for d in docs
-        if d.get("kind") == "ServiceAccount" and d["metadata"]["name"] != account.name
+        if d.get("kind") == "Secret" and d.get("type") == "kubernetes.io/service-account-token"
     ]
-    return ForwarderDeploy(account, settings, others[0] if len(others) == 1 else None)
+    return ForwarderDeploy(account, settings, function[0] if len(function) == 1 else None)
 
 
 def apply_annotator_rbac(control_plane: ControlPlane, namespace: str) -> Account:
