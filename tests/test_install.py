@@ -42,11 +42,20 @@ def user_overlay(tmp_path: Path) -> Iterator[Path]:
 
 
 def dry_run(control_plane: ControlPlane, docs: list[Doc]) -> str:
+    """``kubectl apply --dry-run=server`` of ``docs``; the Namespaces among them are created for
+    real first, since a dry-run Namespace does not exist for the objects inside it."""
+    namespaces = [d for d in docs if d["kind"] == "Namespace"]
+    if namespaces:
+        kubectl_apply(control_plane, namespaces)
+    return kubectl_apply(control_plane, docs, "--dry-run=server")
+
+
+def kubectl_apply(control_plane: ControlPlane, docs: list[Doc], *flags: str) -> str:
     done = subprocess.run(
         [
             control_plane.kubectl,
             f"--kubeconfig={control_plane.kubeconfig_path}",
-            *("apply", "--dry-run=server", "-f", "-"),
+            *("apply", *flags, "-f", "-"),
         ],
         input=yaml.safe_dump_all(docs),
         capture_output=True,
