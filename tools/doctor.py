@@ -202,7 +202,7 @@ def check_token(do: DigitalOcean, cluster_id: str) -> list[Result]:
             continue
         message = body.get("message", "") if isinstance(body, dict) else ""
         fix = {
-            0: "check your network and DIGITALOCEAN_API_URL",
+            0: "check your network, DIGITALOCEAN_API_URL and SSL_CERT_FILE",
             401: "the token is wrong, expired or revoked: create a new one",
             403: f"give the token the {scope} scope ({why})",
             404: "CLUSTER_ID names no cluster of this account: doctl kubernetes cluster list",

@@ -18,6 +18,7 @@ from testbed.do_imitation.server import DoImitation
 from testbed.doks import DoksWorld
 from testbed.forwarder_harness import CLUSTER_ID, NAMESPACE, REPO, Shipped
 from testbed.kube import KubeBed, Port
+from testbed.processes import wait_until
 from testbed.tls import CertFiles, TestCA
 from tests.forwarder.conftest import StartForwarder
 from tests.forwarder.test_function_e2e import function_url, world
@@ -87,7 +88,9 @@ def test_the_install_is_found_with_its_settings_and_missing_elsewhere(
 # --- DigitalOcean ---------------------------------------------------------------------------------
 
 
-def test_the_token_is_checked_for_each_call_the_function_makes(world: DoksWorld) -> None:
+def test_the_token_is_checked_for_each_call_the_function_makes(
+    world: DoksWorld, trust: Path
+) -> None:
     good = doctor.check_token(digitalocean(world), world.cluster_id)
     assert [r.ok for r in good] == [True] * len(doctor.TOKEN_CALLS), [r.line() for r in good]
 
@@ -101,7 +104,7 @@ def test_the_token_is_checked_for_each_call_the_function_makes(world: DoksWorld)
 
 
 def test_each_ip_is_checked_for_account_region_and_assignment(
-    world: DoksWorld, kube: KubeBed, namespace: str
+    world: DoksWorld, kube: KubeBed, namespace: str, trust: Path
 ) -> None:
     service = served(world, kube, namespace)
     world.do.add_reserved_ip(IP, region=world.region, droplet_id=world.droplets["a"].droplet_id)
@@ -162,11 +165,18 @@ def test_external_ips_are_tried_with_a_server_side_dry_run(
 
     policy = DENY_EXTERNAL_IPS.replace("NS", namespace)
     kubectl(control_plane).run("apply", "-f", "-", input_text=policy).check_returncode()
+    found: list[doctor.Result] = []
+
+    def refused() -> bool:
+        found[:] = doctor.check_external_ips(kubectl(control_plane), setup(world, [service]))
+        return not found[0].ok
+
     try:
-        [bad] = doctor.check_external_ips(kubectl(control_plane), setup(world, [service]))
+        # The API server loads a new policy a moment after it is created.
+        wait_until(refused, timeout=30, interval=0.5, what="the policy in force")
     finally:
         kubectl(control_plane).run("delete", "-f", "-", input_text=policy)
-    assert not bad.ok
+    [bad] = found
     assert "externalIPs are not allowed here" in bad.detail
     assert "admission policy" in bad.fix
 
