@@ -20,14 +20,20 @@ if [[ -x "$out/helm" ]]; then
   exit 0
 fi
 
-mkdir -p "$out.partial"
+# A build folder of its own (as testbed/controlplane/build.sh): parallel builds from several
+# worktrees cannot clobber each other; the first to finish publishes.
+mkdir -p "$(dirname "$out")"
+partial="$(mktemp -d "$out.partial.XXXXXX")"
+trap 'rm -rf "$partial"' EXIT
 start=$(date +%s)
 (
   cd "$here"
   export CGO_ENABLED=0 GOFLAGS=-mod=mod
   go build -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$version" \
-    -o "$out.partial/helm" ./cmd/helm
+    -o "$partial/helm" ./cmd/helm
 ) >&2
-rm -rf "$out" && mv "$out.partial" "$out"
+if [[ ! -x "$out/helm" ]]; then
+  rm -rf "$out" && mv "$partial" "$out"
+fi
 echo "built helm $version in $(( $(date +%s) - start ))s" >&2
 echo "$out/helm"
