@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: chart-code helm test lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
+.PHONY: chart-code helm images test lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
 
 $(STAMP): requirements-dev.txt packages/floating-ip/reconcile/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,11 @@ cluster-down: $(STAMP)
 # Benchmarks of the parts and the whole; results in bench/results/ (not committed). Ends by itself.
 bench: $(STAMP) controlplane $(DEPLOYER)
 	PYTHONPATH=lib:event-forwarder:annotator $(PY) -m bench $(BENCH_ARGS)
+
+# Both images built with buildah and each entrypoint run once with podman (exit 2, uid 65532).
+# Not part of `make test`: needs podman, buildah, runc and (offline) mmdebstrap.
+images:
+	tools/images.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
