@@ -4,9 +4,11 @@ importable on an official Python image (standard library and the shared contract
 from __future__ import annotations
 
 import ast
+import re
 import sys
 
 from testbed import chart_code
+from testbed.controlplane import REPO
 
 
 def test_the_shipped_copy_is_the_source() -> None:
@@ -29,3 +31,18 @@ def test_the_shipped_code_needs_only_the_standard_library_and_the_contract() -> 
                 assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
                 if name.startswith("floating_ip."):
                     assert name == "floating_ip.contract", f"{path.name} imports {name}"
+
+
+def test_one_python_image_by_one_digest_everywhere() -> None:
+    """The manifests, the chart and both Dockerfiles run the same pinned python:3.11-slim."""
+    pinned = re.compile(r"python:3\.11-slim@sha256:[0-9a-f]{64}")
+    places = [
+        REPO / "deploy" / "base" / "event-forwarder.yaml",
+        REPO / "deploy" / "base" / "node-annotator.yaml",
+        REPO / "charts" / "doks-floating-ip" / "values.yaml",
+        REPO / "event-forwarder" / "Dockerfile",
+        REPO / "annotator" / "Dockerfile",
+    ]
+    found = {path.name: set(pinned.findall(path.read_text())) for path in places}
+    assert all(len(digests) == 1 for digests in found.values()), found
+    assert len(set().union(*found.values())) == 1, found
