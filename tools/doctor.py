@@ -276,12 +276,15 @@ def check_external_ips(kube: Kubectl, setup: Setup) -> list[Result]:
             results.append(Result(name, True, "allowed (server-side dry run)"))
             continue
         error = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "refused"
-        fix = (
-            "grant the function's ClusterRole patch on services (deploy/base/rbac/function.yaml)"
-            if "forbidden" in error and "cannot patch" in error
-            else "allow externalIPs for this Service in your admission policy "
-            "(DenyServiceExternalIPs, Gatekeeper, Kyverno, a ValidatingAdmissionPolicy)"
-        )
+        if "impersonate" in error:
+            fix = "run the doctor as a cluster admin: it acts as the function's ServiceAccount"
+        elif "forbidden" in error and "cannot patch" in error:
+            fix = "let the function patch services (deploy/base/rbac/function.yaml)"
+        else:
+            fix = (
+                "allow externalIPs for this Service in your admission policy "
+                "(DenyServiceExternalIPs, Gatekeeper, Kyverno, a ValidatingAdmissionPolicy)"
+            )
         results.append(Result(name, False, error, fix))
     return results
 
