@@ -341,6 +341,18 @@ def test_a_wrong_token_is_refused(do_api: DoImitation) -> None:
     assert caught.value.response.headers["ratelimit-limit"] == "5000"
 
 
+def test_a_scoped_token_is_refused_outside_its_scopes(do_api: DoImitation) -> None:
+    do_api.add_token("dop_v1_scoped", scopes=["droplet:read", "reserved_ip:read"])
+    do = client(do_api, token="dop_v1_scoped")
+
+    assert do.droplets.list()["droplets"] == []
+    status, body = error_of(do.firewalls.list)
+    assert status == 403
+    assert body["id"] == "forbidden"
+    status, _ = error_of(lambda: do.reserved_ips.create({"region": "nyc3"}))
+    assert status == 403  # reserved_ip:create is not reserved_ip:read
+
+
 def test_a_missing_token_is_refused_and_breaks_the_contract(do_api: DoImitation) -> None:
     answer = requests.get(f"{do_api.url}/v2/droplets", verify=str(do_api.ca_file), timeout=10)
 

@@ -16,6 +16,7 @@ from testbed.do_imitation.model import ApiError
 from testbed.do_imitation.paths import match_template
 from testbed.do_imitation.ratelimit import RateLimiter, RateLimits
 from testbed.do_imitation.render import paginate
+from testbed.do_imitation.scopes import required_scope
 from testbed.do_imitation.seed import apply_seed
 from testbed.do_imitation.world import World, iso
 
@@ -245,3 +246,12 @@ def test_a_seed_document_with_unknown_keys_is_refused() -> None:
         apply_seed(app, {"droplets": [{"colour": "red"}]})
     made = apply_seed(app, {"tags": ["web"], "droplets": [{"id": 3, "tags": ["web"]}]})
     assert made["droplets"] == [3]
+
+
+def test_the_scope_a_call_needs() -> None:
+    assert required_scope("GET", "/v2/reserved_ips") == "reserved_ip:read"
+    assert required_scope("POST", "/v2/reserved_ips/192.0.2.1/actions") == "reserved_ip:update"
+    assert required_scope("POST", "/v2/firewalls") == "firewall:create"
+    assert required_scope("DELETE", "/v2/firewalls/f-1") == "firewall:delete"
+    assert required_scope("GET", "/v2/kubernetes/clusters/c-1") == "kubernetes:read"
+    assert required_scope("GET", "/_imitation/log") is None

@@ -30,6 +30,7 @@ from testbed.do_imitation.ratelimit import RateDecision, RateLimiter, RateLimits
 from testbed.do_imitation.render import droplet_json, firewall_json, reserved_ip_json
 from testbed.do_imitation.requestlog import LoggedRequest, body_value, select
 from testbed.do_imitation.routes import Call, Reply, dispatch
+from testbed.do_imitation.scopes import FORBIDDEN, required_scope
 from testbed.do_imitation.world import World
 
 UNAUTHORIZED = {"id": "unauthorized", "message": "Unable to authenticate you."}
@@ -67,7 +68,8 @@ class ImitationApp:
 
     def _new_state(self) -> None:
         self.world = World(self._monotonic, self._wall)
-        self._tokens = {self.token}
+        self._tokens: dict[str, frozenset[str] | None] = {self.token: None}
+        """Accepted tokens and their scopes (None: full access)."""
         self._limiter = RateLimiter()
         self._faults = FaultBook()
         self._log: list[LoggedRequest] = []
@@ -124,6 +126,10 @@ class ImitationApp:
         decision = self._limiter.take(token, now, epoch)
         if not decision.allowed:
             return _with_id(Reply(429, dict(TOO_MANY), decision.headers()), request_id)
+        scopes = self._tokens[token]
+        needed = required_scope(request.method, request.path)
+        if scopes is not None and needed is not None and needed not in scopes:
+            return _with_id(Reply(403, dict(FORBIDDEN), decision.headers()), request_id)
         self.world.tick()
         call = Call({}, parse_qs(request.query_string), request.body, self.base_url)
         reply = dispatch(self.world, request.method, request.path, call)
@@ -178,9 +184,10 @@ class ImitationApp:
         with self._lock:
             self._aborted.set()
 
-    def add_token(self, token: str) -> None:
+    def add_token(self, token: str, scopes: Iterable[str] | None = None) -> None:
+        """Accept ``token``: with every right, or only ``scopes`` (others answer 403)."""
         with self._lock:
-            self._tokens.add(token)
+            self._tokens[token] = None if scopes is None else frozenset(scopes)
 
     # -- test API: seeding ----------------------------------------------------------------
 

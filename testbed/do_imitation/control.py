@@ -4,7 +4,7 @@ Routes (JSON in and out; a 400 answer names the mistake):
 
     POST   /_imitation/reset                      back to an empty account
     POST   /_imitation/seed                       a seed document (see seed.py) -> ids made
-    POST   /_imitation/tokens                     {"token": "..."} accept another token
+    POST   /_imitation/tokens                     {"token", "scopes"?} accept another token
     POST   /_imitation/droplets                   droplet fields -> {"droplet": {...}}
     DELETE /_imitation/droplets/{droplet_id}      destroy a droplet
     POST   /_imitation/reserved_ips               {"ip", "region", "droplet_id"} -> {"ip"}
@@ -80,7 +80,9 @@ def _seed(app: ImitationApp, _p: dict[str, str], _q: dict[str, list[str]], data:
 
 
 def _token(app: ImitationApp, _p: dict[str, str], _q: dict[str, list[str]], data: Any) -> Reply:
-    app.add_token(str(_object(data)["token"]))
+    body = _object(data)
+    scopes = body.get("scopes")
+    app.add_token(str(body["token"]), None if scopes is None else [str(s) for s in scopes])
     return _done()
 
 

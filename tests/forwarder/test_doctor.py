@@ -98,6 +98,15 @@ def test_the_token_is_checked_for_each_call_the_function_makes(
     assert [r.ok for r in bad] == [False] * len(doctor.TOKEN_CALLS)
     assert all(r.detail.startswith("401") and "wrong, expired" in r.fix for r in bad)
 
+    world.do.add_token("dop_v1_scoped", scopes=["reserved_ip:read", "droplet:read"])
+    scoped = by_name(doctor.check_token(digitalocean(world, "dop_v1_scoped"), world.cluster_id))
+    assert [n for n, r in scoped.items() if not r.ok] == [
+        "token firewall:read",
+        "token kubernetes:read",
+    ]
+    assert scoped["token firewall:read"].detail.startswith("403")
+    assert scoped["token firewall:read"].fix.startswith("give the token the firewall:read scope")
+
     other = by_name(doctor.check_token(digitalocean(world), str(uuid.uuid4())))
     assert not other["token kubernetes:read"].ok
     assert "CLUSTER_ID names no cluster" in other["token kubernetes:read"].fix
