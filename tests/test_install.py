@@ -167,6 +167,12 @@ def test_the_chart_applies_with_a_server_side_dry_run(
     assert "secret/event-forwarder" in out
 
 
+def test_the_chart_can_leave_out_the_node_annotator(helm: helm_cli.Helm) -> None:
+    docs = parse(helm.template("floating-ip", *SETTINGS, "nodeAnnotator.enabled=false"))
+    assert not [d for d in docs if "node-annotator" in d["metadata"]["name"]]
+    assert [d for d in docs if d["kind"] == "Deployment"]
+
+
 def test_the_chart_can_reference_an_existing_secret(helm: helm_cli.Helm) -> None:
     docs = parse(
         helm.template("floating-ip", *SETTINGS[:2], "webSecret.existingSecret=my-web-secret")
