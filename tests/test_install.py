@@ -251,7 +251,7 @@ def test_kustomize_and_helm_run_the_same_pods(
         if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-code")
     }
     assert code == charted
-    assert set(code) == {"event-forwarder-code", "node-annotator-code", "floating-ip-contract-code"}
+    assert set(code) == {"event-forwarder-code", "node-annotator-code", "floating-ip-shared-code"}
 
 
 def test_the_notes_say_what_to_do_next(helm: helm_cli.Helm) -> None:

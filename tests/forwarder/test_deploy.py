@@ -203,9 +203,7 @@ def test_the_base_renders_least_privilege_rbac_and_a_hardened_deployment(
         "/app/floating_ip_forwarder": find(docs, "ConfigMap", "event-forwarder-code")["metadata"][
             "name"
         ],
-        "/app/floating_ip": find(docs, "ConfigMap", "floating-ip-contract-code")["metadata"][
-            "name"
-        ],
+        "/app/floating_ip": find(docs, "ConfigMap", "floating-ip-shared-code")["metadata"]["name"],
     }
     assert container["securityContext"] == {
         "allowPrivilegeEscalation": False,

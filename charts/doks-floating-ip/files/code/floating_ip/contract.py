@@ -45,6 +45,8 @@ AUTH_HEADER: Final = "X-Require-Whisk-Auth"
 
 # --- Kubernetes objects ---
 SERVICE_NAME_LABEL: Final = "kubernetes.io/service-name"
+REGION_LABEL: Final = "topology.kubernetes.io/region"
+"""A Node's region; a Node without it is in the cluster's region."""
 PROVIDER_ID_PREFIX: Final = "digitalocean://"
 CLUSTER_TAG_PREFIX: Final = "k8s:"
 FIREWALL_NAME_PREFIX: Final = "floating-ip-"

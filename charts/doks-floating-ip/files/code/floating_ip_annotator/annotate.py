@@ -15,13 +15,13 @@ from floating_ip_annotator.plan import annotation_patch, check_node_droplet, des
 from floating_ip_annotator.retry import Deadline, GaveUp, RetryPolicy, with_retries
 
 
-class Outcome(enum.Enum):
+class WriteOutcome(enum.Enum):
     WRITTEN = "written"
     UNCHANGED = "unchanged"
 
 
 @dataclass(frozen=True)
-class Settings:
+class AnnotatorSettings:
     target: Target
     metadata_root: str
     token_file: Path
@@ -34,11 +34,11 @@ class Settings:
 
 @dataclass(frozen=True)
 class Result:
-    outcome: Outcome
+    outcome: WriteOutcome
     identity: DropletIdentity
 
 
-def run(settings: Settings) -> Result:
+def run(settings: AnnotatorSettings) -> Result:
     """Everything is read and checked before the one write, so a failure writes nothing."""
     deadline = Deadline(settings.timeout)
     # Local configuration first: a missing token should not wait for the network.
@@ -62,7 +62,7 @@ def run(settings: Settings) -> Result:
 
 def _bring_up_to_date(
     api: KubeApi, target: Target, identity: DropletIdentity, timeout: float, deadline: Deadline
-) -> Outcome:
+) -> WriteOutcome:
     """Read, compare, patch only if needed; a 409 (changed meanwhile) retries the whole."""
     current = api.get(target, timeout)
     meta = current.get("metadata") or {}
@@ -72,8 +72,8 @@ def _bring_up_to_date(
         meta.get("annotations"), desired_annotations(identity), str(meta.get("resourceVersion"))
     )
     if patch is None:
-        return Outcome.UNCHANGED
+        return WriteOutcome.UNCHANGED
     # The read used part of this attempt's time; the write gets what is left of the run
     # (never zero: urllib would take that for a non-blocking socket).
     api.patch(target, patch, min(timeout, max(deadline.remaining(), 0.1)))
-    return Outcome.WRITTEN
+    return WriteOutcome.WRITTEN

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from floating_ip.contract import ANCHOR_IPV4, DROPLET_ID
 from floating_ip_annotator import kube, metadata
-from floating_ip_annotator.annotate import Outcome, Result, Settings, run
-from floating_ip_annotator.errors import AnnotatorError, ConfigError, ExitCode
+from floating_ip_annotator.annotate import AnnotatorSettings, Result, WriteOutcome, run
+from floating_ip_annotator.errors import AnnotatorConfigError, AnnotatorError, ExitCode
 from floating_ip_annotator.kube import Target
 from floating_ip_annotator.retry import RetryPolicy
 
@@ -49,8 +49,8 @@ def parser() -> argparse.ArgumentParser:
     return cli
 
 
-def settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
-    return Settings(
+def settings(args: argparse.Namespace, environ: Mapping[str, str]) -> AnnotatorSettings:
+    return AnnotatorSettings(
         target=_target(args.node, environ),
         metadata_root=metadata.check_url(
             args.metadata_url or environ.get("METADATA_URL") or metadata.DEFAULT_URL
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 def report(target: Target, result: Result) -> str:
     identity = result.identity
     values = f"{ANCHOR_IPV4}={identity.anchor_ipv4} {DROPLET_ID}={identity.droplet_id}"
-    if result.outcome is Outcome.WRITTEN:
+    if result.outcome is WriteOutcome.WRITTEN:
         return f"annotated {target}: {values}"
     return f"{target} already has {values}: nothing to write"
 
@@ -96,7 +96,7 @@ def _target(node: bool, environ: Mapping[str, str]) -> Target:
 def _required(environ: Mapping[str, str], name: str, field_path: str) -> str:
     value = environ.get(name, "")
     if not value:
-        raise ConfigError(
+        raise AnnotatorConfigError(
             f"{name} is not set: give it from the downward API "
             f"(valueFrom.fieldRef.fieldPath: {field_path})"
         )

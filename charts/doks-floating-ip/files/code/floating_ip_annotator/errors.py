@@ -33,7 +33,7 @@ class AnnotatorError(Exception):
     exit_code: ExitCode = ExitCode.CONFIG
 
 
-class ConfigError(AnnotatorError):
+class AnnotatorConfigError(AnnotatorError):
     exit_code = ExitCode.CONFIG
 
 

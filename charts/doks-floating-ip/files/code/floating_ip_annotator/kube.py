@@ -14,7 +14,7 @@ from typing import Any
 
 from floating_ip_annotator import transport
 from floating_ip_annotator.errors import (
-    ConfigError,
+    AnnotatorConfigError,
     KubeRejected,
     PermissionDenied,
     Transient,
@@ -61,7 +61,7 @@ def in_cluster(environ: Mapping[str, str], token_file: Path, ca_file: Path) -> C
     host = environ.get("KUBERNETES_SERVICE_HOST", "")
     port = environ.get("KUBERNETES_SERVICE_PORT", "")
     if not host or not port:
-        raise ConfigError(
+        raise AnnotatorConfigError(
             "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set: "
             "not running in a Kubernetes pod?"
         )
@@ -70,16 +70,16 @@ def in_cluster(environ: Mapping[str, str], token_file: Path, ca_file: Path) -> C
     try:
         token = token_file.read_text().strip()
     except OSError as error:
-        raise ConfigError(
+        raise AnnotatorConfigError(
             f"cannot read the ServiceAccount token at {token_file}: {error.strerror} "
             "(is automountServiceAccountToken false?)"
         ) from None
     if not token:
-        raise ConfigError(f"the ServiceAccount token file {token_file} is empty")
+        raise AnnotatorConfigError(f"the ServiceAccount token file {token_file} is empty")
     try:
         context = ssl.create_default_context(cafile=os.fspath(ca_file))
     except (OSError, ssl.SSLError) as error:
-        raise ConfigError(f"cannot load the cluster CA from {ca_file}: {error}") from None
+        raise AnnotatorConfigError(f"cannot load the cluster CA from {ca_file}: {error}") from None
     return Credentials(f"https://{host}:{port}", token, context)
 
 

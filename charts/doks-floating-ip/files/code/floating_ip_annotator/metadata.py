@@ -7,7 +7,7 @@ import urllib.request
 
 from floating_ip_annotator import transport
 from floating_ip_annotator.errors import (
-    ConfigError,
+    AnnotatorConfigError,
     MetadataInvalid,
     MetadataUnreachable,
     NoAnchor,
@@ -27,7 +27,7 @@ def check_url(url: str) -> str:
     """The service's root URL, checked; paths under ``/metadata/v1/`` are appended to it."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"metadata URL {url!r} is not an http(s) URL")
+        raise AnnotatorConfigError(f"metadata URL {url!r} is not an http(s) URL")
     return url.rstrip("/") + "/"
 
 

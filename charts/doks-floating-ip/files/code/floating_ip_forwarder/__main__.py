@@ -12,7 +12,7 @@ from floating_ip_forwarder import app, config, logs
 def main() -> int:
     try:
         settings = config.from_env(os.environ)
-    except config.ConfigError as error:
+    except config.ForwarderConfigError as error:
         logs.configure("info")
         logging.getLogger("floating_ip_forwarder").error(
             "invalid configuration", extra={"problems": error.problems}

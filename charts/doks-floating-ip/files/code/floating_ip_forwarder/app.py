@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from floating_ip_forwarder import cloudevent, resources
 from floating_ip_forwarder.coalescer import Coalescer
-from floating_ip_forwarder.config import Settings
+from floating_ip_forwarder.config import ForwarderSettings
 from floating_ip_forwarder.dispatcher import Dispatcher
 from floating_ip_forwarder.index import ClusterIndex
 from floating_ip_forwarder.kube_client import KubeClient
@@ -75,7 +75,7 @@ def _subjects(keys: Iterable[ServiceKey]) -> list[str]:
     return [cloudevent.subject_of(namespace, name) for namespace, name in keys]
 
 
-def run(settings: Settings) -> int:
+def run(settings: ForwarderSettings) -> int:
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -165,7 +165,7 @@ def run(settings: Settings) -> int:
     return 0
 
 
-def _log_start(settings: Settings) -> None:
+def _log_start(settings: ForwarderSettings) -> None:
     url = urlsplit(settings.function_url)
     log.info(
         "starting",

@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
-import email.utils
 from dataclasses import dataclass
 from enum import Enum
 
+from floating_ip.retry_after import MAX_RETRY_AFTER
 
-class Outcome(Enum):
+
+class DeliveryOutcome(Enum):
     DELIVERED = "delivered"
     TRANSIENT = "transient"
     REJECTED = "rejected"
@@ -29,32 +30,17 @@ REJECTION_CAUSES = {
 }
 
 
-def classify(status: int | None) -> Outcome:
+def classify(status: int | None) -> DeliveryOutcome:
     """``status`` is ``None`` when no answer came (connection failed, timed out)."""
     if status is None or status == 429 or status >= 500:
-        return Outcome.TRANSIENT
+        return DeliveryOutcome.TRANSIENT
     if 200 <= status < 300:
-        return Outcome.DELIVERED
-    return Outcome.REJECTED
+        return DeliveryOutcome.DELIVERED
+    return DeliveryOutcome.REJECTED
 
 
 def rejection_cause(status: int) -> str:
     return REJECTION_CAUSES.get(status, f"the function answered {status}")
-
-
-def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
-    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; ``None`` if absent
-    or unreadable."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now_epoch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +49,19 @@ class RetryPolicy:
     factor: float = 2.0
     cap: float = 60.0
     rejected_delay: float = 300.0
-    max_retry_after: float = 600.0
-    """A ``Retry-After`` beyond this is treated as this (a broken header must not park the
-    event for hours)."""
+    max_retry_after: float = MAX_RETRY_AFTER
+    """A ``Retry-After`` beyond this is read as this (a broken header must not park the event
+    for hours): the cap the dispatcher hands ``parse_retry_after``."""
 
     def delay(
-        self, outcome: Outcome, attempt: int, retry_after: float | None, rand: float
+        self, outcome: DeliveryOutcome, attempt: int, retry_after: float | None, rand: float
     ) -> float:
-        """Seconds before retry number ``attempt + 1``; ``rand`` is uniform in [0, 1)."""
-        if outcome is Outcome.REJECTED:
+        """Seconds before retry number ``attempt + 1``; ``rand`` is uniform in [0, 1);
+        ``retry_after`` as ``parse_retry_after`` read it (capped)."""
+        if outcome is DeliveryOutcome.REJECTED:
             return self.rejected_delay * (0.9 + 0.2 * rand)
         if retry_after is not None:
             # The server knows when it will be back: neither earlier nor much later.
-            return min(retry_after, self.max_retry_after) * (1 + 0.1 * rand)
+            return retry_after * (1 + 0.1 * rand)
         ceiling = min(self.cap, self.base * self.factor ** min(attempt, 32))
         return ceiling / 2 + ceiling / 2 * rand  # "equal jitter": spread, never near zero

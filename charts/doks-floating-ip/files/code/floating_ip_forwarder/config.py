@@ -24,7 +24,7 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-class ConfigError(Exception):
+class ForwarderConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
         self.problems = problems
@@ -43,7 +43,7 @@ class KubeAccess:
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class ForwarderSettings:
     function_url: str
     """``FUNCTION_URL``: the function's web URL (HTTPS)."""
     web_secret: str = field(repr=False)
@@ -155,7 +155,9 @@ def _default_is_file(path: str) -> bool:
     return Path(path).is_file()
 
 
-def from_env(env: Mapping[str, str], is_file: Callable[[str], bool] = _default_is_file) -> Settings:
+def from_env(
+    env: Mapping[str, str], is_file: Callable[[str], bool] = _default_is_file
+) -> ForwarderSettings:
     read = _Reader(env)
     function_url = read.required("FUNCTION_URL", "the reconcile function's web URL")
     if function_url:
@@ -188,7 +190,7 @@ def from_env(env: Mapping[str, str], is_file: Callable[[str], bool] = _default_i
     log_level = read.text("LOG_LEVEL", "info").lower()
     if log_level not in _LOG_LEVELS:
         read.problems.append(f"LOG_LEVEL: {log_level!r} is not one of {', '.join(_LOG_LEVELS)}")
-    settings = Settings(
+    settings = ForwarderSettings(
         function_url=function_url,
         web_secret=secret,
         cluster_id=cluster_id,
@@ -210,7 +212,7 @@ def from_env(env: Mapping[str, str], is_file: Callable[[str], bool] = _default_i
         log_level=log_level,
     )
     if read.problems:
-        raise ConfigError(read.problems)
+        raise ForwarderConfigError(read.problems)
     return settings
 
 

@@ -14,8 +14,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
+from floating_ip.retry_after import parse_retry_after
 from floating_ip_forwarder import backoff, cloudevent
-from floating_ip_forwarder.backoff import Outcome, RetryPolicy
+from floating_ip_forwarder.backoff import DeliveryOutcome, RetryPolicy
 from floating_ip_forwarder.coalescer import Coalescer, Taken
 from floating_ip_forwarder.metrics import ForwarderMetrics
 from floating_ip_forwarder.sender import Delivery, Sender
@@ -142,26 +143,28 @@ class Dispatcher:
         kind = "resync" if taken.key == cloudevent.RESYNC_KEY else "service"
         delay = 0.0
         with self._cond:
-            if self._stopping and outcome is not Outcome.DELIVERED:
+            if self._stopping and outcome is not DeliveryOutcome.DELIVERED:
                 return  # aborted by the shutdown: the next leader's resync covers it
             now = self.clock()
-            if outcome is Outcome.DELIVERED:
+            if outcome is DeliveryOutcome.DELIVERED:
                 self.coalescer.succeeded(taken)
                 if kind == "resync":
                     self._next_resync = now + self.resync_period
             else:
-                retry_after = backoff.parse_retry_after(delivery.retry_after, time.time())
+                retry_after = parse_retry_after(
+                    delivery.retry_after, cap=self.policy.max_retry_after
+                )
                 delay = self.policy.delay(outcome, taken.attempt, retry_after, self.rand())
                 self.coalescer.failed(taken, now, delay)
             self._changed()
         fields: dict[str, object] = {"event": kind, "subject": taken.key, "status": delivery.status}
-        if outcome is not Outcome.DELIVERED:
+        if outcome is not DeliveryOutcome.DELIVERED:
             fields["retry_in"] = round(delay, 1)
-        if outcome is Outcome.DELIVERED:
+        if outcome is DeliveryOutcome.DELIVERED:
             self.metrics.events_sent.inc(type=kind)
             self.metrics.last_success.set(time.time())
             log.info("event delivered", extra=fields)
-        elif outcome is Outcome.REJECTED and delivery.status is not None:
+        elif outcome is DeliveryOutcome.REJECTED and delivery.status is not None:
             self.metrics.failures.inc(reason=str(delivery.status))
             log.error(backoff.rejection_cause(delivery.status), extra=fields)
         else:

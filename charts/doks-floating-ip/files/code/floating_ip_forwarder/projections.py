@@ -25,8 +25,6 @@ ServiceKey = tuple[str, str]
 ObjectKey = tuple[str, str]
 """``(namespace, name)`` of a namespaced object (EndpointSlice, Pod)."""
 
-REGION_LABEL = "topology.kubernetes.io/region"
-
 
 class Kind(Enum):
     SERVICE = "service"
@@ -203,7 +201,7 @@ def node(obj: JSON) -> NodeView:
         deleting=meta.get("deletionTimestamp") is not None,
         taints=tuple(taints),
         provider_id=_text(spec.get("providerID")),
-        region=_strings(meta.get("labels")).get(REGION_LABEL),
+        region=_strings(meta.get("labels")).get(contract.REGION_LABEL),
         anchor=_strings(meta.get("annotations")).get(contract.ANCHOR_IPV4),
     )
 

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from floating_ip.retry_after import parse_retry_after
 from floating_ip_forwarder.kube_client import ApiError, Connection, KubeClient
 from floating_ip_forwarder.metrics import ForwarderMetrics
 from floating_ip_forwarder.projections import View
@@ -29,6 +30,8 @@ READ_TIMEOUT = WATCH_SECONDS + 60.0
 come well before)."""
 BACKOFF_FIRST = 0.25
 BACKOFF_CAP = 10.0
+WATCH_MAX_RETRY_AFTER = 60.0
+"""An apiserver asking for more is read as this: the watch must not fall minutes behind."""
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +174,10 @@ class Watcher:
         return version
 
     def _backoff(self, failures: int, error: Exception) -> float:
-        if isinstance(error, ApiError) and error.retry_after and error.retry_after.isdigit():
-            return min(float(error.retry_after), 60.0)
+        if isinstance(error, ApiError):
+            retry_after = parse_retry_after(error.retry_after, cap=WATCH_MAX_RETRY_AFTER)
+            if retry_after is not None:
+                return retry_after
         ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** min(failures, 16))
         return ceiling / 2 + ceiling / 2 * self.rand()
 
