@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
+import tomllib
 
 from testbed import chart_code
 from testbed.controlplane import REPO
@@ -48,3 +49,10 @@ def test_one_python_image_by_one_digest_everywhere() -> None:
     found = {path.name: set(pinned.findall(path.read_text())) for path in places}
     assert all(len(digests) == 1 for digests in found.values()), found
     assert len(set().union(*found.values())) == 1, found
+
+
+def test_the_chart_carries_the_one_version() -> None:
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    chart = (REPO / "charts" / "doks-floating-ip" / "Chart.yaml").read_text()
+    assert f"\nversion: {version}\n" in chart
+    assert f'\nappVersion: "{version}"\n' in chart

@@ -46,15 +46,20 @@ def test_ci_runs_make_test_on_pushes_and_pull_requests_with_the_build_caches() -
     steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
     assert any(step.get("run", "").startswith("make test") for step in steps)
     [go] = [s for s in steps if s.get("uses", "").startswith("actions/setup-go")]
-    assert go["with"]["cache-dependency-path"] == "testbed/controlplane/go.sum"
-    [cache] = [s for s in steps if s.get("uses", "").startswith("actions/cache")]
-    assert cache["with"]["path"] == "~/.cache/doks-floating-ip/controlplane"
-    # The key covers every file build.sh hashes into its own cache folder's name.
-    build = (REPO / "testbed/controlplane/build.sh").read_text()
-    hashed = re.search(r'key="\$\(cat (.*?) \| sha256sum', build)
-    assert hashed is not None
-    key = cache["with"]["key"]
-    for name in hashed.group(1).split():
-        assert name.replace('"$here"/', "").replace("$here/", "").strip('"') in key.replace(
-            "testbed/controlplane/", ""
-        ), name
+    go_sums = go["with"]["cache-dependency-path"].split()
+    assert go_sums == ["testbed/controlplane/go.sum", "testbed/helm/go.sum"]
+    caches = {
+        s["with"]["path"]: s["with"]["key"]
+        for s in steps
+        if s.get("uses", "").startswith("actions/cache")
+    }
+    # Each key covers every file its build.sh hashes into its own cache folder's name.
+    for tool in ("controlplane", "helm"):
+        key = caches[f"~/.cache/doks-floating-ip/{tool}"]
+        build = (REPO / f"testbed/{tool}/build.sh").read_text()
+        hashed = re.search(r'key="\$\(cat (.*?) \| sha256sum', build)
+        assert hashed is not None
+        for name in hashed.group(1).split():
+            assert name.replace('"$here"/', "").replace("$here/", "").strip('"') in key.replace(
+                f"testbed/{tool}/", ""
+            ), name
