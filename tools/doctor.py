@@ -194,8 +194,9 @@ def check_token(do: DigitalOcean, cluster_id: str) -> list[Result]:
     """What DigitalOcean answers the token for each read the function makes. Write scopes
     (reserved_ip:update, firewall:update, ...) cannot be proven without writing."""
     results = []
-    for scope, path, why in TOKEN_CALLS:
-        status, body = do.get(path.format(cluster=cluster_id))
+    for scope, template, why in TOKEN_CALLS:
+        path = template.format(cluster=cluster_id)
+        status, body = do.get(path)
         name = f"token {scope}"
         if status == 200:
             results.append(Result(name, True, f"GET {path.split('?')[0]}: 200"))
