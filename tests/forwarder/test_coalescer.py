@@ -1,5 +1,5 @@
-"""The coalescer, driven by a hand-held clock: bursts, ceilings, flights, failures, rate and
-the resync that covers everything."""
+"""The coalescer, driven by a hand-held clock: the leading edge, bursts, ceilings, flights,
+failures, rate and the resync that covers everything."""
 
 from __future__ import annotations
 
@@ -37,16 +37,41 @@ def drain(c: Coalescer[str], now: float) -> list[str]:
     return keys
 
 
-def test_a_burst_becomes_one_event_after_the_quiet_window() -> None:
+def test_a_quiet_services_first_change_is_sent_at_once() -> None:
     c = make()
-    for i in range(200):  # 200 changes within one second
+    c.touch("ns/web", 10.0)
+    assert c.wake_in(10.0) == 0.0
+    taken = c.take(10.0)
+    assert taken is not None and taken.key == "ns/web" and taken.waited == 0.0
+
+
+def test_a_burst_costs_the_leading_event_and_one_after_the_quiet_window() -> None:
+    c = make()
+    c.touch("ns/web", 0.0)
+    leading = c.take(0.0)
+    assert leading is not None
+    for i in range(1, 200):  # 200 changes within one second; the first flight lasts 0.2 s
         c.touch("ns/web", i * 0.005)
+        if i * 0.005 >= 0.2 and c.in_flight():
+            c.succeeded(leading)
     last = 199 * 0.005
     assert c.take(last + 0.49) is None
     assert c.wake_in(last + 0.49) == pytest.approx(0.01)
     assert drain(c, last + 0.5) == ["ns/web"]
     assert c.wake_in(last + 0.5) is None
     assert c.depth() == 0
+
+
+def test_a_change_soon_after_a_send_waits_for_the_quiet_window() -> None:
+    c = make()
+    c.touch("ns/web", 0.0)
+    assert drain(c, 0.0) == ["ns/web"]
+    c.touch("ns/web", 0.3)  # not quiet: the last change was 0.3 s ago
+    assert c.take(0.3) is None
+    assert c.wake_in(0.3) == pytest.approx(0.5)
+    assert drain(c, 0.8) == ["ns/web"]
+    c.touch("ns/web", 5.0)  # quiet again
+    assert drain(c, 5.0) == ["ns/web"]
 
 
 def test_an_endless_burst_still_leaves_at_the_ceiling() -> None:
@@ -58,7 +83,57 @@ def test_an_endless_burst_still_leaves_at_the_ceiling() -> None:
         if drain(c, t):
             sent.append(t)
         t = round(t + 0.1, 3)
-    assert sent == [2.0, 4.1]  # first change at 0 and again at 2.1 (after the first send)
+    assert sent == [0.0, 2.1, 4.2]  # at once, then 2 s after the first change each carries
+
+
+def simulate(changes: list[float], flight: float, horizon: float = 10.0) -> list[float]:
+    """Send times of one key, each flight lasting ``flight`` seconds (1 ms steps)."""
+    c = make()
+    sent: list[float] = []
+    flying: tuple[Taken[str], float] | None = None
+    pending = sorted(round(t * 1000) for t in changes)
+    for ms in range(round(horizon * 1000)):
+        now = ms / 1000
+        while pending and pending[0] == ms:
+            c.touch("ns/web", now)
+            pending.pop(0)
+        if flying is not None and now >= flying[1]:
+            c.succeeded(flying[0])
+            flying = None
+        if flying is None and (taken := c.take(now)) is not None:
+            sent.append(now)
+            flying = (taken, now + flight)
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("changes", "flight", "sent"),
+    [
+        pytest.param([0.0], 0.2, [0.0], id="one change: at once"),
+        pytest.param([0.0, 0.1], 0.2, [0.0, 0.6], id="a change during the flight coalesces"),
+        pytest.param([0.0, 0.4], 0.2, [0.0, 0.9], id="a change soon after the flight coalesces"),
+        pytest.param([0.0, 3.0], 0.2, [0.0, 3.0], id="quiet again: at once again"),
+        pytest.param(
+            [i * 0.005 for i in range(200)], 0.2, [0.0, 1.495], id="200 flips in 1 s: two sends"
+        ),
+        pytest.param(
+            [i * 0.1 for i in range(50)], 0.2, [0.0, 2.1, 4.2, 5.4], id="5 s of changes: ceilings"
+        ),
+        pytest.param([0.0, 0.05], 1.0, [0.0, 1.0], id="a slow flight: the next goes when it ends"),
+    ],
+)
+def test_leading_edge_table(changes: list[float], flight: float, sent: list[float]) -> None:
+    assert simulate(changes, flight) == pytest.approx(sent, abs=0.0015)
+
+
+def test_the_memory_of_recent_changes_stays_bounded() -> None:
+    c = make()
+    for i in range(5000):
+        c.touch(f"ns/s{i}", float(i))
+        drain(c, float(i))
+    assert len(c._last_change) < 2000
+    c.touch("ns/s0", 6000.0)  # long quiet: still leading after being forgotten
+    assert drain(c, 6000.0) == ["ns/s0"]
 
 
 def test_one_request_in_flight_per_key_and_a_change_during_it_is_sent_after() -> None:
