@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,9 +31,15 @@ from floating_ip.deadline import Deadline
 from floating_ip.errors import PermanentError, TransientError
 from floating_ip.retry import with_retries
 
-ACTION_POLL_FIRST = 0.25
-ACTION_POLL_MAX = 0.5
-"""The move is done only when we see it: poll often (an 11 s action costs ~22 reads)."""
+ACTION_POLL_FAST = 0.15
+ACTION_POLL_FAST_FOR = 3.0
+ACTION_POLL_GROWTH = 1.5
+ACTION_POLL_SLOW = 1.0
+"""The move is done only when we see it, and the old anchor is dropped only then: each poll
+interval is time the failover may overshoot the action. So poll every 0.15 s for the first
+3 s (an action that short is over at most 0.15 s before we know), then back off to one read a
+second. A token has 250 requests a minute for everything: an 11 s action costs ~32 reads, a
+minute-long one ~81, never more than a third of the budget."""
 COMPONENT = "floating-ip"
 
 JSON = dict[str, Any]
@@ -195,10 +201,9 @@ class Applier:
             return "in-progress"
 
     def _wait(self, action_id: int, status: str, ip: str) -> str:
-        delay = ACTION_POLL_FIRST
+        delays = action_poll_delays()
         while status == "in-progress":
-            self.deadline.sleep(delay, f"the assignment of {ip}")
-            delay = min(ACTION_POLL_MAX, delay * 2)
+            self.deadline.sleep(next(delays), f"the assignment of {ip}")
             action = self._retry(f"action {action_id}", lambda: self.do.action(action_id))
             status = str(action.get("status", ""))
         return status
@@ -274,3 +279,15 @@ def _event_body(event: Event) -> JSON:
         "lastTimestamp": now,
         "count": 1,
     }
+
+
+def action_poll_delays() -> Iterator[float]:
+    """Seconds to wait before each read of an action in progress (see ACTION_POLL_FAST)."""
+    waited = 0.0
+    while waited < ACTION_POLL_FAST_FOR:
+        waited += ACTION_POLL_FAST
+        yield ACTION_POLL_FAST
+    delay = ACTION_POLL_FAST
+    while True:
+        delay = min(ACTION_POLL_SLOW, delay * ACTION_POLL_GROWTH)
+        yield delay
