@@ -1,8 +1,10 @@
 """Observe: read the current state from Kubernetes and DigitalOcean into an ``Observation``.
 
 Reads only, each retried inside the deadline. Which objects are read is decided here so that
-an idle resync costs a fixed, small number of calls: Services, EndpointSlices and Pods only in
-the namespaces that hold annotated Services; Nodes once; reserved IPs and firewalls once.
+an idle resync costs a fixed, small number of calls and a big cluster costs little more than a
+small one: Services (paged, unannotated ones dropped page by page); EndpointSlices of the
+annotated Services only and Pods only in the namespaces that hold annotated Services (no Pod
+of any other namespace is read); Nodes once; reserved IPs and firewalls once.
 """
 
 from __future__ import annotations
@@ -30,11 +32,16 @@ def observe(config: Config, kube: Kubernetes, do: DigitalOcean, deadline: Deadli
         return with_retries(call, deadline, what)
 
     raw_services = _managed_services(config, kube, read)
-    namespaces = sorted({s["metadata"]["namespace"] for s in raw_services})
+    names_by_namespace: dict[str, list[str]] = {}
+    for service in raw_services:
+        meta = service["metadata"]
+        names_by_namespace.setdefault(meta["namespace"], []).append(meta["name"])
     raw_slices: list[JSON] = []
     raw_pods: list[JSON] = []
-    for namespace in namespaces:
-        raw_slices += read("list endpointslices", partial(kube.list_endpoint_slices, namespace))
+    for namespace, names in sorted(names_by_namespace.items()):
+        raw_slices += read(
+            "list endpointslices", partial(kube.list_endpoint_slices, namespace, names)
+        )
         raw_pods += read("list pods", partial(kube.list_pods, namespace))
     raw_nodes = read("list nodes", kube.list_nodes)
     raw_ips = read("list reserved IPs", do.reserved_ips)
@@ -58,8 +65,8 @@ def _managed_services(
     scopes: list[str | None] = list(config.namespaces) or [None]
     found: list[JSON] = []
     for scope in scopes:
-        found += read("list services", partial(kube.list_services, scope))
-    return [s for s in found if translate.is_managed(s)]
+        found += read("list services", partial(kube.list_services, scope, translate.is_managed))
+    return found
 
 
 def _region(
