@@ -29,6 +29,20 @@ from typing import Any
 PROBED_MODULES = ("floating_ip", "kubernetes", "pydo", "cloudevents", "requests", "yaml")
 
 
+class NotFoundTrace:
+    """Last on ``sys.meta_path``: asked only for modules no real finder has, it records their
+    names (an import guarded by ``try``/``except ImportError`` fails silently otherwise)."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        self.names.add(fullname)
+
+
+TRACE = NotFoundTrace()
+
+
 class Context:
     """The second argument of ``main``, with the attributes the platform documents."""
 
@@ -65,6 +79,12 @@ def load(zip_path: Path, work_dir: Path, handler: str) -> tuple[Any, dict[str, f
     return main, timings
 
 
+def loaded_files() -> list[str]:
+    """The file of every module imported so far: the trace of what the function needs."""
+    files = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
+    return sorted(f for f in files if isinstance(f, str))
+
+
 def origins() -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     for name in PROBED_MODULES:
@@ -80,6 +100,7 @@ def serve(zip_path: Path, work_dir: Path, result_fd: int) -> None:
         out.write(json.dumps(payload) + "\n")
         out.flush()
 
+    sys.meta_path.append(TRACE)
     init = json.loads(sys.stdin.readline())
     try:
         main, timings = load(zip_path, work_dir, init.get("main", "main"))
@@ -96,7 +117,15 @@ def serve(zip_path: Path, work_dir: Path, result_fd: int) -> None:
         except Exception as error:
             traceback.print_exc()
             result = {"error": str(error)}
-        answer({"result": result, "seconds": time.perf_counter() - started, "origins": origins()})
+        answer(
+            {
+                "result": result,
+                "seconds": time.perf_counter() - started,
+                "origins": origins(),
+                "files": loaded_files(),
+                "not_found": sorted(TRACE.names),
+            }
+        )
 
 
 if __name__ == "__main__":

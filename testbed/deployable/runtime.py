@@ -41,6 +41,10 @@ class Answer:
     """How long ``main`` ran."""
     origins: dict[str, str | None]
     """Where each probed module was imported from."""
+    files: list[str]
+    """The file of every module imported so far in this process."""
+    not_found: list[str]
+    """Every module an import looked for and found nowhere (guarded imports included)."""
 
 
 @dataclass
@@ -115,7 +119,13 @@ class LoadedFunction:
         answer = self._next(timeout)
         if self.cold_start_s is None:
             self.cold_start_s = time.monotonic() - self._started
-        return Answer(answer["result"], answer["seconds"], answer["origins"])
+        return Answer(
+            answer["result"],
+            answer["seconds"],
+            answer["origins"],
+            answer["files"],
+            answer["not_found"],
+        )
 
     def _send(self, message: dict[str, Any]) -> None:
         assert self._process is not None and self._process.stdin is not None

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from floating_ip import contract
+from testbed.deployable import distributions
 from testbed.deployable.deployer import (
     REPO,
     DeployerError,
@@ -289,3 +290,50 @@ def test_the_built_zip_cold_starts_and_answers_every_event_form(
             f" first main {first.seconds:.2f}s); warm main {second.seconds:.2f}s,"
             f" {third.seconds:.2f}s"
         )
+
+
+SITE_PACKAGES = "virtualenv/lib/python3.11/site-packages"
+
+
+def test_the_zip_ships_exactly_the_distributions_a_real_invocation_imports(
+    built: Built,
+    runner: FunctionRunner,
+    world: DoksWorld,
+    namespace: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """requirements.txt is an allow-list installed with --no-deps: a trace of real invocations
+    (a change that places the IP, a move, an idle resync) in the runtime's loader must find
+    every distribution it needs in the zip, and nothing shipped may go unused."""
+    serve_traefik(world, namespace, IP, "a")
+    subject = f"{namespace}/traefik"
+    work = tmp_path / "action"
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **runner.env}
+    with LoadedFunction(built.zip_path, work, env, tmp_path / "function.log") as function:
+        placed = function.invoke(web_raw(*binary_event(contract.EVENT_SERVICE_CHANGED, subject)))
+        assert_placed(placed.result["body"], world, "a")
+        move_traefik(world, namespace, 2, "b")
+        moved = function.invoke(web_raw(*binary_event(contract.EVENT_SERVICE_CHANGED, subject)))
+        assert_placed(moved.result["body"], world, "b")
+        idle = function.invoke(structured(contract.EVENT_RESYNC, runner.env["WEB_SECRET"]))
+        assert idle.result["statusCode"] == 200, idle.result
+        used = distributions.usage(work / SITE_PACKAGES, idle.files)
+        lacking = distributions.missing(idle.not_found, distributions.shipped(work / SITE_PACKAGES))
+    with capsys.disabled():
+        print(f"\nimported {len(used.imported)} distributions: {', '.join(sorted(used.imported))}")
+        print(f"shipped, never imported: {', '.join(sorted(used.unused)) or 'none'}")
+    assert lacking == {}, f"the invocation needs distributions the zip lacks: {lacking}"
+    assert used.stray == set(), f"imported files no shipped distribution lists: {used.stray}"
+    assert used.unused == set(), f"shipped but never imported (drop them): {used.unused}"
+    # The allow-list and what the trace needs are one and the same.
+    allowed = {
+        distributions.canonical(line.split("==")[0])
+        for line in (REPO / "packages/floating-ip/reconcile/requirements.txt").read_text().split()
+        if "==" in line
+    }
+    assert used.imported == allowed
+    with zipfile.ZipFile(built.zip_path) as archive:
+        names = archive.namelist()
+    for left_out in ("kubernetes/aio/", "pydo/aio/"):
+        assert not any(n.startswith(f"{SITE_PACKAGES}/{left_out}") for n in names), left_out

@@ -15,15 +15,13 @@ from pathlib import Path
 site_packages = Path(sys.argv[1]).resolve()
 sys.path[:0] = [str(site_packages), str(Path(sys.argv[2]).resolve())]
 
-import pydo  # noqa: E402
-from kubernetes import client  # noqa: E402
-
 from floating_ip import entry_functions, reconcile  # noqa: E402, F401
+from floating_ip.adapters.digitalocean import DigitalOcean  # noqa: E402
+from floating_ip.adapters.kubernetes import Kubernetes  # noqa: E402
 
-# What the first call builds: the API objects and the models the client loads lazily.
-api = client.ApiClient(client.Configuration(host="https://127.0.0.1"))
-client.CoreV1Api(api), client.DiscoveryV1Api(api)
-pydo.Client("unused", endpoint="https://127.0.0.1")
+# What the first call builds: both clients (and what they load lazily).
+Kubernetes("https://127.0.0.1", "unused", None).close()
+DigitalOcean("unused", "https://127.0.0.1").close()
 
 compiled = 0
 for module in list(sys.modules.values()):
