@@ -23,13 +23,20 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import failover_bench, forwarder_bench, function_bench, report, zip_bench
+from bench import (
+    big_cluster_bench,
+    failover_bench,
+    forwarder_bench,
+    function_bench,
+    report,
+    zip_bench,
+)
 from bench.failover_bench import FailoverOptions
 from bench.machine import REPO, machine_info
 from bench.plot import failover_png
 
 RESULTS = REPO / "bench" / "results"
-ORDER = ("failover", "function", "forwarder", "zip")
+ORDER = ("failover", "function", "forwarder", "zip", "bigcluster")
 """The failover first: the figure that matters most, measured on an idle machine."""
 OK, FAILED, INTERRUPTED = 0, 1, 130
 
@@ -98,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "function": lambda log: _quietly(function_bench.main, log),
         "forwarder": lambda log: _quietly(forwarder_bench.main, log),
         "zip": lambda _log: zip_bench.run(workdir / "zip"),
+        "bigcluster": lambda log: _quietly(
+            lambda: big_cluster_bench.run(workdir / "bigcluster"), log
+        ),
     }
     parts: dict[str, Any] = {}
     failed: dict[str, str] = {}

@@ -13,7 +13,7 @@ from typing import Any
 from bench.figures import PHASE_LABELS, PHASES
 
 SCHEMA = 1
-PARTS = ("failover", "function", "forwarder", "zip")
+PARTS = ("failover", "function", "forwarder", "zip", "bigcluster")
 """Every part ``make bench`` runs, in the order it runs them."""
 
 Row = tuple[str, ...]
@@ -122,6 +122,8 @@ def main_rows(parts: Mapping[str, Any]) -> list[Row]:
         rows += _forwarder_main(parts["forwarder"])
     if "zip" in parts:
         rows += _zip_main(parts["zip"])
+    if "bigcluster" in parts:
+        rows += _big_cluster_main(parts["bigcluster"])
     return rows
 
 
@@ -214,17 +216,73 @@ def _forwarder_main(forwarder: Mapping[str, Any]) -> list[Row]:
 
 
 def _zip_main(zipped: Mapping[str, Any]) -> list[Row]:
-    cold = zipped["cold_start"]
-    return [
-        ("zip", "function zip size", f"{zipped['zip_bytes'] / 1e6:.1f} MB"),
+    rows: list[Row] = []
+    for label, side in _sides(zipped):
+        cold = side["cold_start"]
+        rows += [
+            ("zip", f"function zip size{label}", f"{side['zip_bytes'] / 1e6:.1f} MB"),
+            (
+                "zip",
+                f"cold start of the zip, median of {cold['runs']}{label}",
+                f"{seconds(cold['median_s'])} (unzip {seconds(cold['unzip_s'])},"
+                f" import {seconds(cold['import_s'])},"
+                f" first main {seconds(cold['first_main_s'])})",
+            ),
+            ("zip", f"warm invocation (idle resync){label}", seconds(side["warm_main_s"])),
+        ]
+    if "ratios" in zipped:
+        ratios = zipped["ratios"]
+        rows.append(
+            (
+                "zip",
+                "new / old: zip size, cold start",
+                f"{ratios['zip_bytes']:.2f} x, {ratios['cold_start']:.2f} x",
+            )
+        )
+    return rows
+
+
+def _sides(part: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """A part measured old and new side by side, or (older results) once."""
+    if "new" in part:
+        return [(", new", part["new"])] + ([(", old", part["old"])] if "old" in part else [])
+    return [("", part)]
+
+
+def _big_cluster_main(big: Mapping[str, Any]) -> list[Row]:
+    cluster = big["cluster"]
+    scale = (
+        f"{cluster['services']} Services ({cluster['opted_in']} opted in),"
+        f" {cluster['nodes']} nodes, {cluster['pods']} pods"
+    )
+    rows: list[Row] = []
+    for label, side in _sides(big):
+        rows += [
+            (
+                "big cluster",
+                f"idle resync, warm median / p95{label} ({scale})",
+                f"{seconds(side['warm_median_s'])} / {seconds(side['warm_p95_s'])}",
+            ),
+            (
+                "big cluster",
+                f"Kubernetes bytes read per invocation{label}",
+                f"{side['kube_bytes_per_invocation'] / 1e6:.2f} MB",
+            ),
+            (
+                "big cluster",
+                f"peak RSS of the function process{label}",
+                f"{side['peak_rss_mb']:.0f} MB",
+            ),
+        ]
+    rows.append(
         (
-            "zip",
-            f"cold start of the zip, median of {cold['runs']}",
-            f"{seconds(cold['median_s'])} (unzip {seconds(cold['unzip_s'])},"
-            f" import {seconds(cold['import_s'])}, first main {seconds(cold['first_main_s'])})",
-        ),
-        ("zip", "warm invocation (idle resync)", seconds(zipped["warm_main_s"])),
-    ]
+            "big cluster",
+            "memory limit (project.yml) / peak RSS, new",
+            f"{big['memory_limit_mb']} MB / {big['new']['peak_rss_mb']:.0f} MB"
+            f" = {big['margin']:.1f} x",
+        )
+    )
+    return rows
 
 
 def peers_rows(failover: Mapping[str, Any]) -> list[Row]:

@@ -1,7 +1,8 @@
 """The deployed function: its zip's size, and its cold start as DigitalOcean's Python runtime
-runs it (unzip, activate the virtualenv, import, first ``main``) against the bed.
+runs it (unzip, activate the virtualenv, import, first ``main``) against the bed; the zip of
+the baseline (before the lean zip) beside it, cold-started in turn on the same bed.
 
-The zip is built once by the real deployer library (what ``doctl serverless deploy`` runs),
+Each zip is built once by the real deployer library (what ``doctl serverless deploy`` runs),
 from a copy of what it ships. The first cold start answers a resync that places a reserved
 IP; the next ones answer idle resyncs (nothing to change), the common case of a cold start.
 """
@@ -15,9 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import baseline
 from floating_ip import contract
 from testbed.controlplane import ControlPlane, binaries
 from testbed.deployable.deployer import (
+    SHIPPED,
     DeployerError,
     build_time_env,
     copy_project,
@@ -31,18 +34,19 @@ from testbed.doks import DoksWorld, function_token
 from testbed.function_harness import resync
 from testbed.kube import KubeBed, Port
 
-COLD_STARTS = 3
+COLD_STARTS = 5
 """Idle cold starts timed, after the first one."""
 IP = "192.0.2.40"
 RUNTIME_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-def build(workdir: Path) -> tuple[Path, float]:
-    """The function's zip, built by the deployer; and how long the build took."""
+def build(workdir: Path, source_root: Path | None = None) -> tuple[Path, float]:
+    """The function's zip, built by the deployer from this checkout (or ``source_root``);
+    and how long the build took."""
     started = time.monotonic()
     with RuntimesStub() as stub:
         report = run_deployer(
-            copy_project(workdir / "project"),
+            copy_project(workdir / "project", *([source_root] if source_root else [])),
             # Build-time values: the built function is then run with the bed's settings.
             write_env_file(workdir / "deploy.env", build_time_env()),
             workdir / "out",
@@ -89,6 +93,8 @@ def cold_start(zip_path: Path, workdir: Path, env: dict[str, str]) -> dict[str, 
 
 def run(workdir: Path) -> dict[str, Any]:
     zip_path, build_seconds = build(workdir / "build")
+    old_source = baseline.export(workdir / "baseline", *SHIPPED)
+    old_zip, old_build_seconds = build(workdir / "build-old", old_source)
     plane = ControlPlane(workdir / "control-plane", binaries()).start()
     try:
         with DoImitation(workdir / "digitalocean", check_contract=False) as do:
@@ -107,11 +113,34 @@ def run(workdir: Path) -> dict[str, Any]:
             placing = cold_start(zip_path, workdir / "run-0", env)
             if world.holder_of(IP) != "a":
                 raise RuntimeError("the zip's first call did not place the reserved IP")
-            idle = [
-                cold_start(zip_path, workdir / f"run-{n}", env) for n in range(1, 1 + COLD_STARTS)
-            ]
+            new: list[dict[str, Any]] = []
+            old: list[dict[str, Any]] = []
+            for n in range(1, 1 + COLD_STARTS):  # in turn: both see the same machine
+                old.append(cold_start(old_zip, workdir / f"run-old-{n}", env))
+                new.append(cold_start(zip_path, workdir / f"run-{n}", env))
     finally:
         plane.stop()
+    results = {
+        "new": _side(zip_path, build_seconds, new),
+        "old": _side(old_zip, old_build_seconds, old),
+        "baseline_commit": baseline.BASELINE_COMMIT,
+    }
+    results["new"]["cold_start_placing_s"] = round(placing["cold_start_s"], 3)
+    results["ratios"] = {
+        "zip_bytes": round(results["new"]["zip_bytes"] / results["old"]["zip_bytes"], 2),
+        "cold_start": round(
+            results["new"]["cold_start"]["median_s"] / results["old"]["cold_start"]["median_s"], 2
+        ),
+        "first_main": round(
+            results["new"]["cold_start"]["first_main_s"]
+            / results["old"]["cold_start"]["first_main_s"],
+            2,
+        ),
+    }
+    return results
+
+
+def _side(zip_path: Path, build_seconds: float, idle: list[dict[str, Any]]) -> dict[str, Any]:
     rounded = [{k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in idle]
     return {
         "zip_bytes": zip_path.stat().st_size,
@@ -124,6 +153,5 @@ def run(workdir: Path) -> dict[str, Any]:
             "first_main_s": round(statistics.median(r["first_main_s"] for r in idle), 3),
             "each": rounded,
         },
-        "cold_start_placing_s": round(placing["cold_start_s"], 3),
         "warm_main_s": round(statistics.median(r["warm_main_s"] for r in idle), 3),
     }

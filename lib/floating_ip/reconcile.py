@@ -49,6 +49,7 @@ def reconcile(config: Config, trigger: Trigger, deadline: Deadline) -> Reconcile
             report["changes"] = applied.changes
             report["errors"] = applied.errors
             report["pending"] = sorted(applied.pending_ips)
+            report["observed"]["kubernetes_bytes_read"] = kube.bytes_read
             return ReconcileResult(report, bool(applied.pending_ips), bool(applied.errors))
         raise AssertionError("unreachable")  # pragma: no cover
     finally:

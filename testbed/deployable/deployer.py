@@ -62,10 +62,11 @@ def project_variables() -> set[str]:
     return {name.strip() for name in re.findall(r"\$\{([^}]+)\}", text)}
 
 
-def copy_project(target: Path) -> Path:
+def copy_project(target: Path, source_root: Path = REPO) -> Path:
+    """What ``doctl serverless deploy`` ships, from this checkout (or another tree of it)."""
     target.mkdir(parents=True, exist_ok=True)
     for name in SHIPPED:
-        source = REPO / name
+        source = source_root / name
         if source.is_dir():
             shutil.copytree(source, target / name, ignore=shutil.ignore_patterns(*LOCAL_LEFTOVERS))
         else:

@@ -1,0 +1,29 @@
+"""The code before the cold-path work (issue 14), exported from git, so a benchmark can run
+old and new side by side in one run, on the same machine and the same bed."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+from pathlib import Path
+
+from bench.machine import REPO
+
+BASELINE_COMMIT = "a675f1d"
+"""The last commit before the lean zip, the transport without API classes, the paged reads,
+the leading-edge forwarder and the faster action polling."""
+
+
+def export(target: Path, *paths: str) -> Path:
+    """``paths`` of the baseline commit, written under ``target`` (which is returned)."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", BASELINE_COMMIT, *paths],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    return target
