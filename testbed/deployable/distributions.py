@@ -8,7 +8,7 @@ import csv
 import importlib.util
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -33,28 +33,51 @@ def shipped(site_packages: Path) -> dict[str, set[Path]]:
 @dataclass(frozen=True)
 class Usage:
     imported: set[str]
-    """Shipped distributions a module was imported from."""
+    """Shipped distributions a module was imported from (or would have been: see ``usage``)."""
     unused: set[str]
     """Shipped distributions nothing was imported from."""
     stray: set[str]
     """Imported files under site-packages that no shipped distribution lists."""
+    lacking: dict[str, str]
+    """Modules imported from outside the zip and the standard library, which no shipped
+    distribution provides: module -> file. The runtime would not find them."""
 
 
-def usage(site_packages: Path, loaded_files: Iterable[str]) -> Usage:
+def usage(site_packages: Path, modules: Mapping[str, str], stdlib: Path) -> Usage:
+    """Sort the modules a traced process imported (name -> file) by distribution.
+
+    A module imported from another site-packages (the interpreter's own, say, where a
+    start-up ``.pth`` may import ``certifi`` before the function runs) counts for the shipped
+    distribution providing that name, if any; otherwise it is lacking."""
     dists = shipped(site_packages)
     owner = {file: name for name, files in dists.items() for file in files}
+    provides = {
+        Path(file).relative_to(site_packages.resolve()).parts[0].removesuffix(".py"): name
+        for name, files in dists.items()
+        for file in files
+        if Path(file).is_relative_to(site_packages.resolve())
+    }
     imported: set[str] = set()
     stray: set[str] = set()
+    lacking: dict[str, str] = {}
     root = site_packages.resolve()
-    for loaded in loaded_files:
+    zip_root = root.parents[3]  # <zip>/virtualenv/lib/python3.X/site-packages
+    for module, loaded in modules.items():
         path = Path(loaded).resolve()
-        if not path.is_relative_to(root):
-            continue
-        if path in owner:
-            imported.add(owner[path])
+        if path.is_relative_to(root):
+            if path in owner:
+                imported.add(owner[path])
+            else:
+                stray.add(path.relative_to(root).as_posix())
+        elif path.is_relative_to(zip_root) or (
+            path.is_relative_to(stdlib) and "site-packages" not in path.parts
+        ):
+            continue  # the function's own code, or the standard library
+        elif module.partition(".")[0] in provides:
+            imported.add(provides[module.partition(".")[0]])
         else:
-            stray.add(path.relative_to(root).as_posix())
-    return Usage(imported, set(dists) - imported, stray)
+            lacking[module] = loaded
+    return Usage(imported, set(dists) - imported, stray, lacking)
 
 
 def missing(not_found: Iterable[str], shipped_names: Iterable[str]) -> dict[str, str]:

@@ -57,7 +57,18 @@ class Context:
         return max(0, self.deadline - int(time.time() * 1000))
 
 
+def forget_site_packages() -> None:
+    """The function may import only what its zip brings and the standard library. This
+    interpreter's own site-packages (and whatever its start-up ``.pth`` files imported from
+    there) is put out of reach, or the trace would credit it for what the zip lacks."""
+    sys.path[:] = [p for p in sys.path if "site-packages" not in Path(p).parts]
+    for name, module in list(sys.modules.items()):
+        if "site-packages" in Path(getattr(module, "__file__", None) or "").parts:
+            del sys.modules[name]
+
+
 def load(zip_path: Path, work_dir: Path, handler: str) -> tuple[Any, dict[str, float]]:
+    forget_site_packages()
     timings: dict[str, float] = {}
     started = time.perf_counter()
     with zipfile.ZipFile(zip_path) as archive:
@@ -79,10 +90,10 @@ def load(zip_path: Path, work_dir: Path, handler: str) -> tuple[Any, dict[str, f
     return main, timings
 
 
-def loaded_files() -> list[str]:
-    """The file of every module imported so far: the trace of what the function needs."""
-    files = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
-    return sorted(f for f in files if isinstance(f, str))
+def loaded_modules() -> dict[str, str]:
+    """Every module imported so far and its file: the trace of what the function needs."""
+    files = {name: getattr(m, "__file__", None) for name, m in list(sys.modules.items())}
+    return {n: f for n, f in sorted(files.items()) if isinstance(f, str) and f != __file__}
 
 
 def origins() -> dict[str, str | None]:
@@ -122,7 +133,7 @@ def serve(zip_path: Path, work_dir: Path, result_fd: int) -> None:
                 "result": result,
                 "seconds": time.perf_counter() - started,
                 "origins": origins(),
-                "files": loaded_files(),
+                "modules": loaded_modules(),
                 "not_found": sorted(TRACE.names),
             }
         )

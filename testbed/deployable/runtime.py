@@ -41,8 +41,8 @@ class Answer:
     """How long ``main`` ran."""
     origins: dict[str, str | None]
     """Where each probed module was imported from."""
-    files: list[str]
-    """The file of every module imported so far in this process."""
+    modules: dict[str, str]
+    """Every module imported so far in this process, and its file."""
     not_found: list[str]
     """Every module an import looked for and found nowhere (guarded imports included)."""
 
@@ -123,7 +123,7 @@ class LoadedFunction:
             answer["result"],
             answer["seconds"],
             answer["origins"],
-            answer["files"],
+            answer["modules"],
             answer["not_found"],
         )
 

@@ -18,21 +18,29 @@ def install(site: Path, name: str, version: str, files: list[str]) -> None:
 
 
 def test_usage_sorts_shipped_distributions_by_what_the_trace_imported(tmp_path: Path) -> None:
-    site = tmp_path / "site-packages"
+    site = tmp_path / "zip" / "virtualenv" / "lib" / "python3.11" / "site-packages"
     install(site, "PyYAML", "6.0", ["yaml/__init__.py", "yaml/error.py"])
     install(site, "aiohttp", "3.0", ["aiohttp/__init__.py"])
     install(site, "requests_oauthlib", "2.0", ["requests_oauthlib/__init__.py"])
+    install(site, "certifi", "2026.1", ["certifi/__init__.py"])
     (site / "loose.py").write_text("")
-    trace = [
-        str(site / "yaml" / "error.py"),
-        str(site / "requests_oauthlib" / "__init__.py"),
-        str(site / "loose.py"),
-        "/usr/lib/python3.11/json/__init__.py",  # the standard library is not counted
-    ]
-    used = distributions.usage(site, trace)
-    assert used.imported == {"pyyaml", "requests-oauthlib"}
+    stdlib = tmp_path / "python" / "lib" / "python3.11"
+    trace = {
+        "yaml.error": str(site / "yaml" / "error.py"),
+        "requests_oauthlib": str(site / "requests_oauthlib" / "__init__.py"),
+        "loose": str(site / "loose.py"),
+        "floating_ip.handler": str(tmp_path / "zip" / "floating_ip" / "handler.py"),  # its own
+        "json": str(stdlib / "json" / "__init__.py"),  # the standard library is not counted
+        # Imported from the interpreter's own site-packages before the function ran: the zip
+        # ships it, so it counts as imported; what the zip does not ship is lacking.
+        "certifi": str(stdlib / "site-packages" / "certifi" / "__init__.py"),
+        "six": str(stdlib / "site-packages" / "six.py"),
+    }
+    used = distributions.usage(site, trace, stdlib)
+    assert used.imported == {"pyyaml", "requests-oauthlib", "certifi"}
     assert used.unused == {"aiohttp"}
     assert used.stray == {"loose.py"}
+    assert used.lacking == {"six": str(stdlib / "site-packages" / "six.py")}
 
 
 def test_missing_names_only_what_this_environment_could_have_shipped() -> None:
