@@ -319,3 +319,51 @@ def test_the_printed_and_markdown_tables_hold_the_same_figures() -> None:
         assert figure in text
         assert figure in md
     assert report.text_tables({}) == ""
+
+
+def side(zip_bytes: int, median_s: float) -> dict[str, Any]:
+    return {
+        "zip_bytes": zip_bytes,
+        "cold_start": {
+            "runs": 5,
+            "median_s": median_s,
+            "unzip_s": median_s / 2,
+            "import_s": 0.5,
+            "first_main_s": 0.4,
+        },
+        "warm_main_s": 0.03,
+    }
+
+
+def big_side(p95: float, rss: float, read: int) -> dict[str, Any]:
+    return {
+        "first_s": 0.9,
+        "warm_median_s": p95 - 0.05,
+        "warm_p95_s": p95,
+        "peak_rss_mb": rss,
+        "kube_bytes_per_invocation": read,
+    }
+
+
+def test_old_and_new_are_tabled_side_by_side_with_their_ratios() -> None:
+    zipped = {
+        "new": side(19_100_000, 1.8),
+        "old": side(36_800_000, 3.6),
+        "ratios": {"zip_bytes": 0.52, "cold_start": 0.5},
+    }
+    big = {
+        "cluster": {"services": 1000, "opted_in": 30, "nodes": 200, "pods": 5000},
+        "new": big_side(0.4, 70.0, 1_500_000),
+        "old": big_side(1.1, 90.0, 2_400_000),
+        "memory_limit_mb": 256,
+        "margin": 3.66,
+    }
+    values = {r[1]: r[2] for r in report.main_rows({"zip": zipped, "bigcluster": big})}
+    assert values["function zip size, new"] == "19.1 MB"
+    assert values["function zip size, old"] == "36.8 MB"
+    assert values["new / old: zip size, cold start"] == "0.52 x, 0.50 x"
+    scale = "1000 Services (30 opted in), 200 nodes, 5000 pods"
+    assert values[f"idle resync, warm median / p95, new ({scale})"] == "0.35 s / 0.40 s"
+    assert values["Kubernetes bytes read per invocation, old"] == "2.40 MB"
+    assert values["peak RSS of the function process, new"] == "70 MB"
+    assert values["memory limit (project.yml) / peak RSS, new"] == "256 MB / 70 MB = 3.7 x"
