@@ -62,9 +62,12 @@ BURST_FLIPS = 200
 MOVE_TIMEOUT = 30.0
 """Seconds a move may take beyond three action latencies."""
 SETTLE_TIMEOUT = 30.0
-SETTLED_AFTER = 0.25
-"""A call counts as having seen a change if it started this long after it (its start is an
-estimate, late by milliseconds; the forwarder sends no sooner than its 0.5 s quiet window)."""
+SETTLE_MARGIN = 0.3
+"""Settled: a call started after the change, and none for the quiet window plus this since
+the last one ended. The forwarder sends a quiet Service's first change at once and coalesces
+what follows (the move's second change, the function's own writes to the Service); a move
+made before those are sent would not start from a quiet Service, and would measure the quiet
+window instead of the failover."""
 TOKENS_PER_MOVE = 3
 """Events a move may cost: the change, and margin for one more."""
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
@@ -182,11 +185,15 @@ class _Bench:
     def _settle(self, since: float) -> None:
         """Until the function answered a call that started after ``since``: it saw every
         change made until then, and the forwarder holds nothing back."""
-        self._until(
-            lambda: any(c.started_at > since + SETTLED_AFTER for c in self.monitor.calls),
-            SETTLE_TIMEOUT,
-            "the function's answer to the latest change",
-        )
+        quiet = self.limit.quiet_window + SETTLE_MARGIN
+
+        def settled() -> bool:
+            calls = self.monitor.calls
+            return any(c.started_at > since for c in calls) and (
+                time.time() - max(c.seen_at for c in calls) >= quiet
+            )
+
+        self._until(settled, SETTLE_TIMEOUT, "the function's answer to the latest change")
 
     def _pace(self) -> None:
         """Until the forwarder's bucket (replayed from the calls seen) holds a move's events."""
