@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from kubernetes.client.exceptions import ApiException
 
 from floating_ip.adapters import digitalocean, kubernetes
 from floating_ip.errors import TransientError
@@ -107,16 +106,13 @@ def test_the_digitalocean_adapter_reads_retry_after_with_the_shared_parser(
 def test_the_kubernetes_adapter_reads_retry_after_with_the_shared_parser(
     header: str, seconds: float
 ) -> None:
-    error = ApiException(status=503, reason="Service Unavailable")
-    error.headers = {"Retry-After": header}
-    classified = kubernetes._classify(error, "list nodes")
+    classified = kubernetes._classify(503, "Service Unavailable", {"Retry-After": header}, "GET")
     assert isinstance(classified, TransientError)
     assert classified.retry_after == seconds
 
 
 def test_the_kubernetes_adapter_reads_an_http_date() -> None:
-    error = ApiException(status=429, reason="Too Many Requests")
-    error.headers = {"Retry-After": http_date(datetime.now(UTC).timestamp() + 200)}
-    classified = kubernetes._classify(error, "list nodes")
+    date = http_date(datetime.now(UTC).timestamp() + 200)
+    classified = kubernetes._classify(429, "Too Many Requests", {"Retry-After": date}, "GET")
     assert isinstance(classified, TransientError)
     assert classified.retry_after is not None and 150 <= classified.retry_after <= 200

@@ -4,9 +4,11 @@ No process, no socket, no sleeping."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from floating_ip import contract
 from floating_ip.adapters.digitalocean import DigitalOcean
 from floating_ip.adapters.kubernetes import Kubernetes
 from floating_ip.deadline import Deadline
@@ -69,7 +71,7 @@ class FakeKube(Kubernetes):
     def close(self) -> None:
         pass
 
-    def _list(self, kind: str, namespace: str | None) -> list[JSON]:
+    def _listed(self, kind: str, namespace: str | None) -> list[JSON]:
         self.journal.call("list " + kind, namespace or "*")
         return [
             o
@@ -77,17 +79,26 @@ class FakeKube(Kubernetes):
             if namespace is None or o["metadata"].get("namespace") == namespace
         ]
 
-    def list_services(self, namespace: str | None) -> list[JSON]:
-        return self._list("services", namespace)
+    def list_services(
+        self, namespace: str | None, keep: Callable[[JSON], bool] | None = None
+    ) -> list[JSON]:
+        return [s for s in self._listed("services", namespace) if keep is None or keep(s)]
 
-    def list_endpoint_slices(self, namespace: str | None) -> list[JSON]:
-        return self._list("endpointslices", namespace)
+    def list_endpoint_slices(
+        self, namespace: str | None, services: list[str] | None = None
+    ) -> list[JSON]:
+        return [
+            s
+            for s in self._listed("endpointslices", namespace)
+            if services is None
+            or (s["metadata"].get("labels") or {}).get(contract.SERVICE_NAME_LABEL) in services
+        ]
 
     def list_pods(self, namespace: str) -> list[JSON]:
-        return self._list("pods", namespace)
+        return self._listed("pods", namespace)
 
     def list_nodes(self) -> list[JSON]:
-        return self._list("nodes", None)
+        return self._listed("nodes", None)
 
     def patch_service(self, namespace: str, name: str, patch: JSON) -> JSON:
         self.journal.call("patch", f"{namespace}/{name}", repr(patch))

@@ -6,10 +6,12 @@ is written out by hand so each step is visible."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from floating_ip import contract
-from floating_ip.apply import Applied, Applier
+from floating_ip.apply import Applied, Applier, action_poll_delays
 from floating_ip.core.model import (
     Assignment,
     Event,
@@ -143,7 +145,9 @@ def test_an_assignment_is_waited_for_until_its_action_completes() -> None:
         MOVE_PLAN, journal, action_statuses=("in-progress",) * 3 + ("completed",), deadline=deadline
     )
     assert journal.operations().count("action") == 3
-    assert [seconds for seconds, _ in deadline.slept] == [0.25, 0.5, 0.5]
+    assert [seconds for seconds, _ in deadline.slept] == list(
+        itertools.islice(action_poll_delays(), 3)
+    )
     assert journal.operations().index("action") < journal.calls.index(
         ("event", "apps/web", "IPMoved")
     )
