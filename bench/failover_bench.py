@@ -183,8 +183,9 @@ class _Bench:
             self._check()
 
     def _settle(self, since: float) -> None:
-        """Until the function answered a call that started after ``since``: it saw every
-        change made until then, and the forwarder holds nothing back."""
+        """Until the function answered a call that started after ``since`` (taken before the
+        change: the forwarder may post it before the change's own call returns) and no call
+        came for a quiet window: it saw every change, and the forwarder holds nothing back."""
         quiet = self.limit.quiet_window + SETTLE_MARGIN
 
         def settled() -> bool:
@@ -228,10 +229,10 @@ class _Bench:
 
     def _place_first(self) -> None:
         self._start_pod(self.holder)
+        annotating = time.time()
         self.kube.annotate_service(self.ns, SERVICE, {contract.ADDRESS: self.ip})
-        annotated = time.time()
         self._converged(self.ip, self.nodes[self.holder], MOVE_TIMEOUT)
-        self._settle(annotated)
+        self._settle(annotating)
 
     def _round(self, latency: float) -> dict[str, Any]:
         moves = [self._move(KINDS[n % len(KINDS)], latency) for n in range(self.options.moves)]
@@ -240,8 +241,9 @@ class _Bench:
     def _move(self, kind: str, latency: float) -> dict[str, Any]:
         old, new = self.holder, (self.holder + 1) % len(self.nodes)
         source, target = self.nodes[old], self.nodes[new]
+        starting = time.time()
         self._start_pod(new)
-        self._settle(time.time())
+        self._settle(starting)
         self._pace()
 
         changed_at = time.time()
@@ -249,9 +251,8 @@ class _Bench:
             self.system.controllers.delete_pod(self.ns, self.pods.pop(old), SERVICE)
         else:
             self.system.controllers.node_not_ready(source)
-        changed = time.time()
         self._converged(self.ip, target, MOVE_TIMEOUT + 3 * latency)
-        self._settle(changed)
+        self._settle(changed_at)
         ended = time.time()
 
         move = figures.Move(changed_at, target.droplet_id, target.anchor, source.anchor)
@@ -302,8 +303,8 @@ class _Bench:
             pods[node] = [f"{BURST_SERVICE}-{node}-{k}" for k in range(2)]
             for name in pods[node]:
                 self.system.controllers.start_pod(self.ns, name, self.nodes[node], BURST_SERVICE)
-        self.kube.annotate_service(self.ns, BURST_SERVICE, {contract.ADDRESS: self.burst_ip})
         annotated = time.time()
+        self.kube.annotate_service(self.ns, BURST_SERVICE, {contract.ADDRESS: self.burst_ip})
         by_droplet = {self.nodes[n].droplet_id: n for n in spare_nodes}
         self._until(
             lambda: self.monitor.holder(self.burst_ip) in by_droplet,
