@@ -2,8 +2,12 @@
 
 Rules, per key (a Service, or the resync):
 
-- a burst of changes becomes one event, sent once no change came for ``quiet`` seconds, but
-  never later than ``ceiling`` seconds after the burst's first change;
+- leading edge: the first change of a key that has been quiet (no change for ``quiet``
+  seconds, nothing waiting or in flight) is due at once: a lone change, the common case of a
+  failover, costs no waiting;
+- any later change coalesces: it is sent once no change came for ``quiet`` seconds, but never
+  later than ``ceiling`` seconds after the first change it carries; so a burst costs the
+  leading event and one (or, past the ceiling, a few) more;
 - at most one event per key is in flight; a change during the flight makes the key pending
   again, to be sent after the flight ends (and its own quiet window);
 - a failed send keeps the key pending until ``now + delay`` (the retry policy's choice);
@@ -21,6 +25,8 @@ from typing import Generic, TypeVar
 
 K = TypeVar("K")
 
+_FORGET_AT = 1024
+
 
 @dataclass(slots=True)
 class _Pending:
@@ -29,6 +35,8 @@ class _Pending:
     last: float
     not_before: float = 0.0
     attempts: int = 0
+    leading: bool = False
+    """The key was quiet before ``first``: due at once, without a quiet window."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,8 @@ class Coalescer(Generic[K]):
         self._tokens = float(burst)
         self._refilled = now
         self._tickets = itertools.count(1)
+        self._last_change: dict[K, float] = {}
+        """When each recently changed key last changed (to tell a quiet key's first change)."""
 
     # --- inputs ------------------------------------------------------------------------------
 
@@ -77,20 +87,27 @@ class Coalescer(Generic[K]):
         """A change that may affect ``key`` was seen at ``now``."""
         entry = self._pending.get(key)
         if entry is None:
-            self._pending[key] = _Pending(first=now, last=now)
+            previous = self._last_change.get(key)
+            quiet = key not in self._in_flight and (
+                previous is None or now - previous >= self.quiet
+            )
+            self._pending[key] = _Pending(first=now, last=now, leading=quiet)
         else:
             entry.last = now
+        self._last_change[key] = now
 
     def clear(self) -> None:
         """Forget everything (leadership lost: the next leader starts with a resync)."""
         self._pending.clear()
         self._in_flight.clear()
+        self._last_change.clear()
 
     # --- handing out work ---------------------------------------------------------------------
 
     def take(self, now: float) -> Taken[K] | None:
         """The next key to send now, or ``None`` (see ``wake_in`` for when to ask again)."""
         self._refill(now)
+        self._forget_quiet(now)
         if self._tokens < 1:
             return None
         ready = [k for k, e in self._pending.items() if self._takeable(k) and self._due(e) <= now]
@@ -147,8 +164,17 @@ class Coalescer(Generic[K]):
     # --- internals ---------------------------------------------------------------------------
 
     def _due(self, entry: _Pending) -> float:
-        settled = min(entry.last + self.quiet, entry.first + self.ceiling)
+        if entry.leading:
+            settled = entry.first
+        else:
+            settled = min(entry.last + self.quiet, entry.first + self.ceiling)
         return max(settled, entry.not_before)
+
+    def _forget_quiet(self, now: float) -> None:
+        """Keys quiet for ``quiet`` seconds count as never changed: the map stays as small as
+        the set of recently changed keys (checked only when it has grown, so cheap)."""
+        if len(self._last_change) > _FORGET_AT + 2 * len(self._pending):
+            self._last_change = {k: t for k, t in self._last_change.items() if now - t < self.quiet}
 
     def _takeable(self, key: K) -> bool:
         return key not in self._in_flight
