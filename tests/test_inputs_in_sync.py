@@ -22,6 +22,7 @@ from floating_ip.core import model
 from floating_ip.core.model import Cluster, Observation, ReservedIP
 from floating_ip.core.plan import plan
 from floating_ip_forwarder import projections
+from tests.forwarder.test_projections import slice_obj
 
 Obj = dict[str, Any]
 
@@ -109,21 +110,7 @@ SERVICE: Obj = {
         "externalTrafficPolicy": "Local",
     },
 }
-SLICE: Obj = {
-    "metadata": {
-        "name": "web-abc",
-        "namespace": "apps",
-        "labels": {contract.SERVICE_NAME_LABEL: "web"},
-    },
-    "endpoints": [
-        {
-            "addresses": ["10.244.0.2"],
-            "conditions": {"ready": True, "serving": True, "terminating": False},
-            "nodeName": "pool-a-1",
-            "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "apps"},
-        }
-    ],
-}
+SLICE: Obj = slice_obj()
 NODE: Obj = {
     "metadata": {
         "name": "pool-a-1",
