@@ -4,6 +4,7 @@ No process, no socket, no sleeping."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,17 +68,20 @@ class FakeKube(Kubernetes):
         self.listed = listed or {}
         """``services``, ``endpointslices``, ``pods``, ``nodes``: every object, any namespace."""
         self.version = 0
+        self.bytes_read = 0
 
     def close(self) -> None:
         pass
 
     def _listed(self, kind: str, namespace: str | None) -> list[JSON]:
         self.journal.call("list " + kind, namespace or "*")
-        return [
+        items = [
             o
             for o in self.listed.get(kind, [])
             if namespace is None or o["metadata"].get("namespace") == namespace
         ]
+        self.bytes_read += len(json.dumps({"items": items}))
+        return items
 
     def list_services(
         self, namespace: str | None, keep: Callable[[JSON], bool] | None = None

@@ -88,6 +88,7 @@ def test_a_first_placement_writes_in_make_before_break_order(journal: Journal) -
     assert ("assign", IP, "101") in journal.calls
     assert (result.pending, result.failed) == (False, False)
     assert result.report["attempts"] == 1
+    assert result.report["observed"]["kubernetes_bytes_read"] > 0
     [service] = result.report["services"]
     assert (service["holder_node"], service["anchor_ip"]) == ("node-a", "10.20.0.5")
 
