@@ -26,7 +26,12 @@ def main(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         request = _request(event, context)
     except ValueError as error:
         return _reply(Response(400, {"error": str(error)}))
-    return _reply(handle(request))
+    try:
+        return _reply(handle(request))
+    except Exception as error:
+        # A bug must still be answered in our JSON, not with the platform's bare error page.
+        logging.getLogger("floating_ip").exception("unexpected failure")
+        return _reply(Response(500, {"error": f"internal error: {type(error).__name__}"}))
 
 
 def _request(event: dict[str, Any], context: Any) -> Request:
@@ -37,13 +42,20 @@ def _request(event: dict[str, Any], context: Any) -> Request:
     else:
         method, headers = event.get("__ow_method", ""), event.get("__ow_headers") or {}
         body, encoded = event.get("__ow_body") or "", bool(event.get("__ow_isBase64Encoded"))
+    if not isinstance(headers, dict):
+        raise ValueError("the request's headers are not an object")
+    if not isinstance(body, str | bytes):
+        raise ValueError("the request's body is not a string")
     if encoded:
         try:
             raw = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise ValueError("isBase64Encoded is set but the body is not base64") from None
     else:
-        raw = body.encode() if isinstance(body, str) else bytes(body)
+        try:
+            raw = body.encode() if isinstance(body, str) else bytes(body)
+        except UnicodeEncodeError:
+            raise ValueError("the request's body is not valid Unicode text") from None
     remaining = None
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         remaining = int(context.get_remaining_time_in_millis())
