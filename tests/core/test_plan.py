@@ -138,7 +138,7 @@ def test_when_no_node_is_fit_the_holders_anchor_stays_listed() -> None:
     assert web.annotation(contract.HOLDER_NODE) == "n1"
     assert web.annotation(contract.STATUS) == (
         f"Reserved IP {IP_A} stays on node n1 (droplet 101): "
-        "no node is fit (1 NoReadyEndpoint, 1 NotReady)."
+        "no node is fit (n1: NotReady; n2: NoReadyEndpoint)."
     )
 
 

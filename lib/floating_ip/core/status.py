@@ -2,8 +2,9 @@
 
 A status is one line. It states where the Service's reserved IP is, or the problem that
 stops it, followed by any secondary problem (a bad firewall annotation, for instance).
-Counts, not node lists, summarise unfit nodes so the text only changes when the situation
-does: Warnings are emitted only when this text changes.
+When no node is fit, the status names each node's reasons (at most ``MAX_NAMED_NODES``,
+then counts), so the one line answers "why not there?"; Warnings are emitted only when this
+text changes.
 """
 
 from __future__ import annotations
@@ -36,13 +37,24 @@ def location(holding: Holding) -> str:
     return f"droplet {droplet} (not a node of this cluster)"
 
 
+MAX_NAMED_NODES = 5
+"""A status names at most this many unfit nodes and counts the rest, so it stays one line."""
+
+
 def unfit_summary(verdicts: Iterable[NodeVerdict]) -> str:
-    """``"2 NoReadyEndpoint, 1 NotReady"``: how many nodes fail for each reason."""
-    counts = Counter(reason for v in verdicts for reason in v.reasons)
-    if not counts:
+    """``"n1: NotReady, Cordoned; n2: NoReadyEndpoint"``: each node's reasons, by name; past
+    ``MAX_NAMED_NODES``, how many more fail for each reason."""
+    unfit = [v for v in verdicts if v.reasons]
+    if not unfit:
         return "the cluster has no nodes"
-    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return ", ".join(f"{count} {reason}" for reason, count in ordered)
+    named = [f"{v.node_name}: {', '.join(v.reasons)}" for v in unfit[:MAX_NAMED_NODES]]
+    rest = unfit[MAX_NAMED_NODES:]
+    if rest:
+        counts = Counter(reason for v in rest for reason in v.reasons)
+        ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        tally = ", ".join(f"{count} {reason}" for reason, count in ordered)
+        named.append(f"{len(rest)} more node{'s' * (len(rest) > 1)}: {tally}")
+    return "; ".join(named)
 
 
 def stays(holding: Holding) -> str:
