@@ -107,6 +107,8 @@ class ImitationApp:
             else:
                 reply = self._serve(request, request_id)
             self._log_request(request, reply.status, fault is not None, request_id)
+            if fault is not None and fault.lose_answer:
+                return None
         if self._checker is not None and not (fault and fault.status is not None):
             answered = dataclasses.replace(
                 exchange,
@@ -371,6 +373,10 @@ class ImitationApp:
     def hang_up_next(self, method: str, path: str, *, times: int = 1) -> None:
         """The next ``times`` calls get their connection closed without an answer."""
         self.inject(Fault(method, path, times, hang_up=True))
+
+    def lose_answer_next(self, method: str, path: str, *, times: int = 1) -> None:
+        """The next ``times`` calls are served, then closed before the answer is sent."""
+        self.inject(Fault(method, path, times, lose_answer=True))
 
     def pending_faults(self) -> list[Fault]:
         with self._lock:

@@ -1,4 +1,5 @@
-"""Injected failures: the next N calls of a route answer a status, wait, or hang up."""
+"""Injected failures: the next N calls of a route answer a status, wait, hang up, or are
+served and then lose their answer."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ class Fault:
 
     ``delay`` seconds pass first; then the connection is closed without an answer
     (``hang_up``), or ``status`` is answered (with ``body`` or a standard error body, and
-    ``retry_after`` as a header), or, with neither, the request is served as usual.
+    ``retry_after`` as a header), or, with neither, the request is served as usual;
+    ``lose_answer``: the request is served (DigitalOcean acts) and the connection is then
+    closed without the answer, as when a response is lost on the way back.
     """
 
     method: str
@@ -39,12 +42,13 @@ class Fault:
     retry_after: int | None = None
     delay: float = 0.0
     hang_up: bool = False
+    lose_answer: bool = False
 
     def __post_init__(self) -> None:
         if self.times < 1:
             raise ValueError("times must be at least 1")
-        if self.status is None and not self.hang_up and self.delay <= 0:
-            raise ValueError("a fault needs a status, a delay or hang_up")
+        if self.status is None and not (self.hang_up or self.lose_answer) and self.delay <= 0:
+            raise ValueError("a fault needs a status, a delay, hang_up or lose_answer")
         if self.status is not None and not 100 <= self.status <= 599:
             raise ValueError(f"invalid HTTP status {self.status}")
 

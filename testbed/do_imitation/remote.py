@@ -77,6 +77,12 @@ class RemoteImitation:
     def hang_up_next(self, method: str, path: str, *, times: int = 1) -> None:
         self.inject(Fault(method, path, times, hang_up=True))
 
+    def lose_answer_next(self, method: str, path: str, *, times: int = 1) -> None:
+        self.inject(Fault(method, path, times, lose_answer=True))
+
+    def fail_next_actions(self, count: int = 1) -> None:
+        self.change_settings(actions_to_fail=count)
+
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
