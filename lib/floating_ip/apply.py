@@ -4,7 +4,12 @@
 assignments, each waited for until its action completes (none when a patch of step 2 failed:
 the IPs stay on their droplets); 4. patches that drop old anchors and
 write status (skipped when their assignment did not complete: the old anchor then stays);
-5. Events. Dry run records every write it would make and makes none.
+5. Events; 6. unclaimed IPs released (when the user opted in). Dry run records every write
+it would make and makes none.
+
+A change decided but not made (an action DigitalOcean reports ``errored``, one still running
+at the deadline, a write refused) is recorded as failed: it leaves a Warning Event
+(``ChangeFailed``) on the Services it concerns, and the answer asks the sender to retry.
 """
 
 from __future__ import annotations
@@ -22,10 +27,14 @@ from floating_ip.adapters.kubernetes import Kubernetes
 from floating_ip.core.model import (
     Assignment,
     Event,
+    EventType,
     FirewallAction,
     FirewallChange,
+    ObjectRef,
     Plan,
+    Reason,
     ServicePatch,
+    Unclaimed,
 )
 from floating_ip.deadline import Deadline
 from floating_ip.errors import PermanentError, TransientError
@@ -41,6 +50,8 @@ interval is time the failover may overshoot the action. So poll every 0.15 s for
 second. A token has 250 requests a minute for everything: an 11 s action costs ~32 reads, a
 minute-long one ~81, never more than a third of the budget."""
 COMPONENT = "floating-ip"
+MAX_MESSAGE = 1024
+"""Kubernetes keeps an Event's message short; a DigitalOcean error body can be long."""
 
 JSON = dict[str, Any]
 
@@ -54,6 +65,22 @@ class Applied:
     completed_ips: set[str] = field(default_factory=set)
     pending_ips: set[str] = field(default_factory=set)
     """Assignments still in progress when the deadline came: the sender should retry."""
+    failures: list[Failure] = field(default_factory=list)
+    """Changes decided but not made, each with the Services its Warning goes to."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    what: str
+    """``assign 203.0.113.10 to droplet 101``: the change, as a phrase."""
+    error: str
+    services: tuple[tuple[ObjectRef, str], ...]
+    """``(Service, uid)`` pairs the change was for."""
+
+    @property
+    def message(self) -> str:
+        text = f"Could not {self.what}: {self.error}; the change will be retried."
+        return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
 class Applier:
@@ -66,9 +93,11 @@ class Applier:
         self.dry_run = dry_run
         self.result = Applied()
         self._versions: dict[str, str] = {}
+        self._services: tuple[tuple[str | None, ObjectRef, str], ...] = ()
 
     def apply(self, plan: Plan) -> Applied:
         """The plan's steps, in make-before-break order (see the module's docstring)."""
+        self._services = tuple((r.address, r.service, r.uid) for r in plan.reports)
         self._keep_firewall(plan.firewall)
         if self._add_new_anchors(plan.before_assign):
             self._move_ips(plan.assignments)
@@ -76,6 +105,8 @@ class Applier:
             self._hold_ips(plan.assignments)
         self._drop_old_anchors(plan.after_assign)
         self._send_events(plan.events)
+        self._release(plan.unassignments)
+        self._warn_of_failures()
         return self.result
 
     # --- the steps ----------------------------------------------------------------------------
@@ -113,6 +144,11 @@ class Applier:
             if self._may_follow(event.after_ip):
                 self._event(event)
 
+    def _release(self, unclaimed: Sequence[Unclaimed]) -> None:
+        """Unclaimed IPs, unassigned only because the user opted in."""
+        for ip in unclaimed:
+            self._unassign(ip)
+
     def _may_follow(self, ip: str | None) -> bool:
         return ip is None or self.dry_run or ip in self.result.completed_ips
 
@@ -137,6 +173,8 @@ class Applier:
                 self._retry("delete firewall", lambda: self.do.delete_firewall(firewall_id))
         except PermanentError as error:
             self._fail(record, error)
+            everyone = tuple((ref, uid) for _, ref, uid in self._services)
+            self._failed(f"{change.action} the firewall", error, everyone)
 
     def _patch(self, patch: ServicePatch) -> bool:
         """True when the patch was made (or, in dry run, would be)."""
@@ -157,6 +195,7 @@ class Applier:
             )
         except PermanentError as error:
             self._fail(record, error)
+            self._failed(f"update Service {key}", error, ((patch.service, patch.uid),))
             return False
         self._versions[key] = reply.get("metadata", {}).get("resourceVersion", "")
         return True
@@ -172,22 +211,48 @@ class Applier:
         if self._record(record):
             return
         ip, droplet = assignment.ip, assignment.droplet_id
+        what = f"assign reserved IP {ip} to node {assignment.node_name} (droplet {droplet})"
         started = time.monotonic()
         try:
             status = self._assign_and_wait(ip, droplet)
         except PermanentError as error:
             self._fail(record, error)
+            self._failed(what, error, self._sharing(ip))
             return
         record["status"] = status
         if status == "in-progress":
             # The action runs on without us; the next run sees the IP locked, then moved.
             self.result.pending_ips.add(ip)
+            late = "DigitalOcean's action was still in progress at the deadline"
+            self._failed(what, late, self._sharing(ip))
             return
         record["seconds"] = round(time.monotonic() - started, 3)
         if status == "completed":
             self.result.completed_ips.add(ip)
         else:
             self.result.errors.append(f"assign {ip} to droplet {droplet}: action {status}")
+            record["error"] = f"action {status}"
+            self._failed(what, f"DigitalOcean's action {status}", self._sharing(ip))
+
+    def _unassign(self, unclaimed: Unclaimed) -> None:
+        record: JSON = {
+            "kind": "reserved_ip",
+            "ip": unclaimed.ip,
+            "droplet_id": None,
+            "from_droplet_id": unclaimed.droplet_id,
+        }
+        if self._record(record):
+            return
+        ip = unclaimed.ip
+        try:
+            action = self._retry(f"unassign {ip}", lambda: self.do.unassign(ip))
+            status = self._wait(int(action["id"]), action.get("status", ""), ip)
+        except PermanentError as error:
+            self._fail(record, error)
+            return
+        record["status"] = status
+        if status != "completed":
+            self.result.errors.append(f"unassign {ip}: action {status}")
 
     def _assign_and_wait(self, ip: str, droplet: int) -> str:
         """The action's final status, or ``in-progress`` when time ran out after it started.
@@ -236,6 +301,22 @@ class Applier:
     def _fail(self, record: JSON, error: Exception) -> None:
         record["error"] = str(error)
         self.result.errors.append(str(error))
+
+    def _failed(
+        self, what: str, error: Exception | str, services: tuple[tuple[ObjectRef, str], ...]
+    ) -> None:
+        self.result.failures.append(Failure(what, str(error), services))
+
+    def _sharing(self, ip: str) -> tuple[tuple[ObjectRef, str], ...]:
+        """The Services that use reserved IP ``ip``."""
+        return tuple((ref, uid) for address, ref, uid in self._services if address == ip)
+
+    def _warn_of_failures(self) -> None:
+        """One Warning per Service per failed change, after everything else was tried."""
+        for failure in self.result.failures:
+            for ref, uid in failure.services:
+                warning = Event(ref, uid, EventType.WARNING, Reason.CHANGE_FAILED, failure.message)
+                self._event(warning)
 
     def _retry(self, what: str, call: Callable[[], object]) -> JSON:
         """Transient failures are retried inside the deadline; a conflict (409) propagates so

@@ -25,6 +25,7 @@ SETTINGS = (
     "WEB_SECRET",
     "DRY_RUN",
     "NAMESPACES",
+    "UNASSIGN_UNCLAIMED",
 )
 """Every environment variable the function reads (project.yml passes each of them)."""
 DEFAULT_DIGITALOCEAN_API_URL = "https://api.digitalocean.com"
@@ -54,13 +55,16 @@ class Config:
     """``DRY_RUN``: plan and report, write nothing."""
     namespaces: tuple[str, ...]
     """``NAMESPACES``: comma-separated namespaces to manage; empty or ``*`` means all."""
+    unassign_unclaimed: bool = False
+    """``UNASSIGN_UNCLAIMED``: unassign reserved IPs on our nodes that no Service names."""
 
     def __repr__(self) -> str:
         # Never let a secret reach a log line through a repr.
         return (
             f"Config(cluster_id={self.cluster_id!r}, digitalocean_api_url="
             f"{self.digitalocean_api_url!r}, kube_api_url={self.kube_api_url!r}, "
-            f"dry_run={self.dry_run}, namespaces={self.namespaces!r})"
+            f"dry_run={self.dry_run}, namespaces={self.namespaces!r}, "
+            f"unassign_unclaimed={self.unassign_unclaimed})"
         )
 
     @classmethod
@@ -94,6 +98,7 @@ class Config:
         if secret and len(secret) < MIN_SECRET_LENGTH:
             problems.append(f"WEB_SECRET must be at least {MIN_SECRET_LENGTH} characters long")
         dry_run = _flag("DRY_RUN", env.get("DRY_RUN", ""), problems)
+        unassign = _flag("UNASSIGN_UNCLAIMED", env.get("UNASSIGN_UNCLAIMED", ""), problems)
         namespaces = tuple(
             n.strip() for n in env.get("NAMESPACES", "").split(",") if n.strip() not in ("", "*")
         )
@@ -105,7 +110,16 @@ class Config:
         if problems:
             raise FunctionConfigError("invalid configuration: " + "; ".join(problems))
         return cls(
-            token, api_url, cluster_id, kube_url, kube_token, ca_pem, secret, dry_run, namespaces
+            token,
+            api_url,
+            cluster_id,
+            kube_url,
+            kube_token,
+            ca_pem,
+            secret,
+            dry_run,
+            namespaces,
+            unassign,
         )
 
 

@@ -1,9 +1,11 @@
 """The HTTP contract of the function, independent of the platform that calls it.
 
 401 wrong or missing shared secret (checked in constant time); 405 not a POST; 400 not an
-event we understand; 500 the function is misconfigured or a permanent error stopped it;
-503 with Retry-After when a dependency failed transiently or time ran out; 200 otherwise,
-with a JSON report of what was observed, decided and changed.
+event we understand, 413 a body larger than any event, 415 a media type events do not use;
+500 the function is misconfigured or a permanent error stopped it; 503 with Retry-After when
+a dependency failed transiently, time ran out or a decided change could not be completed
+(the report names it); 200 otherwise, with a JSON report of what was observed, decided and
+changed.
 """
 
 from __future__ import annotations
@@ -62,7 +64,9 @@ def handle(request: Request, env: Mapping[str, str] | None = None) -> Response:
         return _answer(500, {"error": str(error)})
     report = outcome.report
     report["seconds"] = round(deadline.elapsed(), 3)
-    if outcome.pending:
+    if outcome.pending or outcome.failed:
+        # A change was decided but not made (an errored or unfinished action, a refused
+        # write): the sender decides on the status code alone, so only a 503 gets it retried.
         return _answer(503, report, {"Retry-After": str(DEFAULT_RETRY_AFTER)})
     return _answer(200, report)
 
@@ -89,7 +93,7 @@ def _admit(request: Request, env: Mapping[str, str]) -> tuple[Config, Trigger]:
     try:
         trigger = parse_trigger(headers, request.body)
     except BadEvent as error:
-        raise _Refused(_answer(400, {"error": str(error)})) from None
+        raise _Refused(_answer(error.status, {"error": str(error)})) from None
     if trigger.cluster_id not in (None, config.cluster_id):
         # A forwarder of another cluster is pointed at this function: say so, change nothing.
         wrong = f"event from cluster {trigger.cluster_id}; this function serves {config.cluster_id}"
@@ -103,6 +107,7 @@ def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = 
         "error": body.get("error"),
         "changes": len(body.get("changes", [])),
         "errors": body.get("errors", []),
+        "unclaimed": body.get("unclaimed", []),
         "trigger": (body.get("trigger") or {}).get("type"),
         "seconds": body.get("seconds"),
     }

@@ -31,9 +31,9 @@ def observe(config: Config, kube: Kubernetes, do: DigitalOcean, deadline: Deadli
     def read(what: str, call: Callable[[], T]) -> T:
         return with_retries(call, deadline, what)
 
-    raw_services = _managed_services(config, kube, read)
+    raw_services = _services_of_ours(config, kube, read)
     names_by_namespace: dict[str, list[str]] = {}
-    for service in raw_services:
+    for service in filter(translate.is_managed, raw_services):
         meta = service["metadata"]
         names_by_namespace.setdefault(meta["namespace"], []).append(meta["name"])
     raw_slices: list[JSON] = []
@@ -45,7 +45,11 @@ def observe(config: Config, kube: Kubernetes, do: DigitalOcean, deadline: Deadli
         raw_pods += read("list pods", partial(kube.list_pods, namespace))
     raw_nodes = read("list nodes", kube.list_nodes)
     raw_ips = read("list reserved IPs", do.reserved_ips)
-    cluster = Cluster(config.cluster_id, _region(config.cluster_id, do, read))
+    cluster = Cluster(
+        config.cluster_id,
+        _region(config.cluster_id, do, read),
+        unassign_unclaimed=config.unassign_unclaimed,
+    )
     ours = [
         f for f in read("list firewalls", do.firewalls) if f.get("name") == cluster.firewall_name
     ]
@@ -59,13 +63,15 @@ def observe(config: Config, kube: Kubernetes, do: DigitalOcean, deadline: Deadli
     )
 
 
-def _managed_services(
+def _services_of_ours(
     config: Config, kube: Kubernetes, read: Callable[[str, Callable[[], list[JSON]]], list[JSON]]
 ) -> list[JSON]:
     scopes: list[str | None] = list(config.namespaces) or [None]
     found: list[JSON] = []
     for scope in scopes:
-        found += read("list services", partial(kube.list_services, scope, translate.is_managed))
+        # Opted-in Services, and opted-out ones that still carry what we wrote (to be
+        # cleaned; the core never places those, and their endpoints are not read).
+        found += read("list services", partial(kube.list_services, scope, translate.is_ours))
     return found
 
 

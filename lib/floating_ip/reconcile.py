@@ -50,6 +50,7 @@ def reconcile(config: Config, trigger: Trigger, deadline: Deadline) -> Reconcile
             report["errors"] = applied.errors
             report["pending"] = sorted(applied.pending_ips)
             report["observed"]["kubernetes_bytes_read"] = kube.bytes_read
+            report["unclaimed"] = [unclaimed.message for unclaimed in decided.unclaimed]
             return ReconcileResult(report, bool(applied.pending_ips), bool(applied.errors))
         raise AssertionError("unreachable")  # pragma: no cover
     finally:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from floating_ip import contract
+from floating_ip.core import written
 from floating_ip.core.model import (
     ConditionStatus,
     Endpoint,
@@ -34,6 +35,16 @@ JSON = dict[str, Any]
 
 def is_managed(service: JSON) -> bool:
     return contract.ADDRESS in (service.get("metadata", {}).get("annotations") or {})
+
+
+def has_our_traces(service: JSON) -> bool:
+    """Carries an annotation the function writes (so possibly our externalIPs entries)."""
+    return written.has_traces(service.get("metadata", {}).get("annotations") or {})
+
+
+def is_ours(service: JSON) -> bool:
+    """Opted in, or still carrying what the function wrote (to be cleaned)."""
+    return is_managed(service) or has_our_traces(service)
 
 
 def services(raw_services: Iterable[JSON], raw_slices: Iterable[JSON]) -> tuple[Service, ...]:

@@ -39,6 +39,7 @@ _BUILD_VALUES = {
     "KUBE_CA_DATA": base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode(),
     "DRY_RUN": "false",
     "NAMESPACES": "ingress",
+    "UNASSIGN_UNCLAIMED": "false",
 }
 
 

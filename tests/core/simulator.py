@@ -75,6 +75,10 @@ def apply(observation: Observation, the_plan: Plan) -> Observation:
         reserved[assignment.ip] = replace(current, droplet_id=assignment.droplet_id)
     for patch in the_plan.after_assign:
         services[patch.service] = patch_service(services[patch.service], patch)
+    for released in the_plan.unassignments:
+        current = reserved[released.ip]
+        assert not current.locked and current.droplet_id == released.droplet_id
+        reserved[released.ip] = replace(current, droplet_id=None)
     return replace(
         observation,
         services=tuple(services.values()),

@@ -87,7 +87,10 @@ def test_a_move_is_make_before_break() -> None:
     the_plan = plan(observation)
     [before] = the_plan.before_assign
     assert before.external_ips == (USER_IP, anchor("n1"), anchor("n2"))
-    assert dict(before.annotations) == {contract.ANCHOR_IP: f"{anchor('n1')},{anchor('n2')}"}
+    assert dict(before.annotations) == {
+        contract.ANCHOR_IP: f"{anchor('n1')},{anchor('n2')}",
+        contract.WRITTEN: f'{{"externalIPs":["{anchor("n1")}","{anchor("n2")}"]}}',
+    }
     assert before.after_ip is None
     assert before.resource_version == "1"
 
@@ -107,6 +110,7 @@ def test_a_move_is_make_before_break() -> None:
         contract.HOLDER_DROPLET: str(droplet("n2")),
         contract.ANCHOR_IP: anchor("n2"),
         contract.STATUS: f"Reserved IP {IP_A} is on node n2 (droplet 102), anchor IP 10.10.0.2.",
+        contract.WRITTEN: '{"externalIPs":["10.10.0.2"]}',
     }
 
     [moved] = [e for e in the_plan.events if e.reason is Reason.IP_MOVED]

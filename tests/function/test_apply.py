@@ -174,6 +174,7 @@ def test_a_new_anchor_that_cannot_be_added_keeps_the_ip_and_the_old_anchor() -> 
         ("patch", "apps/web", "add"),
         ("patch", "apps/api", "status"),
         ("event", "apps/api", "NoFitNode"),
+        ("event", "apps/web", "ChangeFailed"),  # the refused write, announced last
     ]
     assert applied.completed_ips == set()
     assert len(applied.errors) == 2
@@ -237,7 +238,7 @@ def test_a_failed_old_anchor_drop_is_reported_and_the_move_stands() -> None:
     journal = Journal()
     journal.fail("patch", None, PermanentError("kubernetes patch: 403 forbidden"))
     applied = run(MOVE_PLAN, journal)
-    assert steps(journal) == FULL_ORDER
+    assert steps(journal) == [*FULL_ORDER, ("event", "apps/web", "ChangeFailed")]
     assert applied.completed_ips == {IP}
     assert applied.errors == ["kubernetes patch: 403 forbidden"]
 

@@ -66,6 +66,12 @@ class DigitalOcean:
         )
         return dict(reply["action"])
 
+    def unassign(self, ip: str) -> JSON:
+        reply = _call(
+            f"unassign {ip}", self._client.reserved_ips_actions.post, ip, {"type": "unassign"}
+        )
+        return dict(reply["action"])
+
     def create_firewall(self, body: JSON) -> JSON:
         return dict(_call("create firewall", self._client.firewalls.create, body)["firewall"])
 

@@ -213,6 +213,10 @@ class Cluster:
     region: str
     """The cluster's region slug (``ams3``); a Node without a region label is in it."""
 
+    unassign_unclaimed: bool = False
+    """Unassign a reserved IP on a node of this cluster that no Service names any more (off
+    by default: the IP may serve something this function does not know about)."""
+
     @property
     def firewall_name(self) -> str:
         return contract.FIREWALL_NAME_PREFIX + self.cluster_id
@@ -263,6 +267,8 @@ class Reason(StrEnum):
     MISSING_ANCHOR_IP = "MissingAnchorIP"
     FIREWALL_LIMIT = "FirewallLimit"
     UNSUPPORTED_PROTOCOL = "UnsupportedProtocol"
+    CLEANED_UP = "CleanedUp"
+    CHANGE_FAILED = "ChangeFailed"
 
 
 class Unfit(StrEnum):
@@ -303,6 +309,27 @@ class Assignment:
     droplet_id: int
     node_name: str
     from_droplet_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unclaimed:
+    """A reserved IP on a node of this cluster that no Service names."""
+
+    ip: str
+    droplet_id: int
+    node_name: str
+    unassign: bool
+    """Whether this plan unassigns it (``Cluster.unassign_unclaimed``)."""
+
+    @property
+    def message(self) -> str:
+        where = f"reserved IP {self.ip} on node {self.node_name} (droplet {self.droplet_id})"
+        if self.unassign:
+            return f"{where} is named by no Service: unassigning it"
+        return (
+            f"{where} is named by no Service: left assigned "
+            "(UNASSIGN_UNCLAIMED=true releases such IPs)"
+        )
 
 
 class FirewallAction(StrEnum):
@@ -370,6 +397,8 @@ class ServiceReport:
     """The one-line sentence written to ``contract.STATUS``."""
     nodes: tuple[NodeVerdict, ...] = ()
     problems: tuple[Problem, ...] = ()
+    uid: str = ""
+    """The Service's uid, for a Warning about a change that could not be made."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,7 +411,10 @@ class Plan:
     3. ``assignments``, each waited for until its action completes;
     4. ``after_assign`` patches (drop old anchors, write status); a patch with ``after_ip``
        is skipped when that assignment failed, so the old anchor stays until a later run;
-    5. ``events``.
+    5. ``events``;
+    6. ``unassignments``: unclaimed IPs released (only when the user opted in).
+
+    ``after_assign`` also holds the clean-up patches of Services that opted out.
     """
 
     firewall: FirewallChange | None = None
@@ -391,6 +423,12 @@ class Plan:
     after_assign: tuple[ServicePatch, ...] = ()
     events: tuple[Event, ...] = ()
     reports: tuple[ServiceReport, ...] = ()
+    unclaimed: tuple[Unclaimed, ...] = ()
+    """Every unclaimed IP, released or not (for the log line either way)."""
+
+    @property
+    def unassignments(self) -> tuple[Unclaimed, ...]:
+        return tuple(ip for ip in self.unclaimed if ip.unassign)
 
     @property
     def is_empty(self) -> bool:
@@ -401,4 +439,5 @@ class Plan:
             or self.assignments
             or self.after_assign
             or self.events
+            or self.unassignments
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from floating_ip import contract
-from floating_ip.core import external_ips
+from floating_ip.core import external_ips, written
 from floating_ip.core.model import ServicePatch
 from floating_ip.core.outcomes import ServiceOutcome
 
@@ -18,14 +18,16 @@ StatusAnnotations = dict[str, str | None]
 AnnotationChanges = tuple[tuple[str, str | None], ...]
 
 
-def desired_status(outcome: ServiceOutcome) -> StatusAnnotations:
-    """Our annotations as they should read once the plan is applied (``None``: absent)."""
+def desired_status(outcome: ServiceOutcome, ours: tuple[str, ...]) -> StatusAnnotations:
+    """Our annotations as they should read once the plan is applied (``None``: absent);
+    ``ours``: the externalIPs entries that are ours then."""
     droplet = outcome.droplet_id
     return {
         contract.HOLDER_NODE: outcome.node_name,
         contract.HOLDER_DROPLET: str(droplet) if droplet is not None else None,
         contract.ANCHOR_IP: outcome.anchor,
         contract.STATUS: outcome.status,
+        contract.WRITTEN: written.render(ours),
     }
 
 
@@ -40,7 +42,7 @@ def service_patches(
     """``(before the assignment, after it)``; either may be ``None`` (nothing to write)."""
     service = outcome.intent.service
     anchor = outcome.anchor
-    ours = known_anchors | external_ips.recorded_anchors(service.annotation(contract.ANCHOR_IP))
+    ours = known_anchors | written.ours_on(service)
     ours |= {anchor} if anchor else set()
     ips = service.external_ips
     annotations = dict(service.annotations)
@@ -48,13 +50,15 @@ def service_patches(
     before = None
     bridged = external_ips.bridge(ips, anchor) if assignment and anchor else None
     if bridged is not None:
-        record = external_ips.record(external_ips.ours_in(bridged, ours))
-        changes = differences(annotations, {contract.ANCHOR_IP: record})
+        listed = external_ips.ours_in(bridged, ours)
+        record = {contract.ANCHOR_IP: external_ips.record(listed)}
+        record[contract.WRITTEN] = written.render(listed)
+        changes = differences(annotations, record)
         before = ServicePatch(service.ref, service.uid, service.resource_version, bridged, changes)
         ips = bridged
         annotations.update({key: value for key, value in changes if value is not None})
     final = external_ips.final(ips, ours, anchor)
-    changes = differences(annotations, desired_status(outcome))
+    changes = differences(annotations, desired_status(outcome, external_ips.ours_in(final, ours)))
     if final == ips and not changes:
         return before, None
     after = ServicePatch(

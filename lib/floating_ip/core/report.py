@@ -16,4 +16,5 @@ def service_report(outcome: ServiceOutcome) -> ServiceReport:
         status=outcome.status,
         nodes=outcome.verdicts,
         problems=outcome.problems,
+        uid=outcome.intent.service.uid,
     )
