@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: chart-code helm images test lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
+.PHONY: chart-code helm images test soak lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
 
 $(STAMP): requirements-dev.txt packages/floating-ip/reconcile/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,13 @@ test: lint typecheck layering controlplane helm $(DEPLOYER)
 # The fast inner loop: lint, types, layering and the tests that start no process.
 unit: lint typecheck layering
 	$(PY) -m pytest -q -m "not bed and not slow" -p no:cacheprovider
+
+# Long random histories of the decision core against its invariants (minutes; not in make test).
+SOAK_EXAMPLES ?= 3000
+SOAK_STEPS ?= 100
+soak: $(STAMP)
+	MODEL_SOAK_EXAMPLES=$(SOAK_EXAMPLES) MODEL_SOAK_STEPS=$(SOAK_STEPS) \
+		$(PY) -m pytest -q -s -p no:cacheprovider tests/core/test_model_based.py
 
 # The DigitalOcean API subset the imitation is checked against, derived from the description
 # handed to the project beside the repository (the only step that reads it).
