@@ -216,6 +216,12 @@ class Applier:
         try:
             status = self._assign_and_wait(ip, droplet)
         except PermanentError as error:
+            if self._already_on(ip, droplet):
+                # A retried POST whose first answer was lost: DigitalOcean acted on the first
+                # and refuses the repeat (422). The IP is where it should be.
+                record["status"] = "completed"
+                self.result.completed_ips.add(ip)
+                return
             self._fail(record, error)
             self._failed(what, error, self._sharing(ip))
             return
@@ -233,6 +239,12 @@ class Applier:
             self.result.errors.append(f"assign {ip} to droplet {droplet}: action {status}")
             record["error"] = f"action {status}"
             self._failed(what, f"DigitalOcean's action {status}", self._sharing(ip))
+
+    def _already_on(self, ip: str, droplet_id: int) -> bool:
+        """Whether ``ip`` is already assigned to ``droplet_id``, with no action pending."""
+        listed = self._retry_list("list reserved IPs", self.do.reserved_ips)
+        found = [translate.reserved_ip(raw) for raw in listed if raw.get("ip") == ip]
+        return any(r.droplet_id == droplet_id and not r.locked for r in found)
 
     def _unassign(self, unclaimed: Unclaimed) -> None:
         record: JSON = {
@@ -317,6 +329,9 @@ class Applier:
             for ref, uid in failure.services:
                 warning = Event(ref, uid, EventType.WARNING, Reason.CHANGE_FAILED, failure.message)
                 self._event(warning)
+
+    def _retry_list(self, what: str, call: Callable[[], list[JSON]]) -> list[JSON]:
+        return with_retries(call, self.deadline, what)
 
     def _retry(self, what: str, call: Callable[[], object]) -> JSON:
         """Transient failures are retried inside the deadline; a conflict (409) propagates so

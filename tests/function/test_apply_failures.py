@@ -55,6 +55,9 @@ class FakeDo(DigitalOcean):
     def create_firewall(self, body: JSON) -> JSON:
         return {"id": "fw-1"}
 
+    def reserved_ips(self) -> list[JSON]:
+        return [{"ip": IP_A, "region": {"slug": "ams3"}, "droplet": None, "locked": False}]
+
 
 def first_placement() -> Plan:
     return plan(observe(svc("web", on=["n1"]), nodes=nodes("n1"), ips=[rip(IP_A)]))
@@ -85,6 +88,23 @@ def test_a_failed_assignment_warns_the_service_and_skips_what_depended_on_it(
     assert applied.errors
     assert [e["reason"] for e in kube.events if e["type"] == "Normal"] == ["FirewallUpdated"]
     assert kube.patches == ["default/web"], "the status patch waits for the assignment"
+
+
+def test_a_refused_assign_of_an_ip_already_in_place_is_success() -> None:
+    """A repeated POST (its first answer lost) is refused, but the IP is where it should be."""
+
+    class AlreadyThere(FakeDo):
+        def reserved_ips(self) -> list[JSON]:
+            return [{"ip": IP_A, "droplet": {"id": 101}, "locked": False}]
+
+    kube = FakeKube()
+    applied = Applier(kube, AlreadyThere(refuse=True), Deadline(10), dry_run=False).apply(
+        first_placement()
+    )
+    assert applied.failures == [] and applied.errors == []
+    assert applied.completed_ips == {IP_A}
+    assert warnings(kube) == []
+    assert [e["reason"] for e in kube.events] == ["FirewallUpdated", "IPAssigned"]
 
 
 def test_a_refused_service_patch_warns_that_service() -> None:
