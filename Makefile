@@ -55,7 +55,7 @@ SOAK_EXAMPLES ?= 3000
 SOAK_STEPS ?= 100
 soak: $(STAMP)
 	MODEL_SOAK_EXAMPLES=$(SOAK_EXAMPLES) MODEL_SOAK_STEPS=$(SOAK_STEPS) \
-		$(PY) -m pytest -q -s -p no:cacheprovider tests/core/test_model_based.py
+		$(PY) -m pytest -q -s -p no:cacheprovider --timeout=0 tests/core/test_model_based.py
 
 # The DigitalOcean API subset the imitation is checked against, derived from the description
 # handed to the project beside the repository (the only step that reads it).
