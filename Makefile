@@ -50,12 +50,16 @@ test: lint typecheck layering controlplane helm $(DEPLOYER)
 unit: lint typecheck layering
 	$(PY) -m pytest -q -m "not bed and not slow" -p no:cacheprovider
 
-# Long random histories of the decision core against its invariants (minutes; not in make test).
+# Long random histories of the decision core against its invariants, then the whole system
+# under a random schedule of changes and faults (minutes; not in make test).
 SOAK_EXAMPLES ?= 3000
 SOAK_STEPS ?= 100
-soak: $(STAMP)
+SOAK_ROUNDS ?= 40
+soak: $(STAMP) controlplane
 	MODEL_SOAK_EXAMPLES=$(SOAK_EXAMPLES) MODEL_SOAK_STEPS=$(SOAK_STEPS) \
 		$(PY) -m pytest -q -s -p no:cacheprovider --timeout=0 tests/core/test_model_based.py
+	SYSTEM_SOAK_ROUNDS=$(SOAK_ROUNDS) \
+		$(PY) -m pytest -q -s -p no:cacheprovider --timeout=0 tests/forwarder/test_system_soak.py
 
 # The DigitalOcean API subset the imitation is checked against, derived from the description
 # handed to the project beside the repository (the only step that reads it).
