@@ -171,7 +171,7 @@ class ClusterHistory(RuleBasedStateMachine):
 
     def observation(self) -> Observation:
         return Observation(
-            settings=replace(CLUSTER, unassign_unclaimed=self.unassign_unclaimed),
+            cluster=replace(CLUSTER, unassign_unclaimed=self.unassign_unclaimed),
             services=tuple(self.service(name) for name in sorted(self.services)),
             nodes=tuple(self.node(name) for name in sorted(self.nodes)),
             reserved_ips=tuple(self.ips[ip] for ip in sorted(self.ips)),
