@@ -100,6 +100,7 @@ def test_a_malformed_event_is_400(headers: dict[str, str], body: bytes, needle: 
         ({"DIGITALOCEAN_TOKEN": ""}, "DIGITALOCEAN_TOKEN is not set"),
         ({"DIGITALOCEAN_API_URL": "ftp://x"}, "DIGITALOCEAN_API_URL must be an https:// URL"),
         ({"DRY_RUN": "perhaps"}, "DRY_RUN must be true or false"),
+        ({"UNASSIGN_UNCLAIMED": "sometimes"}, "UNASSIGN_UNCLAIMED must be true or false"),
         ({"NAMESPACES": "ok,Not_OK"}, "NAMESPACES: 'Not_OK' is not a valid namespace name"),
     ],
     ids=lambda v: str(v)[:30],
