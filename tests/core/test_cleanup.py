@@ -86,6 +86,28 @@ def test_an_opted_out_service_is_cleaned(
     assert the_plan.reports == (), "an opted-out Service is never placed"
 
 
+@pytest.mark.parametrize(
+    ("external_ips", "message"),
+    [
+        pytest.param(
+            [USER_IP, anchor("n1")],
+            f"Removed anchor IP {anchor('n1')} from externalIPs and the floating-ip annotations: "
+            f"the {contract.ADDRESS} annotation is gone.",
+            id="entry-removed",
+        ),
+        pytest.param(
+            [USER_IP],
+            f"Removed the floating-ip annotations: the {contract.ADDRESS} annotation is gone.",
+            id="only-annotations-the-users-ip-not-named",
+        ),
+    ],
+)
+def test_the_clean_up_event_names_what_went(external_ips: list[str], message: str) -> None:
+    service = svc("web", None, annotations=OURS, external_ips=external_ips)
+    [event] = plan(observe(service, nodes=nodes("n1"))).events
+    assert event.message == message
+
+
 def test_a_service_never_written_to_is_left_alone() -> None:
     service = svc("web", None, annotations={"team": "a"}, external_ips=[anchor("n1")])
     assert plan(observe(service, nodes=nodes("n1"))).is_empty

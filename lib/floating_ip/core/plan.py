@@ -11,7 +11,6 @@ what the function wrote is only cleaned (``written.cleanup_patch``).
 
 from __future__ import annotations
 
-from floating_ip import contract
 from floating_ip.core.annotations import Intent, read_intent
 from floating_ip.core.claims import Claim, claim_all
 from floating_ip.core.events import firewall_events, move_events, warning_events
@@ -21,13 +20,10 @@ from floating_ip.core.fitness import valid_ipv4
 from floating_ip.core.holders import decide_holders
 from floating_ip.core.ip_checks import check_ip
 from floating_ip.core.model import (
-    Event,
-    EventType,
     ObjectRef,
     Observation,
     Plan,
     Problem,
-    Reason,
     ReservedIP,
     ServicePatch,
 )
@@ -36,7 +32,7 @@ from floating_ip.core.outcomes import ServiceOutcome, outcomes_for
 from floating_ip.core.patches import service_patches
 from floating_ip.core.report import service_report
 from floating_ip.core.unclaimed import named_addresses, unclaimed_ips
-from floating_ip.core.written import cleanup_patch
+from floating_ip.core.written import cleanups
 
 Usable = tuple[tuple[Claim, ReservedIP], ...]
 
@@ -68,27 +64,6 @@ def usable_claims(
         else:
             blocked.update(dict.fromkeys((s.ref for s in claim.services), problem))
     return tuple(usable), blocked
-
-
-def cleanups(observation: Observation) -> tuple[tuple[ServicePatch, ...], tuple[Event, ...]]:
-    """Patches (and their Events) that remove what we wrote on Services that opted out."""
-    patches: list[ServicePatch] = []
-    events: list[Event] = []
-    for service in sorted(observation.services, key=lambda service: service.ref):
-        if service.annotation(contract.ADDRESS) is not None:
-            continue
-        patch = cleanup_patch(service)
-        if patch is None:
-            continue
-        patches.append(patch)
-        removed = [ip for ip in service.external_ips if ip not in (patch.external_ips or ())]
-        what = f"anchor IP {', '.join(removed)} from externalIPs and " if removed else ""
-        message = (
-            f"Removed {what}the floating-ip status annotations: "
-            f"the {contract.ADDRESS} annotation is gone."
-        )
-        events.append(Event(service.ref, service.uid, EventType.NORMAL, Reason.CLEANED_UP, message))
-    return tuple(patches), tuple(events)
 
 
 def split_patches(
@@ -124,7 +99,7 @@ def plan(observation: Observation) -> Plan:
     events = firewall_events(outcomes, firewall.change, openings.contributors)
     for outcome in outcomes:
         events += move_events(outcome) + warning_events(outcome)
-    cleaned, cleanup_events = cleanups(observation)
+    cleaned, cleanup_events = cleanups(observation.services)
     return Plan(
         firewall=firewall.change,
         before_assign=before,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from floating_ip import contract
 from floating_ip.core import external_ips
-from floating_ip.core.model import Service, ServicePatch
+from floating_ip.core.model import Event, EventType, Reason, Service, ServicePatch
 
 EXTERNAL_IPS = "externalIPs"
 INGRESS = "ingress"
@@ -80,3 +80,30 @@ def cleanup_patch(service: Service) -> ServicePatch | None:
         kept if kept != service.external_ips else None,
         tuple((key, None) for key in sorted(keys)),
     )
+
+
+def cleanup_event(service: Service, patch: ServicePatch) -> Event:
+    removed = [ip for ip in service.external_ips if ip not in (patch.external_ips or ())]
+    entries = (
+        f"anchor IP {', '.join(removed)} from externalIPs and "
+        if patch.external_ips is not None
+        else ""
+    )
+    message = (
+        f"Removed {entries}the floating-ip annotations: the {contract.ADDRESS} annotation is gone."
+    )
+    return Event(service.ref, service.uid, EventType.NORMAL, Reason.CLEANED_UP, message)
+
+
+def cleanups(services: Iterable[Service]) -> tuple[tuple[ServicePatch, ...], tuple[Event, ...]]:
+    """Clean-up patches (and their Events) for the Services that opted out, by name."""
+    patches: list[ServicePatch] = []
+    events: list[Event] = []
+    for service in sorted(services, key=lambda service: service.ref):
+        if service.annotation(contract.ADDRESS) is not None:
+            continue
+        patch = cleanup_patch(service)
+        if patch is not None:
+            patches.append(patch)
+            events.append(cleanup_event(service, patch))
+    return tuple(patches), tuple(events)
