@@ -157,6 +157,7 @@ def test_whole_system_soak(
     for _ in range(ROUNDS):
         holder, _ = holder_state(world, kube, namespace)
         assert holder is not None
+        round_began = max((r.seq for r in world.do.requests()), default=0)
         fault = rng.choice(sorted(faults))
         trouble = rng.choice(sorted(troubles))
         counts[fault] += 1
@@ -177,7 +178,15 @@ def test_whole_system_soak(
         world.do.clear_faults()
         world.do.fail_next_actions(0)
         new_holder, _ = holder_state(world, kube, namespace)
-        wrong += new_holder == holder
+        # A wrong placement: any assign this round aimed at the troubled (unfit) droplet.
+        unfit_droplet = world.droplets[holder].droplet_id
+        wrong += sum(
+            1
+            for r in world.do.requests("POST", ACTIONS)
+            if r.seq > round_began
+            and isinstance(r.body, dict)
+            and r.body.get("droplet_id") == unfit_droplet
+        )
         troubles[trouble][1](holder)  # the old holder is fit again: nothing may move back
         assigns = world.do.count("POST", ACTIONS)
         assert direct_call() == 200
