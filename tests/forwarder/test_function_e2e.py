@@ -54,6 +54,23 @@ def function_url(
     tmp_path: Path,
 ) -> Iterator[str]:
     """The function behind HTTPS on a loopback port, as the shipped identity."""
+    with serve_function(world, kube, namespace, receiver_tls, web_secret, tmp_path) as (url, log):
+        yield url
+        # The function reports refusals as "kubernetes <call>: 403 <reason>".
+        refused = re.search(r": 403 ", log.read_text())
+        assert refused is None, "the function needed more than its shipped RBAC"
+
+
+@contextlib.contextmanager
+def serve_function(
+    world: DoksWorld,
+    kube: KubeBed,
+    namespace: str,
+    receiver_tls: tuple[TestCA, CertFiles],
+    web_secret: str,
+    tmp_path: Path,
+) -> Iterator[tuple[str, Path]]:
+    """functions-framework under gunicorn over HTTPS; its URL and its log file."""
     token = kube.mint_token(NAMESPACE, FUNCTION_ACCOUNT)
     settings = world.function_env(token, NAMESPACES=namespace, WEB_SECRET=web_secret)
     inherited = {k: v for k, v in os.environ.items() if k not in SETTINGS}
@@ -84,10 +101,7 @@ def function_url(
             process=process,
             log=log,
         )
-        yield f"https://127.0.0.1:{port}/"
-        # The function reports refusals as "kubernetes <call>: 403 <reason>".
-        refused = re.search(r": 403 ", log.read_text())
-        assert refused is None, "the function needed more than its shipped RBAC"
+        yield f"https://127.0.0.1:{port}/", log
     finally:
         stop(process)
         with contextlib.suppress(ProcessLookupError):

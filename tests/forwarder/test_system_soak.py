@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -28,15 +30,16 @@ import requests
 from floating_ip import contract
 from testbed.controlplane import ControlPlane
 from testbed.doks import DoksWorld
+from testbed.forwarder_harness import Shipped
 from testbed.function_harness import binary_event, resync
 from testbed.kube import KubeBed
 from testbed.processes import wait_until
 from testbed.tls import CertFiles, TestCA
 from tests.forwarder.conftest import StartForwarder
-from tests.forwarder.test_function_e2e import (  # noqa: F401 (fixtures: function_url, world)
+from tests.forwarder.test_function_e2e import (  # noqa: F401 (fixture: world)
     IP,
     PORTS,
-    function_url,
+    serve_function,
     world,
 )
 
@@ -47,6 +50,24 @@ SHORT = ("a", "b", "c")
 GOING_AWAY = "ToBeDeletedByClusterAutoscaler"
 
 pytestmark = pytest.mark.skipif(ROUNDS == 0, reason="a soak: make soak runs it")
+
+
+@pytest.fixture
+def function_url(
+    world: DoksWorld,  # noqa: F811
+    kube: KubeBed,
+    shipped: Shipped,
+    namespace: str,
+    receiver_tls: tuple[TestCA, CertFiles],
+    web_secret: str,
+    tmp_path: Path,
+) -> Iterator[str]:
+    """The function as in the end-to-end test; refusals are counted, not failed: an apiserver
+    just restarted answers 403 until its authorizer has loaded the RBAC objects."""
+    with serve_function(world, kube, namespace, receiver_tls, web_secret, tmp_path) as (url, log):
+        yield url
+        refused = len(re.findall(r"kubernetes [^:]*: 403 ", log.read_text()))
+        print(f"  function answers with a 403 from Kubernetes (apiserver restarts): {refused}")
 
 
 def untaint(kube: KubeBed, node: str, key: str) -> None:
@@ -69,7 +90,7 @@ def holder_state(doks: DoksWorld, kube: KubeBed, namespace: str) -> tuple[str | 
 
 def test_whole_system_soak(
     start_forwarder: StartForwarder,
-    function_url: str,  # noqa: F811
+    function_url: str,
     world: DoksWorld,  # noqa: F811
     kube: KubeBed,
     control_plane: ControlPlane,
