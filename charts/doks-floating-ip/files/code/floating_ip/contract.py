@@ -25,7 +25,12 @@ HOLDER_DROPLET: Final = PREFIX + "holder-droplet"
 ANCHOR_IP: Final = PREFIX + "anchor-ip"
 STATUS: Final = PREFIX + "status"
 
-STATUS_ANNOTATIONS: Final = (HOLDER_NODE, HOLDER_DROPLET, ANCHOR_IP, STATUS)
+WRITTEN: Final = PREFIX + "written"
+"""What the function wrote on the Service besides its annotations, as JSON:
+``{"externalIPs": ["10.110.0.5"]}`` (and ``"ingress"`` for ``status.loadBalancer.ingress``
+entries). Once the Service opts out, exactly these entries and our annotations are removed."""
+
+STATUS_ANNOTATIONS: Final = (HOLDER_NODE, HOLDER_DROPLET, ANCHOR_IP, STATUS, WRITTEN)
 
 # --- Pod / Node annotations the annotator writes ---
 ANCHOR_IPV4: Final = PREFIX + "anchor-ipv4"

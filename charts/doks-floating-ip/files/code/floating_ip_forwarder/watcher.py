@@ -3,7 +3,11 @@
 - Lists in pages, then watches from the list's resourceVersion with bookmarks, so a
   reconnect resumes where it stopped instead of relisting.
 - 410 Gone (the version was compacted away) relists; the sink compares the new list with
-  what it knew, so changes made while the watch was down are not missed.
+  what it knew, so changes made while the watch was down are not missed. A 410 again right
+  after a relist (a storm) waits with backoff before the next relist, so a confused
+  apiserver is not hammered with full lists.
+- A malformed watch event (not an object, no object in it) is a broken stream: reconnect
+  with backoff and resume from the last good version.
 - Any other failure (apiserver restarting, connection reset, 5xx) reconnects with
   exponential backoff and jitter, honouring ``Retry-After``.
 """
@@ -47,6 +51,11 @@ class Sink(Protocol):
 class _Gone(Exception):
     """The resourceVersion is too old: relist."""
 
+    def __init__(self, progressed: bool = False) -> None:
+        super().__init__("resource version expired")
+        self.progressed = progressed
+        """Whether events arrived before it (then it is ordinary compaction, not a storm)."""
+
 
 class Watcher:
     def __init__(
@@ -86,6 +95,7 @@ class Watcher:
     def run(self) -> None:
         version: str | None = None
         failures = 0
+        gone_in_a_row = 0
         listed_once = False
         while not self.stopping.is_set():
             conn = self.client.connection(READ_TIMEOUT)
@@ -100,16 +110,22 @@ class Watcher:
                         self.metrics.relists.inc(kind=self.resource.kind.value)
                     listed_once = True
                     self.synced.set()
-                version = self._watch(conn, version)
+                version, progressed = self._watch(conn, version)
                 failures = 0
-            except _Gone:
+                if progressed:
+                    gone_in_a_row = 0
+            except _Gone as gone:
                 log.info("resource version expired, relisting", extra={"watch": self.where})
                 version = None
+                gone_in_a_row = 1 if gone.progressed else gone_in_a_row + 1
+                self._pause_in_a_storm(gone_in_a_row, gone)
             except (ApiError, OSError, http.client.HTTPException, ValueError) as error:
                 if self.stopping.is_set():
                     return
                 if isinstance(error, ApiError) and error.status == 410:
                     version = None
+                    gone_in_a_row += 1
+                    self._pause_in_a_storm(gone_in_a_row, error)
                     continue
                 failures += 1
                 self.metrics.watch_errors.inc(kind=self.resource.kind.value)
@@ -153,7 +169,10 @@ class Watcher:
         log.debug("listed", extra={"watch": self.where, "objects": len(views), "version": version})
         return version
 
-    def _watch(self, conn: Connection, version: str) -> str:
+    def _watch(self, conn: Connection, version: str) -> tuple[str, bool]:
+        """Follow the watch until the server ends it: the last version, and whether any
+        event arrived (a stream that ends at once has not shown the version to be good)."""
+        progressed = False
         path = self.resource.path(
             self.namespace,
             watch=1,
@@ -163,15 +182,24 @@ class Watcher:
         )
         for event in conn.stream(path, accept=self.resource.watch_accept):
             kind = event.get("type")
-            obj: dict[str, Any] = event.get("object") or {}
+            obj = event.get("object")
+            if not isinstance(obj, dict) or not isinstance(obj.get("metadata", {}), dict):
+                raise ValueError(f"malformed watch event of type {str(kind)[:40]!r}")
             if kind == "ERROR":
                 if obj.get("code") == 410:
-                    raise _Gone
+                    raise _Gone(progressed)
                 raise ApiError(int(obj.get("code") or 500), str(obj.get("message", "")))
+            progressed = True
             version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
             if kind in ("ADDED", "MODIFIED", "DELETED"):
                 self.sink.changed(self.resource, str(kind), self.resource.project(obj))
-        return version
+        return version, progressed
+
+    def _pause_in_a_storm(self, gone_in_a_row: int, error: Exception) -> None:
+        """The first 410 relists at once; a fresh list's version expiring at once again (a
+        storm) waits with backoff first."""
+        if gone_in_a_row > 1:
+            self.stopping.wait(self._backoff(gone_in_a_row - 1, error))
 
     def _backoff(self, failures: int, error: Exception) -> float:
         if isinstance(error, ApiError):
