@@ -133,3 +133,22 @@ def test_refusals_over_http_call_nothing(
     assert answer.headers["Allow"] == "POST"
 
     assert world.do.requests() == []
+
+
+def test_a_slow_body_ties_up_only_its_own_connection(
+    endpoint: str, http: requests.Session, runner: FunctionRunner, world: DoksWorld
+) -> None:
+    """A sender that trickles a body (or never finishes it) does not stop the function from
+    answering others, and what it sent is never acted on."""
+    port = int(endpoint.rsplit(":", 1)[1].strip("/"))
+    world.do.clear_requests()
+    headers, _ = binary_event(contract.EVENT_RESYNC)
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+        slow.sendall(
+            f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}Content-Length: 1000\r\n\r\n{{".encode()
+        )
+        answer = http.post(endpoint, data=b"{}", timeout=30)  # meanwhile, someone else
+        assert answer.status_code == 401, answer.text
+    # The slow sender gave up before its body was complete: nothing was read or written.
+    assert world.do.requests() == []
