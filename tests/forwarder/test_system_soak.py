@@ -20,7 +20,6 @@ import re
 import statistics
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -173,7 +172,7 @@ def test_whole_system_soak(
         "pod not ready": (lambda n: pod_ready(n, False), lambda n: pod_ready(n, True)),
     }
     converge: list[float] = []
-    counts: Counter[str] = Counter()
+    by_fault: dict[str, list[float]] = {}
     moves = flaps = wrong = 0
     for _ in range(ROUNDS):
         holder, _ = holder_state(world, kube, namespace)
@@ -181,7 +180,6 @@ def test_whole_system_soak(
         round_began = max((r.seq for r in world.do.requests()), default=0)
         fault = rng.choice(sorted(faults))
         trouble = rng.choice(sorted(troubles))
-        counts[fault] += 1
         faults[fault]()
         began = time.monotonic()
         troubles[trouble][0](holder)
@@ -192,6 +190,7 @@ def test_whole_system_soak(
 
         wait_until(moved_and_listed, timeout=120, what=f"the IP off {holder} ({trouble}, {fault})")
         converge.append(time.monotonic() - began)
+        by_fault.setdefault(fault, []).append(converge[-1])
         moves += 1
         for thread in racing:
             thread.join(60)
@@ -237,7 +236,11 @@ def test_whole_system_soak(
         f"  idle minute (resync every 30 s): {len(idle)} DigitalOcean calls"
         f" ({len(idle) * per_hour:.0f} per hour), {len(writes)} DigitalOcean writes,"
         f" Service written: {service_writes}\n"
-        "  faults: " + ", ".join(f"{name} x{n}" for name, n in sorted(counts.items()))
+        "  faults (rounds; slowest convergence):\n"
+        + "\n".join(
+            f"    {name}: {len(times)}; {max(times):.2f} s"
+            for name, times in sorted(by_fault.items())
+        )
     )
     assert wrong == 0 and flaps == 0
     assert writes == [] and not service_writes
