@@ -453,6 +453,9 @@ ClusterHistory.TestCase.settings = settings(
     stateful_step_count=STEPS,
     deadline=None,
     database=None,
+    # make test replays the same histories on every machine (a red run is reproducible);
+    # make soak draws new ones each time, to find what the fixed ones miss.
+    derandomize="MODEL_SOAK_EXAMPLES" not in os.environ,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestClusterHistory = ClusterHistory.TestCase
