@@ -9,19 +9,22 @@ of any other namespace is read); Nodes once; reserved IPs and firewalls once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
-from floating_ip import translate
+from floating_ip import contract, translate
 from floating_ip.adapters.digitalocean import DigitalOcean
 from floating_ip.adapters.kubernetes import JSON, Kubernetes
 from floating_ip.config import Config
-from floating_ip.core.model import Cluster, Observation
+from floating_ip.core.model import Cluster, Observation, Suspicion
 from floating_ip.deadline import Deadline
 from floating_ip.retry import with_retries
 
 T = TypeVar("T")
+
+log = logging.getLogger("floating_ip")
 
 _regions: dict[str, str] = {}
 """A cluster's region never changes: remembered for the life of a warm function instance."""
@@ -44,6 +47,7 @@ def observe(config: Config, kube: Kubernetes, do: DigitalOcean, deadline: Deadli
         )
         raw_pods += read("list pods", partial(kube.list_pods, namespace))
     raw_nodes = read("list nodes", kube.list_nodes)
+    suspected = read("read suspicions", partial(_suspicions, kube))
     raw_ips = read("list reserved IPs", do.reserved_ips)
     cluster = Cluster(
         config.cluster_id,
@@ -56,7 +60,7 @@ def observe(config: Config, kube: Kubernetes, do: DigitalOcean, deadline: Deadli
     return Observation(
         cluster=cluster,
         services=translate.services(raw_services, raw_slices),
-        nodes=tuple(translate.node(n) for n in raw_nodes),
+        nodes=translate.with_suspicions((translate.node(n) for n in raw_nodes), suspected),
         pods=tuple(translate.pod(p) for p in raw_pods),
         reserved_ips=tuple(translate.reserved_ip(ip) for ip in raw_ips),
         firewall=translate.firewall(ours[0]) if ours else None,
@@ -82,3 +86,18 @@ def _region(
         cluster = read("get cluster", lambda: do.cluster(cluster_id))
         _regions[cluster_id] = str(cluster.get("region", ""))
     return _regions[cluster_id]
+
+
+def _suspicions(kube: Kubernetes) -> dict[str, Suspicion]:
+    """The nodes the forwarder suspects are dead, read on every run (so a resync or a new
+    forwarder never puts an IP back on one)."""
+    data = kube.read_config_map_data(contract.SUSPICIONS_NAMESPACE, contract.SUSPICIONS_CONFIGMAP)
+    if data is None:
+        log.warning(
+            "cannot read the forwarder's suspicions (ConfigMap %s/%s): forbidden; apply the "
+            "shipped RBAC so dead nodes are left within seconds",
+            contract.SUSPICIONS_NAMESPACE,
+            contract.SUSPICIONS_CONFIGMAP,
+        )
+        return {}
+    return translate.suspicions(data)

@@ -6,8 +6,10 @@ conditions, ``providerID`` formats) are absorbed here so the core never sees a r
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from floating_ip import contract
@@ -26,6 +28,7 @@ from floating_ip.core.model import (
     Service,
     ServicePort,
     Sources,
+    Suspicion,
     Taint,
     annotations_from,
 )
@@ -126,6 +129,33 @@ def node(raw: JSON) -> Node:
         ),
         region=(meta.get("labels") or {}).get(contract.REGION_LABEL),
         anchor_ipv4=(meta.get("annotations") or {}).get(contract.ANCHOR_IPV4),
+    )
+
+
+def suspicions(data: dict[str, str]) -> dict[str, Suspicion]:
+    """The forwarder's ``contract.SUSPICIONS_CONFIGMAP`` data: node name -> its suspicion.
+    An entry that does not parse still suspects its node (``probe`` "unknown"): the
+    forwarder wrote it, and a doubtful node should not receive an IP."""
+    found: dict[str, Suspicion] = {}
+    for node_name, text in data.items():
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict):
+            entry = {}
+        found[node_name] = Suspicion(
+            probe=str(entry.get("probe") or "unknown"),
+            since=str(entry.get("since") or "an unknown time"),
+            detail=str(entry.get("detail") or ""),
+        )
+    return found
+
+
+def with_suspicions(nodes: Iterable[Node], suspected: dict[str, Suspicion]) -> tuple[Node, ...]:
+    return tuple(
+        replace(node, suspicion=suspected[node.name]) if node.name in suspected else node
+        for node in nodes
     )
 
 

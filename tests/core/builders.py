@@ -21,6 +21,7 @@ from floating_ip.core.model import (
     ReservedIP,
     Service,
     ServicePort,
+    Suspicion,
     Taint,
     annotations_from,
 )
@@ -29,6 +30,8 @@ CLUSTER = Cluster(cluster_id="c0ffee", region="ams3")
 IP_A = "203.0.113.10"
 IP_B = "203.0.113.11"
 IP_C = "203.0.113.12"
+DEAD = Suspicion("tcp", "2026-01-31T12:00:00Z", "1 endpoint refused or timed out 2 times in a row")
+"""The forwarder's suspicion of a node that lost power."""
 USER_IP = "198.51.100.7"
 """An externalIP the user wrote by hand: it must survive every plan."""
 
@@ -52,6 +55,7 @@ def node(
     with_droplet: bool = True,
     with_anchor: bool = True,
     anchor_text: str | None = None,
+    suspicion: Suspicion | None = None,
 ) -> Node:
     return Node(
         name=name,
@@ -64,6 +68,7 @@ def node(
         anchor_ipv4=anchor_text
         if anchor_text is not None
         else (anchor(name) if with_anchor else None),
+        suspicion=suspicion,
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from floating_ip import contract
 from floating_ip.core.model import ConditionStatus, Observation, Reason
 from tests.core.builders import (
+    DEAD,
     IP_A,
     IP_B,
     IP_C,
@@ -39,6 +40,34 @@ class Scenario:
 
 
 SCENARIOS = [
+    Scenario(
+        "unreachable-holder-loses-ip-before-kubernetes-notices",
+        observe(
+            svc("web", on=ALL),
+            nodes=[node("n1"), node("n2"), node("n3", suspicion=DEAD)],
+            ips=[rip(IP_A, "n3")],
+        ),
+        {IP_A: "n2"},
+        warnings={("web", Reason.UNREACHABLE)},
+    ),
+    Scenario(
+        "unreachable-holder-keeps-ip-when-no-other-node-is-fit",
+        observe(
+            svc("web", on=["n3"]),
+            nodes=[node("n1"), node("n2"), node("n3", suspicion=DEAD)],
+            ips=[rip(IP_A, "n3")],
+        ),
+        warnings={("web", Reason.UNREACHABLE)},
+    ),
+    Scenario(
+        "unreachable-node-is-never-chosen",
+        observe(
+            svc("web", on=ALL),
+            nodes=[node("n1"), node("n2"), node("n3", suspicion=DEAD)],
+            ips=[rip(IP_A)],
+        ),
+        {IP_A: "n2"},
+    ),
     Scenario(
         "fresh-ip-goes-to-rendezvous-winner",
         observe(svc("web", on=ALL), nodes=nodes(*ALL), ips=[rip(IP_A)]),

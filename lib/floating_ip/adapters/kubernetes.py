@@ -72,6 +72,17 @@ class Kubernetes:
     def list_nodes(self) -> list[JSON]:
         return self._list("/api/v1/nodes", {})
 
+    def read_config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """The ConfigMap's ``data`` ({} when it does not exist); ``None`` when forbidden."""
+        path = f"/api/v1/namespaces/{namespace}/configmaps/{name}"
+        status, data, headers, reason = self._send("GET", path, {}, None)
+        if status == 404:
+            return {}
+        if status == 403:
+            return None
+        found = _answer(status, data, headers, reason, f"GET {path}")
+        return dict(found.get("data") or {})
+
     # --- writes -------------------------------------------------------------------------------
 
     def patch_service(self, namespace: str, name: str, patch: JSON) -> JSON:

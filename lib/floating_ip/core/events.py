@@ -21,7 +21,7 @@ from floating_ip.core.model import (
     Reason,
 )
 from floating_ip.core.outcomes import ServiceOutcome
-from floating_ip.core.status import move_message, sentence
+from floating_ip.core.status import move_message, sentence, unreachable_message
 
 
 def _event(
@@ -44,13 +44,18 @@ def warning_events(outcome: ServiceOutcome) -> tuple[Event, ...]:
 
 
 def move_events(outcome: ServiceOutcome) -> tuple[Event, ...]:
-    """``IPAssigned`` (from no droplet) or ``IPMoved`` when this plan assigns the IP."""
+    """``IPAssigned`` (from no droplet) or ``IPMoved`` when this plan assigns the IP, and an
+    ``Unreachable`` Warning when it leaves a node the forwarder suspects is dead."""
     assignment = outcome.assignment
     if assignment is None or outcome.holding is None:
         return ()
     reason = Reason.IP_ASSIGNED if assignment.from_droplet_id is None else Reason.IP_MOVED
     message = move_message(outcome.holding, assignment)
-    return (_event(outcome, EventType.NORMAL, reason, message),)
+    events: tuple[Event, ...] = (_event(outcome, EventType.NORMAL, reason, message),)
+    why = unreachable_message(outcome.holding, assignment)
+    if why is not None:
+        events += (_event(outcome, EventType.WARNING, Reason.UNREACHABLE, why),)
+    return events
 
 
 def firewall_events(

@@ -2,6 +2,9 @@
 
 A node is fit when all of these hold:
 
+- the event forwarder does not suspect it is dead (``Unreachable``: its endpoints stopped
+  answering probes, or its kubelet stopped renewing its Lease; seconds before Kubernetes'
+  ``NotReady``);
 - its ``Ready`` condition is ``True`` (``False`` and ``Unknown`` both disqualify at once: the
   IP moves without waiting the five minutes Kubernetes takes to evict pods);
 - it is not cordoned and not being deleted;
@@ -51,6 +54,8 @@ BLOCKING_EFFECTS: Final = frozenset({"NoSchedule", "NoExecute"})
 def node_reasons(node: Node, ip_region: str, cluster_region: str) -> tuple[Unfit, ...]:
     """The reasons that concern the node alone, whatever Service asks."""
     reasons: list[Unfit] = []
+    if node.suspicion is not None:
+        reasons.append(Unfit.UNREACHABLE)
     if node.ready != ConditionStatus.TRUE:
         reasons.append(Unfit.NOT_READY)
     if node.unschedulable:
@@ -113,4 +118,4 @@ def verdict(
         reasons.append(Unfit.NO_READY_ENDPOINT)
     if anchor_of(node, services, pods) is None:
         reasons.append(Unfit.NO_ANCHOR_IP)
-    return NodeVerdict(node.name, tuple(reasons))
+    return NodeVerdict(node.name, tuple(reasons), node.suspicion)

@@ -138,6 +138,18 @@ class Taint:
 
 
 @dataclass(frozen=True, slots=True)
+class Suspicion:
+    """The event forwarder's leader suspects the node is dead (it publishes this)."""
+
+    probe: str
+    """Which probe failed: ``tcp`` (its endpoints refused or timed out) or ``lease`` (its
+    kubelet stopped renewing its Lease)."""
+    since: str
+    """RFC 3339 UTC, when the suspicion began."""
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Node:
     name: str
     droplet_id: int | None = None
@@ -153,6 +165,8 @@ class Node:
     """``topology.kubernetes.io/region``; ``None`` means the cluster's region."""
     anchor_ipv4: str | None = None
     """``contract.ANCHOR_IPV4`` on the Node (DaemonSet mode), if present."""
+    suspicion: Suspicion | None = None
+    """Set while the forwarder suspects the node is dead, before Kubernetes notices."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +283,7 @@ class Reason(StrEnum):
     UNSUPPORTED_PROTOCOL = "UnsupportedProtocol"
     CLEANED_UP = "CleanedUp"
     CHANGE_FAILED = "ChangeFailed"
+    UNREACHABLE = "Unreachable"
 
 
 class Unfit(StrEnum):
@@ -282,6 +297,8 @@ class Unfit(StrEnum):
     NO_DROPLET = "NoDropletID"
     WRONG_REGION = "WrongRegion"
     NO_ANCHOR_IP = "NoAnchorIP"
+    UNREACHABLE = "Unreachable"
+    """The forwarder suspects the node is dead (probes failed or its Lease went stale)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +393,8 @@ class NodeVerdict:
     node_name: str
     reasons: tuple[Unfit, ...]
     """Empty when the node is fit."""
+    suspicion: Suspicion | None = None
+    """Why it is ``Unreachable``, when it is."""
 
 
 @dataclass(frozen=True, slots=True)

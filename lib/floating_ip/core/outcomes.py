@@ -6,9 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from floating_ip.core.annotations import Intent
+from floating_ip.core.fitness import ready_pods_on
 from floating_ip.core.holders import Holding
 from floating_ip.core.model import Assignment, NodeVerdict, ObjectRef, Problem
-from floating_ip.core.status import holding_message, holding_problem, status_text
+from floating_ip.core.status import (
+    holding_message,
+    holding_problem,
+    status_text,
+    unreachable_notes,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,13 @@ def with_ip(intent: Intent, holding: Holding, extra: tuple[Problem, ...]) -> Ser
     problems = (*([main] if main else []), *intent.problems, *extra)
     headline = main.message if main else holding_message(holding)
     messages = (headline, *(p.message for p in problems if p is not main))
+    if main is None:
+        ready_on = frozenset(
+            v.node_name
+            for v in holding.verdicts
+            if any(ready_pods_on(service, v.node_name) for service in holding.claim.services)
+        )
+        messages += unreachable_notes(holding, ready_on)
     return ServiceOutcome(intent, holding, problems, status_text(messages))
 
 

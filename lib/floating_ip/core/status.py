@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from floating_ip import contract
 from floating_ip.core.holders import Holding
-from floating_ip.core.model import Assignment, NodeVerdict, Problem, Reason, Unfit
+from floating_ip.core.model import Assignment, NodeVerdict, Problem, Reason, Suspicion, Unfit
 from floating_ip.core.placement import PlacementOutcome
 
 
@@ -63,8 +63,47 @@ def stays(holding: Holding) -> str:
     return f"Reserved IP {holding.ip} stays {where}"
 
 
+def unreachable(node_name: str, suspicion: Suspicion) -> str:
+    """``node n1 is unreachable: tcp probe failed since 2026-01-31T12:00:00Z (…)``."""
+    detail = f" ({suspicion.detail})" if suspicion.detail else ""
+    return (
+        f"node {node_name} is unreachable: {suspicion.probe} probe failed since "
+        f"{suspicion.since}{detail}"
+    )
+
+
+def previous_suspicion(holding: Holding) -> Suspicion | None:
+    """The suspicion on the node holding the IP now, if any."""
+    return holding.previous.suspicion if holding.previous is not None else None
+
+
+def unreachable_notes(holding: Holding, ready_on: frozenset[str]) -> tuple[str, ...]:
+    """A sentence per suspected node that matters to the Service: the node holding its IP
+    now, or one running a ready endpoint of it (Kubernetes has not noticed yet)."""
+    previous = holding.previous.name if holding.previous else None
+    return tuple(
+        unreachable(v.node_name, v.suspicion)
+        for v in holding.verdicts
+        if v.suspicion is not None and (v.node_name == previous or v.node_name in ready_on)
+    )
+
+
 def holding_problem(holding: Holding) -> Problem | None:
     """The Warning-worthy problem of an IP that could not be placed, if any."""
+    suspicion = previous_suspicion(holding)
+    if suspicion is not None and holding.placement.outcome in (
+        PlacementOutcome.NO_FIT_NODE,
+        PlacementOutcome.NO_FREE_DROPLET,
+    ):
+        assert holding.previous is not None
+        others = [v for v in holding.verdicts if v.node_name != holding.previous.name]
+        why = (
+            "every fit node already holds another reserved IP"
+            if holding.placement.outcome is PlacementOutcome.NO_FREE_DROPLET
+            else f"no other node is fit ({unfit_summary(others)})"
+        )
+        message = f"{stays(holding)}: {unreachable(holding.previous.name, suspicion)}, but {why}"
+        return Problem(Reason.UNREACHABLE, message)
     if holding.placement.outcome is PlacementOutcome.NO_FREE_DROPLET:
         fit = ", ".join(v.node_name for v in holding.verdicts if not v.reasons)
         message = f"{stays(holding)}: every fit node ({fit}) already holds another reserved IP"
@@ -105,3 +144,14 @@ def move_message(holding: Holding, assignment: Assignment) -> str:
     reasons = next((v.reasons for v in holding.verdicts if v.node_name == previous), ())
     why = f" ({', '.join(reasons)})" if reasons else ""
     return f"Reserved IP {holding.ip} moved from {location(holding)}{why} to {target}"
+
+
+def unreachable_message(holding: Holding, assignment: Assignment) -> str | None:
+    """The ``Unreachable`` Warning's message when the IP leaves a suspected node."""
+    suspicion = previous_suspicion(holding)
+    if suspicion is None or holding.previous is None:
+        return None
+    return (
+        f"{unreachable(holding.previous.name, suspicion)}; reserved IP {holding.ip} moved to "
+        f"node {assignment.node_name} (droplet {assignment.droplet_id})"
+    )
