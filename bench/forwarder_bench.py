@@ -413,6 +413,8 @@ def run(plane: ControlPlane, workdir: Path) -> dict[str, Any]:
         "METRICS_PORT": str(free_port()),
         "QUIET_WINDOW": f"{QUIET_WINDOW}s",
         "MAX_DELAY": f"{MAX_DELAY}s",
+        # The bed's pod IPs are not on this machine's network: send nothing to them.
+        "NODE_PROBES": "off",
     }
     forwarder = ForwarderProcess(image_layout(workdir / "image"), env, workdir / "forwarder.log")
     try:

@@ -162,6 +162,7 @@ def run(settings: ForwarderSettings) -> int:
     )
     monitor = Monitor(
         settings=ProbeSettings(
+            tcp=settings.node_probes,
             period=settings.probe_period,
             timeout=settings.probe_timeout,
             limits=Limits(settings.probe_failures, settings.node_lease_stale, settings.hold_down),

@@ -82,6 +82,10 @@ class ForwarderSettings:
     """``METRICS_PORT``: serves ``/metrics``, ``/healthz`` and ``/readyz``."""
     log_level: str = "info"
     """``LOG_LEVEL``: debug, info, warning or error."""
+    node_probes: bool = True
+    """``NODE_PROBES``: ``on`` (default) or ``off``. Off, the leader connects to no pod and
+    suspects nodes by their kubelet Lease alone (for clusters whose NetworkPolicies keep the
+    forwarder out)."""
     probe_period: float = 1.0
     """``PROBE_PERIOD``: the leader probes every ready endpoint of the opted-in Services this
     often (TCP connect to podIP:port)."""
@@ -160,6 +164,17 @@ class _Reader:
             self.problems.append(f"{name}: {raw} is outside {low}..{high}")
         return value
 
+    def switch(self, name: str, default: bool) -> bool:
+        raw = self.text(name).lower()
+        if not raw:
+            return default
+        if raw in ("on", "true", "yes", "1"):
+            return True
+        if raw in ("off", "false", "no", "0"):
+            return False
+        self.problems.append(f"{name}: {raw!r} is not on or off")
+        return default
+
     def file(self, name: str, path: str, is_file: Callable[[str], bool]) -> None:
         if path and not is_file(path):
             self.problems.append(f"{name}: no readable file at {path}")
@@ -224,6 +239,7 @@ def from_env(
         namespaces=tuple(dict.fromkeys(namespaces)),
         http_port=read.integer("METRICS_PORT", 8080, 1, 65535),
         log_level=log_level,
+        node_probes=read.switch("NODE_PROBES", default=True),
         probe_period=read.duration("PROBE_PERIOD", 1.0, 0.1),
         probe_timeout=read.duration("PROBE_TIMEOUT", 1.0, 0.05),
         probe_failures=read.integer("PROBE_FAILURES", 2, 1, 100),

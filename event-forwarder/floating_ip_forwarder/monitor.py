@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class ProbeSettings:
+    tcp: bool = True
+    """Off: judge by the kubelet Leases alone."""
     period: float = 1.0
     timeout: float = 1.0
     limits: Limits = field(default_factory=Limits)
@@ -97,7 +99,7 @@ class Monitor:
             self._state = adopt(self._state, adopted)
             self._published = _signature(adopted)
         with self.lock:
-            targets = self.index.probe_targets()
+            targets = self.index.probe_targets() if self.settings.tcp else {}
             nodes = self.index.node_names()
         answers = prober.probe((t for found in targets.values() for t in found), self.timeout)
         now = self.clock()
@@ -112,6 +114,7 @@ class Monitor:
             for node in nodes
         }
         self._state = step(self._state, rounds, now, self.settings.limits)
+        self.metrics.probe_rounds.inc()
         self.metrics.probes.inc(len(answers))
         self.metrics.probe_failures.inc(sum(not ok for ok in answers.values()))
         self.metrics.suspected.set(len(self._state.suspects))

@@ -108,6 +108,9 @@ def start_forwarder(
             "NAMESPACES": namespaces,
             "LEASE_NAME": lease_name,
             "LOG_LEVEL": "debug",
+            # The bed's pod IPs (10.244.x.y) exist only inside the node-death tests' own
+            # network namespace: elsewhere nothing may be sent to them.
+            "NODE_PROBES": "off",
         }
         env.update(overrides)
         # The working directory is the pod's root: nothing is found through it by accident.

@@ -102,6 +102,32 @@ def test_tunables() -> None:
     assert (s.lease_name, s.function_ca_file) == ("fwd", "/ca.pem")
 
 
+def test_node_death_detection_defaults_and_tunables() -> None:
+    s = settings()
+    assert (s.node_probes, s.probe_period, s.probe_timeout, s.probe_failures) == (
+        True,
+        1.0,
+        1.0,
+        2,
+    )
+    assert (s.node_lease_stale, s.hold_down) == (20.0, 30.0)
+    s = settings(
+        NODE_PROBES="off",
+        PROBE_PERIOD="500ms",
+        PROBE_TIMEOUT="300ms",
+        PROBE_FAILURES="3",
+        NODE_LEASE_STALE_AFTER="4s",
+        SUSPICION_HOLD_DOWN="1m",
+    )
+    assert (s.node_probes, s.probe_period, s.probe_timeout, s.probe_failures) == (
+        False,
+        0.5,
+        0.3,
+        3,
+    )
+    assert (s.node_lease_stale, s.hold_down) == (4.0, 60.0)
+
+
 def test_hostname_is_the_fallback_identity() -> None:
     env = {k: v for k, v in IN_POD.items() if k != "POD_NAME"} | {"HOSTNAME": "host-1"}
     assert from_env(env, files_exist).identity == "host-1"
@@ -131,6 +157,10 @@ def test_hostname_is_the_fallback_identity() -> None:
         ({"NAMESPACES": "apps,Bad"}, "NAMESPACES: 'Bad' is not a namespace name"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL: 'loud' is not one of"),
         ({"KUBE_API_URL": "http://127.0.0.1:8080"}, "KUBE_API_URL must be an https:// URL"),
+        ({"NODE_PROBES": "maybe"}, "NODE_PROBES: 'maybe' is not on or off"),
+        ({"PROBE_PERIOD": "10ms"}, "PROBE_PERIOD: 10ms is below the minimum of 0.1s"),
+        ({"PROBE_FAILURES": "0"}, "PROBE_FAILURES: 0 is outside 1..100"),
+        ({"NODE_LEASE_STALE_AFTER": "soon"}, "NODE_LEASE_STALE_AFTER: 'soon' is not a duration"),
     ],
 )
 def test_each_mistake_names_its_variable(changes: dict[str, str], expected: str) -> None:
