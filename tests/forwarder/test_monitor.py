@@ -1,0 +1,142 @@
+"""The leader's probe loop against real loopback listeners: a dead node is published first,
+then its Services are sent; nothing is written while nothing changes; a new leader starts
+from what is published."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from floating_ip_forwarder.index import ClusterIndex
+from floating_ip_forwarder.metrics import ForwarderMetrics
+from floating_ip_forwarder.monitor import Monitor, ProbeSettings
+from floating_ip_forwarder.node_leases import NodeLeaseClock
+from floating_ip_forwarder.projections import EndpointView, NodeLeaseView, SliceView
+from floating_ip_forwarder.suspicion import Limits
+from tests.forwarder.test_index import node, svc
+
+
+class Board:
+    """Stands in for the ConfigMap: what was read and written, in order."""
+
+    def __init__(self, data: dict[str, str] | None = None) -> None:
+        self.data = dict(data or {})
+        self.writes: list[dict[str, str]] = []
+        self.calls: list[str] = []
+
+    def read(self) -> dict[str, Any]:
+        return dict(self.data)
+
+    def write(self, data: dict[str, str]) -> None:
+        self.calls.append("write")
+        self.data = dict(data)
+        self.writes.append(dict(data))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def listeners() -> Iterator[dict[str, socket.socket]]:
+    servers = {name: socket.create_server(("127.0.0.1", 0)) for name in ("n1", "n2", "n3")}
+    yield servers
+    for server in servers.values():
+        server.close()
+
+
+def build(
+    servers: dict[str, socket.socket], board: Board, clock: Clock, touched: list[list[str]]
+) -> Monitor:
+    index = ClusterIndex()
+    index.upsert(svc("web", holder="n1"))
+    for name, server in servers.items():
+        index.upsert(node(name))
+        port = server.getsockname()[1]
+        index.upsert(
+            SliceView(
+                ("apps", f"web-{name}"),
+                "web",
+                (EndpointView(name, f"web-{name}", True, True, False),),
+                ((name, "127.0.0.1"),),
+                (port,),
+            )
+        )
+    leases = NodeLeaseClock()
+    for name in servers:
+        leases.saw(NodeLeaseView(name, "t0"), clock.now)
+
+    def touch(subjects: list[str]) -> None:
+        board.calls.append("touch")
+        touched.append(subjects)
+
+    return Monitor(
+        settings=ProbeSettings(period=1.0, timeout=0.3, limits=Limits(2, 20.0, 30.0)),
+        index=index,
+        leases=leases,
+        lock=threading.Lock(),
+        board=board,
+        touch=touch,
+        metrics=ForwarderMetrics(),
+        stopping=threading.Event(),
+        clock=clock,
+    )
+
+
+def test_a_dead_node_is_published_before_its_services_are_sent(
+    listeners: dict[str, socket.socket],
+) -> None:
+    board, clock = Board(), Clock()
+    touched: list[list[str]] = []
+    monitor = build(listeners, board, clock, touched)
+    monitor.round()
+    assert board.writes == [] and touched == [], "all healthy: nothing written or sent"
+    listeners["n1"].close()  # refused from now on
+    monitor.round()
+    clock.now += 1
+    assert board.writes == []
+    monitor.round()
+    [written] = board.writes
+    assert json.loads(written["n1"])["probe"] == "tcp"
+    assert touched == [["apps/web"]]
+    assert board.calls == ["write", "touch"]
+    clock.now += 1
+    monitor.round()
+    assert len(board.writes) == 1, "unchanged: not written again"
+
+
+def test_a_stale_lease_suspects_a_node_without_probes(
+    listeners: dict[str, socket.socket],
+) -> None:
+    board, clock = Board(), Clock()
+    touched: list[list[str]] = []
+    monitor = build(listeners, board, clock, touched)
+    clock.now += 25
+    for name in ("n2", "n3"):
+        monitor.leases.saw(NodeLeaseView(name, "t1"), clock.now)
+    monitor.round()
+    [written] = board.writes
+    assert set(written) == {"n1"}
+    assert json.loads(written["n1"])["probe"] == "lease"
+
+
+def test_a_new_leader_keeps_what_was_published(listeners: dict[str, socket.socket]) -> None:
+    published = {"n2": json.dumps({"probe": "tcp", "since": "2026-01-31T12:00:00Z", "detail": ""})}
+    board, clock = Board(published), Clock()
+    touched: list[list[str]] = []
+    monitor = build(listeners, board, clock, touched)
+    monitor.round()
+    assert board.writes == [], "n2 answers now but must earn its hold-down first"
+    clock.now += 31
+    monitor.round()
+    assert board.writes == [{}]
+    assert touched == [["apps/web"]]
