@@ -94,6 +94,12 @@ class Cluster:
         found = self.kube.core.list_namespaced_event(self.namespace).items
         return [e for e in found if e.reason == reason and e.involved_object.name == self.service]
 
+    def event(self, reason: str) -> k8s.CoreV1Event:
+        """The one Event of ``reason`` on the Service, once the function has written it."""
+        wait_until(lambda: bool(self.events(reason)), timeout=15, what=f"a {reason} Event")
+        [found] = self.events(reason)
+        return found
+
     def assignments(self) -> int:
         return len(self.world.do.requests("POST", ACTIONS))
 
@@ -114,8 +120,7 @@ def cluster(
     with_namespace(kube)
 
     def make(ports: list[Port]) -> Cluster:
-        for short in ("a", "b", "c"):
-            world.add_node(short)
+        world.add_node("c")  # a and b come with the world
         nodes = {
             short: Node(
                 short, world.node(short), KubeletLease(kube.api, world.node(short), LEASE_RENEWAL)
@@ -199,9 +204,9 @@ def test_holder_loses_power_and_the_ip_moves_as_unreachable(
     moved_in = time.time() - off
 
     [assign] = [r for r in bed.world.do.requests("POST", ACTIONS) if r.at >= off]
-    [event] = bed.events("Unreachable")
+    event = bed.event("Unreachable")
     assert event.type == "Warning"
-    assert f"node {bed.nodes[holder].name} is unreachable: tcp probe failed since" in (
+    assert f"Node {bed.nodes[holder].name} is unreachable: tcp probe failed since" in (
         event.message or ""
     )
     assert bed.suspected()[bed.nodes[holder].name]["probe"] == "tcp"
@@ -242,7 +247,7 @@ def test_udp_only_service_moves_when_the_holders_lease_goes_stale(
     bed.nodes[holder].power(Power.REFUSING)
     wait_until(lambda: bed.holder() == bed.other(holder), timeout=30, what="the IP moved")
     [assign] = [r for r in bed.world.do.requests("POST", ACTIONS) if r.at >= off]
-    [event] = bed.events("Unreachable")
+    event = bed.event("Unreachable")
     assert "lease probe failed since" in (event.message or "")
     print(f"udp-only: assign request {assign.at - off:.2f}s after the last renewal stopped")
 
