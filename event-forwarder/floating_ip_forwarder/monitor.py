@@ -1,10 +1,12 @@
-"""The leader's probe loop: probe, judge (``suspicion``), publish (``board``), notify.
+"""The probe loop: probe, judge (``suspicion``), and while leading publish (``board``) and
+notify.
 
-Every ``period`` while leading: connect to every ready endpoint of the opted-in Services
-(TCP ports), read the kubelet Leases' ages, step the suspicion state machine and, when the
-suspected set changed, replace the ConfigMap first and then hand the Services on the
-affected nodes to the dispatcher, so the function reads the new set when it runs.
-A replica that becomes leader starts from the suspicions already published.
+Every ``period`` every replica connects to every ready endpoint of the opted-in Services (TCP
+ports), reads the kubelet Leases' ages and steps the suspicion state machine, so a standby
+that takes over after the leader died (perhaps with the very node it should have noticed)
+already knows. Only the leader writes: when the suspected set changed it replaces the
+ConfigMap first and then hands the Services on the affected nodes to the dispatcher, so the
+function reads the new set when it runs. A new leader merges what is already published.
 """
 
 from __future__ import annotations
@@ -82,9 +84,6 @@ class Monitor:
         next_round = self.clock()
         while not self.stopping.wait(max(0.0, next_round - self.clock())):
             next_round = self.clock() + self.settings.period
-            if not self._leading.is_set():
-                self._state, self._published = State(), None
-                continue
             try:
                 self.round()
             except (ApiError, OSError, http.client.HTTPException, ValueError) as error:
@@ -94,7 +93,10 @@ class Monitor:
 
     def round(self) -> None:
         offset = time.time() - self.clock()
-        if self._published is None:
+        leading = self._leading.is_set()
+        if not leading:
+            self._published = None
+        elif self._published is None:
             adopted = board.decode(self.board.read(), offset)
             self._state = adopt(self._state, adopted)
             self._published = _signature(adopted)
@@ -119,7 +121,7 @@ class Monitor:
         self.metrics.probe_failures.inc(sum(not ok for ok in answers.values()))
         self.metrics.suspected.set(len(self._state.suspects))
         signature = _signature(self._state.suspects.values())
-        if signature == self._published:
+        if not leading or signature == self._published:
             return
         self.board.write(board.encode(self._state.suspects.values(), offset))
         changed = {node for node, _ in signature ^ (self._published or frozenset())}

@@ -293,3 +293,39 @@ def test_flap_resync_and_recovery(
     wait_until(lambda: second not in bed.suspected_shorts(), timeout=HOLD_DOWN + 15, what="b ok")
     bed.nodes[second].power(Power.SILENT)
     wait_until(lambda: bed.holder() == first, timeout=30, what=f"the IP back on {first}")
+
+
+@pytest.mark.slow
+def test_leader_on_the_dead_node_the_next_leader_moves_the_ip(
+    start_forwarder: StartForwarder,
+    function_url: str,  # noqa: F811
+    cluster: Callable[[list[Port]], Cluster],
+) -> None:
+    """The leader dies with the holder (SIGKILL: no Lease release); the standby, which was
+    probing too, takes the election Lease after its 15 s duration and publishes at once (the
+    Lease signal keeps its default 20 s here, so the probes are what finds the node)."""
+    bed = cluster([Port(TCP_PORT)])
+    detection = DETECTION | {"NODE_LEASE_STALE_AFTER": "20s"}
+    leader = start_forwarder(
+        bed.namespace, FUNCTION_URL=function_url, CLUSTER_ID=bed.world.cluster_id, **detection
+    )
+    wait_until(lambda: bed.holder() is not None, timeout=60, what="the IP placed")
+    standby = start_forwarder(
+        bed.namespace,
+        name="replica-1",
+        FUNCTION_URL=function_url,
+        CLUSTER_ID=bed.world.cluster_id,
+        **detection,
+    )
+    assert leader.leading() and not standby.leading()
+    holder = bed.holder()
+    assert holder in ("a", "b")
+
+    off = time.time()
+    leader.crash()
+    bed.nodes[holder].power(Power.SILENT)
+    wait_until(lambda: bed.holder() == bed.other(holder), timeout=45, what="the IP moved")
+    [assign] = [r for r in bed.world.do.requests("POST", ACTIONS) if r.at >= off]
+    assert standby.leading()
+    assert "tcp probe failed" in (bed.event("Unreachable").message or "")
+    print(f"leader on the dead node: assign request {assign.at - off:.2f}s")

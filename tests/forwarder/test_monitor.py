@@ -79,7 +79,7 @@ def build(
         board.calls.append("touch")
         touched.append(subjects)
 
-    return Monitor(
+    monitor = Monitor(
         settings=ProbeSettings(period=1.0, timeout=0.3, limits=Limits(2, 20.0, 30.0)),
         index=index,
         leases=leases,
@@ -90,6 +90,8 @@ def build(
         stopping=threading.Event(),
         clock=clock,
     )
+    monitor.set_leading(True)
+    return monitor
 
 
 def test_a_dead_node_is_published_before_its_services_are_sent(
@@ -139,4 +141,24 @@ def test_a_new_leader_keeps_what_was_published(listeners: dict[str, socket.socke
     clock.now += 31
     monitor.round()
     assert board.writes == [{}]
+    assert touched == [["apps/web"]]
+
+
+def test_a_standby_judges_too_and_publishes_at_once_when_it_takes_over(
+    listeners: dict[str, socket.socket],
+) -> None:
+    """The leader died with n1: its successor already counted n1's failed rounds."""
+    board, clock = Board(), Clock()
+    touched: list[list[str]] = []
+    monitor = build(listeners, board, clock, touched)
+    monitor.set_leading(False)
+    listeners["n1"].close()
+    for _ in range(3):
+        monitor.round()
+        clock.now += 1
+    assert board.writes == [] and touched == [], "a standby writes nothing"
+    monitor.set_leading(True)
+    monitor.round()
+    [written] = board.writes
+    assert set(written) == {"n1"}
     assert touched == [["apps/web"]]
