@@ -28,6 +28,7 @@ from bench import (
     failover_bench,
     forwarder_bench,
     function_bench,
+    node_death_bench,
     report,
     zip_bench,
 )
@@ -36,7 +37,7 @@ from bench.machine import REPO, machine_info
 from bench.plot import failover_png
 
 RESULTS = REPO / "bench" / "results"
-ORDER = ("failover", "function", "forwarder", "zip", "bigcluster")
+ORDER = ("failover", "node-death", "function", "forwarder", "zip", "bigcluster")
 """The failover first: the figure that matters most, measured on an idle machine."""
 OK, FAILED, INTERRUPTED = 0, 1, 130
 
@@ -102,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "failover": lambda log: _failover(
             FailoverOptions(moves=args.moves, latencies=args.latency), workdir / "failover", log
         ),
+        "node-death": lambda log: _node_death(workdir / "node-death", log),
         "function": lambda log: _quietly(function_bench.main, log),
         "forwarder": lambda log: _quietly(forwarder_bench.main, log),
         "zip": lambda _log: zip_bench.run(workdir / "zip"),
@@ -142,6 +144,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _failover(options: FailoverOptions, workdir: Path, log: Path) -> Any:
     with log.open("w") as out:
         return failover_bench.run(options, workdir, out)
+
+
+def _node_death(workdir: Path, log: Path) -> Any:
+    with log.open("w") as out:
+        return node_death_bench.run(workdir, out)
 
 
 def _quietly(run: Callable[[], Any], log: Path) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 from bench.figures import PHASE_LABELS, PHASES
 
 SCHEMA = 1
-PARTS = ("failover", "function", "forwarder", "zip", "bigcluster")
+PARTS = ("failover", "node-death", "function", "forwarder", "zip", "bigcluster")
 """Every part ``make bench`` runs, in the order it runs them."""
 
 Row = tuple[str, ...]
@@ -116,6 +116,8 @@ def main_rows(parts: Mapping[str, Any]) -> list[Row]:
     rows: list[Row] = []
     if "failover" in parts:
         rows += _failover_main(parts["failover"])
+    if "node-death" in parts:
+        rows += _node_death_main(parts["node-death"])
     if "function" in parts:
         rows += _function_main(parts["function"])
     if "forwarder" in parts:
@@ -159,6 +161,18 @@ def _failover_main(failover: Mapping[str, Any]) -> list[Row]:
             )
         )
     return rows
+
+
+def _node_death_main(deaths: Mapping[str, Any]) -> list[Row]:
+    return [
+        (
+            "node death",
+            f"node loses power → assign request sent, {kind} (p50 / p95 of {deaths[kind]['n']})",
+            p50_p95(deaths[kind]),
+        )
+        for kind in ("tcp", "udp")
+        if kind in deaths
+    ]
 
 
 def _calls(figures: Mapping[str, Any]) -> str:

@@ -25,6 +25,8 @@ class Options:
     """Keep the working files (logs, certificates) instead of removing them at the end."""
     check_contract: bool = True
     """Check every DigitalOcean API call against the OpenAPI spec (when the spec is found)."""
+    forwarder_env: tuple[tuple[str, str], ...] = ()
+    """Settings of the forwarder beyond its Deployment's, as a user would set them."""
 
     @property
     def deadline(self) -> float:

@@ -276,6 +276,7 @@ class _Startup:
             # The bed's pod IPs are not on this machine's network: send nothing to them.
             "NODE_PROBES": "off",
             "PYTHONPATH": os.pathsep.join([str(REPO / "event-forwarder"), str(REPO / "lib")]),
+            **dict(self.options.forwarder_env),
         }
         answers = LogTail(function.log)
         log = self.workdir / "forwarder.log"

@@ -89,7 +89,7 @@ class ForwarderSettings:
     probe_period: float = 1.0
     """``PROBE_PERIOD``: the leader probes every ready endpoint of the opted-in Services this
     often (TCP connect to podIP:port)."""
-    probe_timeout: float = 1.0
+    probe_timeout: float = 0.5
     """``PROBE_TIMEOUT``: a connect not accepted within this counts as failed."""
     probe_failures: int = 2
     """``PROBE_FAILURES``: consecutive rounds in which every endpoint on a node failed before
@@ -241,7 +241,7 @@ def from_env(
         log_level=log_level,
         node_probes=read.switch("NODE_PROBES", default=True),
         probe_period=read.duration("PROBE_PERIOD", 1.0, 0.1),
-        probe_timeout=read.duration("PROBE_TIMEOUT", 1.0, 0.05),
+        probe_timeout=read.duration("PROBE_TIMEOUT", 0.5, 0.05),
         probe_failures=read.integer("PROBE_FAILURES", 2, 1, 100),
         node_lease_stale=read.duration("NODE_LEASE_STALE_AFTER", 20.0, 1.0),
         hold_down=read.duration("SUSPICION_HOLD_DOWN", 30.0, 0.0),

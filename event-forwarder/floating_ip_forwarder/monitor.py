@@ -34,7 +34,7 @@ class ProbeSettings:
     tcp: bool = True
     """Off: judge by the kubelet Leases alone."""
     period: float = 1.0
-    timeout: float = 1.0
+    timeout: float = 0.5
     limits: Limits = field(default_factory=Limits)
 
 

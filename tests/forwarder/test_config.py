@@ -107,7 +107,7 @@ def test_node_death_detection_defaults_and_tunables() -> None:
     assert (s.node_probes, s.probe_period, s.probe_timeout, s.probe_failures) == (
         True,
         1.0,
-        1.0,
+        0.5,
         2,
     )
     assert (s.node_lease_stale, s.hold_down) == (20.0, 30.0)
