@@ -66,3 +66,16 @@ def test_many_targets_in_one_round(listening: tuple[str, int], silent: tuple[str
     started = time.monotonic()
     assert prober.probe(targets, timeout=0.3) == {listening: True, closed: False, silent: False}
     assert time.monotonic() - started < 1.5, "one round costs about one timeout"
+
+
+def test_more_targets_than_the_window_all_get_an_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prober, "WINDOW", 6)  # two targets' three attempts at a time
+    servers = [socket.create_server(("127.0.0.1", 0)) for _ in range(5)]
+    try:
+        answering = [s.getsockname() for s in servers]
+        closed = [("127.0.0.1", free_port()) for _ in range(5)]
+        found = prober.probe(answering + closed, timeout=1.0)
+        assert found == {**dict.fromkeys(answering, True), **dict.fromkeys(closed, False)}
+    finally:
+        for server in servers:
+            server.close()
