@@ -145,7 +145,6 @@ READ_BUT_NOT_WATCHED = {
         "metadata.annotations.*": "the core looks up single keys: compared separately below",
     },
     "endpointslice": {
-        "endpoints[].addresses": "carried in the model; no decision reads it",
         "endpoints[].targetRef.namespace": "a slice's Pods are in the slice's namespace",
     },
     "node": {},
@@ -162,7 +161,8 @@ WATCHED_BUT_NOT_READ = {
         "not part of the Service's inputs",
     },
     "endpointslice": {
-        "metadata.name": "the slice's key in the forwarder's index (the function groups by label)"
+        "metadata.name": "the slice's key in the forwarder's index (the function groups by label)",
+        "ports": "the TCP target ports the forwarder probes (kept, never compared: no change)",
     },
     "node": {},
     "pod": {},

@@ -67,6 +67,8 @@ class FakeKube(Kubernetes):
         self.journal = journal
         self.listed = listed or {}
         """``services``, ``endpointslices``, ``pods``, ``nodes``: every object, any namespace."""
+        self.config_maps: dict[str, dict[str, str]] = {}
+        """``<namespace>/<name>`` -> data."""
         self.version = 0
         self.bytes_read = 0
 
@@ -103,6 +105,10 @@ class FakeKube(Kubernetes):
 
     def list_nodes(self) -> list[JSON]:
         return self._listed("nodes", None)
+
+    def read_config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        self.journal.call("get configmap", f"{namespace}/{name}")
+        return dict(self.config_maps.get(f"{namespace}/{name}", {}))
 
     def patch_service(self, namespace: str, name: str, patch: JSON) -> JSON:
         self.journal.call("patch", f"{namespace}/{name}", repr(patch))

@@ -103,10 +103,23 @@ def test_only_annotated_services_and_their_namespaces_are_read() -> None:
         ("list endpointslices", "ingress"),
         ("list pods", "ingress"),
         ("list nodes", "*"),
+        ("get configmap", f"{contract.SUSPICIONS_NAMESPACE}/{contract.SUSPICIONS_CONFIGMAP}"),
         ("list reserved IPs",),
         ("get cluster", CLUSTER_ID),
         ("list firewalls",),
     ]
+
+
+def test_the_forwarders_suspicions_mark_their_nodes_on_every_run() -> None:
+    journal = Journal()
+    kube, do = adapters(journal)
+    key = f"{contract.SUSPICIONS_NAMESPACE}/{contract.SUSPICIONS_CONFIGMAP}"
+    kube.config_maps[key] = {
+        "node-a": '{"probe": "lease", "since": "2026-01-31T12:00:00Z", "detail": "x"}'
+    }
+    seen = observe.observe(config(), kube, do, FakeDeadline())
+    [node] = seen.nodes
+    assert node.suspicion is not None and node.suspicion.probe == "lease"
 
 
 def test_the_region_is_read_once_per_warm_instance() -> None:
