@@ -7,7 +7,9 @@ listeners refuse or go silent, alternately, and its Lease stops — and times th
 request in the DigitalOcean imitation's request log; the node then comes back, and the next
 death waits until the forwarder has cleared it (a short ``SUSPICION_HOLD_DOWN``, set as a
 user would, keeps the run short; it does not change detection). Then a UDP-only Service,
-whose only signal is the kubelet Lease (default ``NODE_LEASE_STALE_AFTER``, 20 s).
+whose only signal is the kubelet Lease (default ``NODE_LEASE_STALE_AFTER``, 20 s). Last,
+``LOSS_MINUTES`` with every node healthy while 20 % of the probes' packets, both ways, are
+dropped at random (iptables in the namespace): every assign request then is a false move.
 
 Run outside the namespace, it re-runs itself inside one and returns what that run wrote.
 """
@@ -43,18 +45,28 @@ LEASE_RENEWAL = 2.0
 """Seconds between a simulated kubelet's Lease renewals (the real kubelet: about 10 s)."""
 FORWARDER = (("NODE_PROBES", "on"), ("SUSPICION_HOLD_DOWN", "3s"))
 DEATH_TIMEOUT = 60.0
+LOSS_MINUTES = 10.0
+LOSS = 0.2
+LOSS_PORT = 8080
 
 
-def run(workdir: Path, log: TextIO, tcp: int = TCP_DEATHS, udp: int = UDP_DEATHS) -> Any:
+def run(
+    workdir: Path,
+    log: TextIO,
+    tcp: int = TCP_DEATHS,
+    udp: int = UDP_DEATHS,
+    loss_minutes: float = LOSS_MINUTES,
+) -> Any:
     """The figures; outside a private network namespace, by re-running in one."""
     workdir.mkdir(parents=True, exist_ok=True)
     if netns.inside():
-        return _inside(workdir, log, tcp, udp)
+        return _inside(workdir, log, tcp, udp, loss_minutes)
     why = netns.unavailable()
     if why is not None:
         raise RuntimeError(f"node death needs a private network namespace: {why}")
     out = workdir / "node-death.json"
-    argv = [sys.executable, "-m", "bench.node_death_bench", str(workdir), str(tcp), str(udp)]
+    argv = [sys.executable, "-m", "bench.node_death_bench", str(workdir)]
+    argv += [str(tcp), str(udp), str(loss_minutes)]
     done = subprocess.run(
         netns.wrap(argv), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=False
     )
@@ -63,7 +75,7 @@ def run(workdir: Path, log: TextIO, tcp: int = TCP_DEATHS, udp: int = UDP_DEATHS
     return json.loads(out.read_text())
 
 
-def _inside(workdir: Path, log: TextIO, tcp: int, udp: int) -> dict[str, Any]:
+def _inside(workdir: Path, log: TextIO, tcp: int, udp: int, loss_minutes: float) -> dict[str, Any]:
     say = Narrator(render.Style(False), out=log)
     options = Options(action_latency=0.0, check_contract=False, forwarder_env=FORWARDER)
     with running(options, workdir, say) as system:
@@ -72,6 +84,7 @@ def _inside(workdir: Path, log: TextIO, tcp: int, udp: int) -> dict[str, Any]:
             return {
                 "tcp": deaths.series("tcp", [Port(8080, name="web")], tcp),
                 "udp": deaths.series("udp", [Port(5353, "UDP", name="dns")], udp),
+                "loss": deaths.loss(loss_minutes) if loss_minutes > 0 else None,
                 "forwarder": dict(FORWARDER),
                 "lease_renewal_seconds": LEASE_RENEWAL,
             }
@@ -103,16 +116,7 @@ class _Deaths:
     def series(self, name: str, ports: list[Port], count: int) -> dict[str, Any]:
         ip = self.system.ips[0 if name == "tcp" else 1]
         service = f"death-{name}"
-        self.kube.create_service(self.system.namespace, service, ports)
-        for droplet in self.system.droplets:
-            pod = f"{service}-{droplet.node}"
-            self.system.controllers.start_pod(self.system.namespace, pod, droplet, service)
-            pod_ip = self.kube.core.read_namespaced_pod(pod, self.system.namespace).status.pod_ip
-            for port in ports:
-                if port.protocol == "TCP":
-                    listener = PodListener(pod_ip, port.port)
-                    listener.set_power(Power.ON)
-                    self.listeners[droplet.node].append(listener)
+        self._pods(service, ports)
         self.kube.annotate_service(self.system.namespace, service, {contract.ADDRESS: ip})
         self._until(lambda: self._holder(ip) is not None, f"{ip} placed")
         samples = []
@@ -135,6 +139,54 @@ class _Deaths:
             "max": round(max(samples), 3),
             "samples": [round(s, 3) for s in samples],
         }
+
+    def loss(self, minutes: float) -> dict[str, Any]:
+        """Every node healthy, probe packets lost at random: count the IP's moves. The IP of
+        the UDP series stays where that left it, and one droplet is free to move it to."""
+        ip, service = self.system.ips[1], "lossy"
+        self._pods(service, [Port(LOSS_PORT, name="web")])
+        self.kube.annotate_service(self.system.namespace, service, {contract.ADDRESS: ip})
+        self._until(lambda: self._holder(ip) is not None, f"{ip} placed")
+        rules = [
+            ["INPUT", "-p", "tcp", "--dport", str(LOSS_PORT)],
+            ["INPUT", "-p", "tcp", "--sport", str(LOSS_PORT)],
+        ]
+        random = ["-m", "statistic", "--mode", "random", "--probability", str(LOSS), "-j", "DROP"]
+        for rule in rules:
+            subprocess.run(["iptables", "-A", *rule, *random], check=True)
+        started = time.time()
+        seen: set[str] = set()
+        try:
+            while time.time() - started < minutes * 60:
+                seen |= set(self._suspected())
+                time.sleep(0.5)  # a sampling interval, not a wait for a condition
+        finally:
+            for rule in rules:
+                subprocess.run(["iptables", "-D", *rule, *random], check=True)
+        moves = [
+            r
+            for r in self.system.do.requests("POST", ACTIONS_PATH)
+            if r.at >= started and ip in r.path
+        ]
+        self.say.say("bench", f"{minutes:g} min at {LOSS:.0%} loss: {len(moves)} moves")
+        return {
+            "minutes": minutes,
+            "loss": LOSS,
+            "false_moves": len(moves),
+            "nodes_ever_suspected": sorted(seen),
+        }
+
+    def _pods(self, service: str, ports: list[Port]) -> None:
+        self.kube.create_service(self.system.namespace, service, ports)
+        for droplet in self.system.droplets:
+            pod = f"{service}-{droplet.node}"
+            self.system.controllers.start_pod(self.system.namespace, pod, droplet, service)
+            pod_ip = self.kube.core.read_namespaced_pod(pod, self.system.namespace).status.pod_ip
+            for port in ports:
+                if port.protocol == "TCP":
+                    listener = PodListener(pod_ip, port.port)
+                    listener.set_power(Power.ON)
+                    self.listeners[droplet.node].append(listener)
 
     def _death(self, ip: str, power: Power) -> float:
         holder = self._holder(ip)
@@ -194,5 +246,5 @@ class _Deaths:
 
 if __name__ == "__main__":
     target = Path(sys.argv[1])
-    figures_out = run(target, sys.stdout, int(sys.argv[2]), int(sys.argv[3]))
+    figures_out = run(target, sys.stdout, int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
     (target / "node-death.json").write_text(json.dumps(figures_out, indent=2))

@@ -164,7 +164,7 @@ def _failover_main(failover: Mapping[str, Any]) -> list[Row]:
 
 
 def _node_death_main(deaths: Mapping[str, Any]) -> list[Row]:
-    return [
+    rows: list[Row] = [
         (
             "node death",
             f"node loses power → assign request sent, {kind} (p50 / p95 of {deaths[kind]['n']})",
@@ -173,6 +173,16 @@ def _node_death_main(deaths: Mapping[str, Any]) -> list[Row]:
         for kind in ("tcp", "udp")
         if kind in deaths
     ]
+    loss = deaths.get("loss")
+    if loss:
+        rows.append(
+            (
+                "node death",
+                f"false moves in {loss['minutes']:g} min at {loss['loss']:.0%} probe packet loss",
+                f"{loss['false_moves']} ({len(loss['nodes_ever_suspected'])} nodes ever suspected)",
+            )
+        )
+    return rows
 
 
 def _calls(figures: Mapping[str, Any]) -> str:

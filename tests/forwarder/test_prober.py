@@ -69,7 +69,7 @@ def test_many_targets_in_one_round(listening: tuple[str, int], silent: tuple[str
 
 
 def test_more_targets_than_the_window_all_get_an_answer(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(prober, "WINDOW", 6)  # two targets' three attempts at a time
+    monkeypatch.setattr(prober, "WINDOW", 12)  # two targets' six attempts at a time
     servers = [socket.create_server(("127.0.0.1", 0)) for _ in range(5)]
     try:
         answering = [s.getsockname() for s in servers]
