@@ -56,3 +56,11 @@ PROVIDER_ID_PREFIX: Final = "digitalocean://"
 CLUSTER_TAG_PREFIX: Final = "k8s:"
 FIREWALL_NAME_PREFIX: Final = "floating-ip-"
 """The project's own firewall is named ``floating-ip-<cluster-id>``."""
+
+# --- Node suspicion (forwarder writes, function reads) ---
+SUSPICIONS_NAMESPACE: Final = "floating-ip"
+"""The namespace the forwarder runs in (the shipped manifests' namespace)."""
+SUSPICIONS_CONFIGMAP: Final = "floating-ip-suspicions"
+"""One ConfigMap the forwarder's leader owns: one key per suspected node (its name), each a
+JSON object ``{"probe": "tcp"|"lease", "since": RFC 3339 UTC, "detail": text}``."""
+NODE_LEASE_NAMESPACE: Final = "kube-node-lease"

@@ -7,11 +7,13 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import FrameType
 from urllib.parse import urlsplit
 
+from floating_ip import contract
 from floating_ip_forwarder import cloudevent, resources
+from floating_ip_forwarder.board import Board
 from floating_ip_forwarder.coalescer import Coalescer
 from floating_ip_forwarder.config import ForwarderSettings
 from floating_ip_forwarder.dispatcher import Dispatcher
@@ -19,10 +21,13 @@ from floating_ip_forwarder.index import ClusterIndex
 from floating_ip_forwarder.kube_client import KubeClient
 from floating_ip_forwarder.lease import LeaseKeeper
 from floating_ip_forwarder.metrics import ForwarderMetrics
+from floating_ip_forwarder.monitor import Monitor, ProbeSettings
+from floating_ip_forwarder.node_leases import NodeLeaseClock
 from floating_ip_forwarder.ops_server import OpsServer
-from floating_ip_forwarder.projections import ServiceKey, View
+from floating_ip_forwarder.projections import Kind, NodeLeaseView, ServiceKey, View
 from floating_ip_forwarder.resources import Resource
 from floating_ip_forwarder.sender import Sender, function_context
+from floating_ip_forwarder.suspicion import Limits
 from floating_ip_forwarder.watcher import Watcher
 
 # Probes reach the pod on its own IP, so the ops port listens on every interface.
@@ -33,21 +38,35 @@ log = logging.getLogger(__name__)
 
 
 class Forwarding:
-    """The watchers' sink: apply each change to the index, hand affected Services on."""
+    """The watchers' sink: apply each change to the index, hand affected Services on.
+
+    Kubelet Leases only set the clock of when each last changed (for suspicion)."""
 
     def __init__(
-        self, index: ClusterIndex, dispatcher: Dispatcher, metrics: ForwarderMetrics
+        self,
+        index: ClusterIndex,
+        dispatcher: Dispatcher,
+        metrics: ForwarderMetrics,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.index = index
+        self.leases = NodeLeaseClock()
         self.dispatcher = dispatcher
         self.metrics = metrics
-        self._lock = threading.Lock()
+        self.clock = clock
+        self.lock = threading.Lock()
 
     def listed(
         self, resource: Resource, namespace: str | None, views: list[View], initial: bool
     ) -> None:
-        with self._lock:
-            affected, changes = self.index.replace(resource.kind, namespace, views)
+        if resource.kind is Kind.NODE_LEASE:
+            with self.lock:
+                self.leases.relisted(_leases(views), self.clock())
+            return
+        with self.lock:
+            affected, changes = self.index.replace(
+                resource.kind, namespace, [v for v in views if not isinstance(v, NodeLeaseView)]
+            )
             self.metrics.index_objects.set(sum(self.index.size().values()))
         # The first list only fills the index: leadership begins with a resync, which covers
         # whatever the objects looked like before.
@@ -57,7 +76,14 @@ class Forwarding:
 
     def changed(self, resource: Resource, event_type: str, view: View) -> None:
         self.metrics.watch_events.inc(kind=resource.kind.value)
-        with self._lock:
+        if isinstance(view, NodeLeaseView):
+            with self.lock:
+                if event_type == "DELETED":
+                    self.leases.forget(view.key)
+                else:
+                    self.leases.saw(view, self.clock())
+            return
+        with self.lock:
             if event_type == "DELETED":
                 affected = self.index.remove(resource.kind, view.key)
             else:
@@ -69,6 +95,10 @@ class Forwarding:
                 extra={"kind": resource.kind.value, "services": sorted(_subjects(affected))},
             )
             self.dispatcher.touch(_subjects(affected))
+
+
+def _leases(views: Iterable[View]) -> list[NodeLeaseView]:
+    return [v for v in views if isinstance(v, NodeLeaseView)]
 
 
 def _subjects(keys: Iterable[ServiceKey]) -> list[str]:
@@ -120,12 +150,42 @@ def run(settings: ForwarderSettings) -> int:
         )
         for resource, namespace in resources.streams(settings.namespaces)
     ]
+    # Not among ``watchers``: without it (no RBAC for Leases yet) only suspicion by Lease
+    # is lost, so neither readiness nor the election waits for it.
+    lease_watcher = Watcher(
+        client,
+        resources.NODE_LEASES,
+        namespace=contract.NODE_LEASE_NAMESPACE,
+        sink=forwarding,
+        metrics=metrics,
+        stopping=stopping,
+    )
+    monitor = Monitor(
+        settings=ProbeSettings(
+            tcp=settings.node_probes,
+            period=settings.probe_period,
+            timeout=settings.probe_timeout,
+            limits=Limits(settings.probe_failures, settings.node_lease_stale, settings.hold_down),
+        ),
+        index=forwarding.index,
+        leases=forwarding.leases,
+        lock=forwarding.lock,
+        board=Board(client, settings.lease_namespace, contract.SUSPICIONS_CONFIGMAP),
+        touch=dispatcher.touch,
+        metrics=metrics,
+        stopping=stopping,
+    )
+
+    def on_leadership(leading: bool) -> None:
+        dispatcher.set_leading(leading)
+        monitor.set_leading(leading)
+
     lease = LeaseKeeper(
         client,
         namespace=settings.lease_namespace,
         name=settings.lease_name,
         identity=settings.identity,
-        on_change=dispatcher.set_leading,
+        on_change=on_leadership,
         stopping=stopping,
     )
 
@@ -133,7 +193,7 @@ def run(settings: ForwarderSettings) -> int:
         return all(w.synced.is_set() for w in watchers)
 
     def healthy() -> bool:
-        threads = [w.thread for w in watchers]
+        threads = [w.thread for w in (*watchers, lease_watcher)] + [monitor.thread]
         if lease.thread.ident is not None:
             threads.append(lease.thread)
         return dispatcher.alive() and all(t.is_alive() for t in threads)
@@ -146,6 +206,8 @@ def run(settings: ForwarderSettings) -> int:
     dispatcher.start()
     for watcher in watchers:
         watcher.start()
+    lease_watcher.start()
+    monitor.start()
     # Campaign only once every list is in: the first resync must not precede what the index
     # will treat as already known.
     while not stopping.wait(0.05):
@@ -155,7 +217,7 @@ def run(settings: ForwarderSettings) -> int:
             break
     stopping.wait()
 
-    for watcher in watchers:
+    for watcher in (*watchers, lease_watcher):
         watcher.stop()
     dispatcher.stop(SHUTDOWN_SECONDS)
     if lease.thread.ident is not None:

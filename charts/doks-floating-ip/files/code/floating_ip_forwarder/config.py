@@ -82,6 +82,24 @@ class ForwarderSettings:
     """``METRICS_PORT``: serves ``/metrics``, ``/healthz`` and ``/readyz``."""
     log_level: str = "info"
     """``LOG_LEVEL``: debug, info, warning or error."""
+    node_probes: bool = True
+    """``NODE_PROBES``: ``on`` (default) or ``off``. Off, the leader connects to no pod and
+    suspects nodes by their kubelet Lease alone (for clusters whose NetworkPolicies keep the
+    forwarder out)."""
+    probe_period: float = 1.0
+    """``PROBE_PERIOD``: the leader probes every ready endpoint of the opted-in Services this
+    often (TCP connect to podIP:port)."""
+    probe_timeout: float = 0.5
+    """``PROBE_TIMEOUT``: a connect not accepted within this counts as failed."""
+    probe_failures: int = 2
+    """``PROBE_FAILURES``: consecutive rounds in which every endpoint on a node failed before
+    the node is suspected."""
+    node_lease_stale: float = 20.0
+    """``NODE_LEASE_STALE_AFTER``: a node whose kubelet Lease did not change for this long (on
+    this process's clock) is suspected: the only signal for UDP-only Services."""
+    hold_down: float = 30.0
+    """``SUSPICION_HOLD_DOWN``: a suspected node is cleared only after looking healthy this
+    long without a break."""
 
 
 def parse_duration(text: str) -> float:
@@ -145,6 +163,17 @@ class _Reader:
         if not low <= value <= high:
             self.problems.append(f"{name}: {raw} is outside {low}..{high}")
         return value
+
+    def switch(self, name: str, default: bool) -> bool:
+        raw = self.text(name).lower()
+        if not raw:
+            return default
+        if raw in ("on", "true", "yes", "1"):
+            return True
+        if raw in ("off", "false", "no", "0"):
+            return False
+        self.problems.append(f"{name}: {raw!r} is not on or off")
+        return default
 
     def file(self, name: str, path: str, is_file: Callable[[str], bool]) -> None:
         if path and not is_file(path):
@@ -210,6 +239,12 @@ def from_env(
         namespaces=tuple(dict.fromkeys(namespaces)),
         http_port=read.integer("METRICS_PORT", 8080, 1, 65535),
         log_level=log_level,
+        node_probes=read.switch("NODE_PROBES", default=True),
+        probe_period=read.duration("PROBE_PERIOD", 1.0, 0.1),
+        probe_timeout=read.duration("PROBE_TIMEOUT", 0.5, 0.05),
+        probe_failures=read.integer("PROBE_FAILURES", 2, 1, 100),
+        node_lease_stale=read.duration("NODE_LEASE_STALE_AFTER", 20.0, 1.0),
+        hold_down=read.duration("SUSPICION_HOLD_DOWN", 30.0, 0.0),
     )
     if read.problems:
         raise ForwarderConfigError(read.problems)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from floating_ip_forwarder.projections import (
+    Indexed,
     Kind,
     NodeView,
     ObjectKey,
@@ -25,7 +26,6 @@ from floating_ip_forwarder.projections import (
     ServiceKey,
     ServiceView,
     SliceView,
-    View,
 )
 
 Affected = frozenset[ServiceKey]
@@ -46,6 +46,28 @@ class ClusterIndex:
 
     def opted_in(self) -> frozenset[ServiceKey]:
         return frozenset(self._services)
+
+    def node_names(self) -> frozenset[str]:
+        return frozenset(self._nodes)
+
+    def probe_targets(self) -> dict[str, set[tuple[str, int]]]:
+        """Per node, the ``(address, port)`` of every ready endpoint of an opted-in Service
+        on it, for each TCP port of its slice: what the leader probes."""
+        targets: dict[str, set[tuple[str, int]]] = {}
+        for key in self._services:
+            for found in self._endpoints_of(key):
+                for node, address in found.probed:
+                    targets.setdefault(node, set()).update(
+                        (address, port) for port in found.tcp_ports
+                    )
+        return targets
+
+    def services_on(self, node_names: Iterable[str]) -> Affected:
+        """The opted-in Services with an endpoint on, or their IP held by, any of the nodes."""
+        affected: set[ServiceKey] = set()
+        for name in node_names:
+            affected |= self._services_on_node(name)
+        return frozenset(affected)
 
     def size(self) -> dict[str, int]:
         return {
@@ -70,7 +92,7 @@ class ClusterIndex:
 
     # --- changes -----------------------------------------------------------------------------
 
-    def upsert(self, view: View) -> Affected:
+    def upsert(self, view: Indexed) -> Affected:
         """Record an added or modified object; return the Services it affects."""
         if isinstance(view, ServiceView):
             return self._upsert_service(view)
@@ -96,7 +118,7 @@ class ClusterIndex:
         return self._services_targeting(key)
 
     def replace(
-        self, kind: Kind, namespace: str | None, views: Iterable[View]
+        self, kind: Kind, namespace: str | None, views: Iterable[Indexed]
     ) -> tuple[Affected, int]:
         """A relist: upsert every listed object, remove the stored ones not listed.
 
@@ -144,6 +166,7 @@ class ClusterIndex:
     def _upsert_slice(self, view: SliceView) -> Affected:
         old = self._slices.get(view.key)
         if old == view:
+            self._slices[view.key] = view  # new probe addresses or ports: kept, not a change
             return NOTHING
         if old is not None:
             self._unlink_slice(old)

@@ -158,6 +158,12 @@ class ForwarderMetrics:
             (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
         )
         self.index_objects = Gauge("index_objects", "Objects held in the forwarder's index.")
+        self.probe_rounds = Counter("probe_rounds", "Rounds of probes and Lease checks.")
+        self.probes = Counter("probes", "Endpoint probes made by the leader (TCP connects).")
+        self.probe_failures = Counter(
+            "probe_failures", "Endpoint probes refused or not answered in time."
+        )
+        self.suspected = Gauge("suspected_nodes", "Nodes the leader suspects to be dead.")
 
     def render(self) -> str:
         lines: list[str] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple
 
@@ -31,6 +31,7 @@ class Kind(Enum):
     ENDPOINT_SLICE = "endpointslice"
     NODE = "node"
     POD = "pod"
+    NODE_LEASE = "nodelease"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,11 @@ class SliceView:
     """The ``kubernetes.io/service-name`` label."""
     endpoints: tuple[EndpointView, ...]
     """Sorted, so a controller reordering endpoints changes nothing."""
+    probed: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    """``(node, address)`` of each ready, non-terminating endpoint: where the leader's probes
+    connect. Not compared: a new pod IP alone does not change placement."""
+    tcp_ports: tuple[int, ...] = field(default=(), compare=False)
+    """The slice's TCP target ports, sorted (not compared, as ``probed``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +105,18 @@ class PodView:
     anchor: str | None
 
 
-View = ServiceView | SliceView | NodeView | PodView
+@dataclass(frozen=True, slots=True)
+class NodeLeaseView:
+    """A kubelet's Lease in ``kube-node-lease``: only whether it was renewed matters."""
+
+    key: str
+    """The Lease's name: the node's name."""
+    renew_time: str | None
+
+
+Indexed = ServiceView | SliceView | NodeView | PodView
+"""What ``ClusterIndex`` keeps."""
+View = Indexed | NodeLeaseView
 
 
 def _meta(obj: JSON) -> JSON:
@@ -165,6 +182,17 @@ def _endpoint(raw: JSON) -> EndpointView:
     return EndpointView(sys.intern(node) if node else None, pod, ready, serving, terminating)
 
 
+def _probed(raw: JSON) -> tuple[str, str] | None:
+    """``(node, address)`` of a ready, non-terminating endpoint, else ``None``."""
+    conditions = _mapping(raw.get("conditions"))
+    node = _text(raw.get("nodeName"))
+    addresses = raw.get("addresses")
+    address = _text(addresses[0]) if isinstance(addresses, list) and addresses else None
+    if conditions.get("ready") is False or conditions.get("terminating") is True:
+        return None
+    return (sys.intern(node), address) if node and address else None
+
+
 def endpoint_slice(obj: JSON) -> SliceView:
     labels = _strings(_meta(obj).get("labels"))
     owner = labels.get(contract.SERVICE_NAME_LABEL)
@@ -172,7 +200,19 @@ def endpoint_slice(obj: JSON) -> SliceView:
         (_endpoint(e) for e in obj.get("endpoints") or () if isinstance(e, Mapping)),
         key=lambda e: (e.node or "", e.pod or "", e.ready, e.serving, e.terminating),
     )
-    return SliceView(_namespaced_key(obj), owner, tuple(endpoints))
+    probed = sorted(
+        {p for e in obj.get("endpoints") or () if isinstance(e, Mapping) and (p := _probed(e))}
+    )
+    tcp_ports = sorted(
+        {
+            p["port"]
+            for p in obj.get("ports") or ()
+            if isinstance(p, Mapping)
+            and isinstance(p.get("port"), int)
+            and (p.get("protocol") or "TCP") == "TCP"
+        }
+    )
+    return SliceView(_namespaced_key(obj), owner, tuple(endpoints), tuple(probed), tuple(tcp_ports))
 
 
 def node(obj: JSON) -> NodeView:
@@ -209,3 +249,8 @@ def node(obj: JSON) -> NodeView:
 def pod(obj: JSON) -> PodView:
     anchor = _strings(_meta(obj).get("annotations")).get(contract.ANCHOR_IPV4)
     return PodView(_namespaced_key(obj), anchor)
+
+
+def node_lease(obj: JSON) -> NodeLeaseView:
+    spec = _mapping(obj.get("spec"))
+    return NodeLeaseView(_name(obj), _text(spec.get("renewTime")))

@@ -58,6 +58,15 @@ PODS = Resource(
 
 ALL = (SERVICES, ENDPOINT_SLICES, NODES, PODS)
 
+NODE_LEASES = Resource(
+    Kind.NODE_LEASE,
+    "/apis/coordination.k8s.io/v1",
+    "leases",
+    True,
+    projections.node_lease,
+)
+"""Watched in ``contract.NODE_LEASE_NAMESPACE`` only, and only for suspicion."""
+
 
 def streams(namespaces: tuple[str, ...]) -> list[tuple[Resource, str | None]]:
     """One list-and-watch per resource, or per resource and namespace when limited."""
