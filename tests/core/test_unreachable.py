@@ -60,7 +60,7 @@ def test_without_a_fit_candidate_the_ip_stays_and_the_status_says_why() -> None:
     assert warning.message == (
         f"Reserved IP {IP_A} stays on node n1 (droplet 101): node n1 is unreachable: tcp probe "
         "failed since 2026-01-31T12:00:00Z (1 endpoint refused or timed out 2 times in a row), "
-        "but no other node is fit (1 NoReadyEndpoint)."
+        "but no other node is fit (n2: NoReadyEndpoint)."
     )
 
 
