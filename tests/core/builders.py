@@ -6,6 +6,7 @@ Nodes are named ``n1``..``n9``: node ``nK`` is droplet ``100+K`` with anchor ``1
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from floating_ip import contract
 from floating_ip.core.model import (
@@ -13,6 +14,8 @@ from floating_ip.core.model import (
     ConditionStatus,
     Endpoint,
     Firewall,
+    Ingress,
+    IPMode,
     Node,
     ObjectRef,
     Observation,
@@ -107,6 +110,9 @@ def svc(
     endpoints: Iterable[Endpoint] | None = None,
     created: str = "2025-01-01T00:00:00Z",
     namespace: str = "default",
+    service_type: str = "ClusterIP",
+    lb_class: str | None = None,
+    ingress: Iterable[Ingress] = (),
 ) -> Service:
     """A Service opted in to ``ip`` (``None``: not opted in) with ready pods on ``on``."""
     given = dict(annotations or {})
@@ -124,12 +130,31 @@ def svc(
         annotations=annotations_from(given),
         ports=ports,
         external_ips=tuple(external_ips),
+        type=service_type,
+        load_balancer_class=lb_class,
+        ingress=tuple(ingress),
         endpoints=tuple(endpoints)
         if endpoints is not None
         else tuple(endpoint(name, n, namespace=namespace) for n in on),
         resource_version="1",
         creation_timestamp=created,
     )
+
+
+def vip(*ips: str) -> tuple[Ingress, ...]:
+    """Ingress entries in ``VIP`` mode, as the function writes them."""
+    return tuple(Ingress(ip, IPMode.VIP) for ip in ips)
+
+
+def lb(
+    name: str,
+    ip: str | None = IP_A,
+    *,
+    lb_class: str | None = contract.LOAD_BALANCER_CLASS,
+    **kwargs: Any,
+) -> Service:
+    """A ``type: LoadBalancer`` Service, of our class unless told (LoadBalancer-class mode)."""
+    return svc(name, ip, service_type="LoadBalancer", lb_class=lb_class, **kwargs)
 
 
 def rip(

@@ -31,6 +31,7 @@ def patch_service(service: Service, patch: ServicePatch) -> Service:
         service,
         annotations=tuple(sorted(annotations.items())),
         external_ips=service.external_ips if patch.external_ips is None else patch.external_ips,
+        ingress=service.ingress if patch.ingress is None else patch.ingress,
         resource_version=str(int(service.resource_version or "0") + 1),
     )
 

@@ -88,6 +88,28 @@ class Endpoint:
     address: str = ""
 
 
+class IPMode(StrEnum):
+    """``status.loadBalancer.ingress[].ipMode`` (KEP-1860), as Kubernetes spells it."""
+
+    VIP = "VIP"
+    """Delivered with the destination still the ingress IP: proxies program it."""
+    PROXY = "Proxy"
+    """Delivered to the node or pod: proxies skip it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ingress:
+    """One ``status.loadBalancer.ingress`` entry (an IP one; hostnames are not ours)."""
+
+    ip: str
+    ip_mode: IPMode | None = None
+    """``None``: unset, which kube-proxy and Cilium treat as ``VIP``."""
+
+
+LOAD_BALANCER = "LoadBalancer"
+"""``spec.type`` of a LoadBalancer Service."""
+
+
 @dataclass(frozen=True, slots=True)
 class Service:
     """A Service as the core needs it. Only Services with ``contract.ADDRESS`` are managed."""
@@ -100,6 +122,12 @@ class Service:
     ports: tuple[ServicePort, ...] = ()
     external_ips: tuple[str, ...] = ()
     """``spec.externalIPs`` as it is now, in order."""
+    type: str = "ClusterIP"
+    """``spec.type``."""
+    load_balancer_class: str | None = None
+    """``spec.loadBalancerClass``; ``contract.LOAD_BALANCER_CLASS`` selects status mode."""
+    ingress: tuple[Ingress, ...] = ()
+    """``status.loadBalancer.ingress`` entries that carry an IP, in order."""
     endpoints: tuple[Endpoint, ...] = ()
     """Every endpoint of every EndpointSlice labelled with this Service's name."""
     resource_version: str = ""
@@ -284,6 +312,8 @@ class Reason(StrEnum):
     CLEANED_UP = "CleanedUp"
     CHANGE_FAILED = "ChangeFailed"
     UNREACHABLE = "Unreachable"
+    WRONG_LOAD_BALANCER_CLASS = "WrongLoadBalancerClass"
+    FIREWALL_WIDENED = "FirewallWidenedByDigitalOcean"
 
 
 class Unfit(StrEnum):
@@ -314,6 +344,9 @@ class ServicePatch:
     """The complete new ``spec.externalIPs`` (``None``: leave as is)."""
     annotations: tuple[tuple[str, str | None], ...] = ()
     """Status annotations to set; a ``None`` value removes the annotation."""
+    ingress: tuple[Ingress, ...] | None = None
+    """The complete new ``status.loadBalancer.ingress`` (``None``: leave as is), written
+    through the ``services/status`` subresource."""
     after_ip: str | None = None
     """Apply only once the assignment of this reserved IP (in the same plan) has completed."""
 

@@ -14,6 +14,12 @@ from __future__ import annotations
 from floating_ip.core.annotations import Intent, read_intent
 from floating_ip.core.claims import Claim, claim_all
 from floating_ip.core.events import firewall_events, move_events, warning_events
+from floating_ip.core.exposure import (
+    Exposure,
+    exposure_of,
+    foreign_class_problem,
+    widened_firewall_problem,
+)
 from floating_ip.core.firewall import decide_firewall
 from floating_ip.core.firewall_rules import inbound_rules
 from floating_ip.core.fitness import valid_ipv4
@@ -50,6 +56,27 @@ def known_anchors(observation: Observation) -> frozenset[str]:
     return frozenset(anchor for text in texts if (anchor := valid_ipv4(text)))
 
 
+def exposable(intents: tuple[Intent, ...]) -> tuple[tuple[Intent, ...], dict[ObjectRef, Problem]]:
+    """Intents we may expose, and the problem of each LoadBalancer Service of another class."""
+    foreign = {
+        intent.service.ref: foreign_class_problem(intent.service)
+        for intent in intents
+        if exposure_of(intent.service) is Exposure.FOREIGN_LOAD_BALANCER
+    }
+    return tuple(i for i in intents if i.service.ref not in foreign), foreign
+
+
+def widened_firewalls(intents: tuple[Intent, ...]) -> dict[ObjectRef, tuple[Problem, ...]]:
+    """Class-mode Services whose ``firewall-sources`` DigitalOcean's controller may widen."""
+    found: dict[ObjectRef, tuple[Problem, ...]] = {}
+    for intent in intents:
+        if intent.firewall and exposure_of(intent.service) is Exposure.LOAD_BALANCER_STATUS:
+            problem = widened_firewall_problem(intent.service, intent.sources)
+            if problem is not None:
+                found[intent.service.ref] = (problem,)
+    return found
+
+
 def usable_claims(
     claims: tuple[Claim, ...], observation: Observation
 ) -> tuple[Usable, dict[ObjectRef, Problem]]:
@@ -78,16 +105,18 @@ def split_patches(
 def plan(observation: Observation) -> Plan:
     """Everything to do to bring the cluster and the account in line with the Services."""
     intents = read_intents(observation)
-    claims, rejections = claim_all(intents)
+    exposed, foreign = exposable(intents)
+    claims, rejections = claim_all(exposed)
     usable, blocked = usable_claims(claims, observation)
     blocked.update({r.intent.service.ref: r.problem for r in rejections})
+    blocked.update(foreign)
     holdings = decide_holders(usable, observation)
 
     openings = collect_openings(intent for claim, _ in usable for intent in claim.intents)
     firewall = decide_firewall(
         observation.firewall, inbound_rules(openings.openings), observation.cluster
     )
-    extras: dict[ObjectRef, tuple[Problem, ...]] = {}
+    extras = widened_firewalls(tuple(i for claim, _ in usable for i in claim.intents))
     for ref, problem in openings.problems:
         extras[ref] = (*extras.get(ref, ()), problem)
     if firewall.problem is not None:
