@@ -1,8 +1,9 @@
 """Apply: carry out a ``Plan`` in its order, make-before-break, and record what happened.
 
-1. the firewall; 2. Service patches that add the new holder's anchor IP; 3. the reserved-IP
-assignments, each waited for until its action completes (none when a patch of step 2 failed:
-the IPs stay on their droplets); 4. patches that drop old anchors and
+1. the firewall; 2. Service patches that add the new holder's anchor IP (to
+``spec.externalIPs``, or to ``status.loadBalancer.ingress`` through ``services/status``);
+3. the reserved-IP assignments, each waited for until its action completes (none when a
+patch of step 2 failed: the IPs stay on their droplets); 4. patches that drop old anchors and
 write status (skipped when their assignment did not complete: the old anchor then stays);
 5. Events; 6. unclaimed IPs released (when the user opted in). Dry run records every write
 it would make and makes none.
@@ -177,22 +178,38 @@ class Applier:
             self._failed(f"{change.action} the firewall", error, everyone)
 
     def _patch(self, patch: ServicePatch) -> bool:
-        """True when the patch was made (or, in dry run, would be)."""
+        """True when the patch was made (or, in dry run, would be). The ingress goes through
+        ``services/status`` first (in LoadBalancer-class mode it is what serves traffic), then
+        metadata and spec through the Service: two calls at most."""
         key = str(patch.service)
-        record: JSON = {"kind": "service", "service": key}
-        if patch.external_ips is not None:
-            record["externalIPs"] = list(patch.external_ips)
-        if patch.annotations:
-            record["annotations"] = dict(patch.annotations)
+        # A Service patched twice in one run carries the version its last patch returned.
+        version = patch.resource_version or self._versions.get(key, "")
+        if patch.ingress is not None:
+            ingress = translate.ingress_json(patch.ingress)
+            record: JSON = {"kind": "service_status", "service": key, "ingress": ingress}
+            body = _status_body(ingress, version)
+            if not self._write(patch, record, body, self.kube.patch_service_status):
+                return False
+            version = self._versions.get(key, version)
+        if patch.annotations or patch.external_ips is not None:
+            record = {"kind": "service", "service": key}
+            if patch.external_ips is not None:
+                record["externalIPs"] = list(patch.external_ips)
+            if patch.annotations:
+                record["annotations"] = dict(patch.annotations)
+            body = _patch_body(patch, version)
+            return self._write(patch, record, body, self.kube.patch_service)
+        return True
+
+    def _write(
+        self, patch: ServicePatch, record: JSON, body: JSON, call: Callable[[str, str, JSON], JSON]
+    ) -> bool:
+        """One patch call of the Service; False when it failed."""
         if self._record(record):
             return True
-        # A Service patched twice in one run carries the version its first patch returned.
-        body = _patch_body(patch, patch.resource_version or self._versions.get(key, ""))
-        ns, name = patch.service.namespace, patch.service.name
+        key, ns, name = str(patch.service), patch.service.namespace, patch.service.name
         try:
-            reply = self._retry(
-                f"patch service {key}", lambda: self.kube.patch_service(ns, name, body)
-            )
+            reply = self._retry(f"patch service {key}", lambda: call(ns, name, body))
         except PermanentError as error:
             self._fail(record, error)
             self._failed(f"update Service {key}", error, ((patch.service, patch.uid),))
@@ -348,6 +365,13 @@ def _patch_body(patch: ServicePatch, resource_version: str) -> JSON:
         body["metadata"]["annotations"] = dict(patch.annotations)
     if patch.external_ips is not None:
         body["spec"] = {"externalIPs": list(patch.external_ips)}
+    return body
+
+
+def _status_body(ingress: list[JSON], resource_version: str) -> JSON:
+    body: JSON = {"status": {"loadBalancer": {"ingress": ingress}}}
+    if resource_version:
+        body["metadata"] = {"resourceVersion": resource_version}
     return body
 
 

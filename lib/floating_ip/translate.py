@@ -20,6 +20,8 @@ from floating_ip.core.model import (
     Firewall,
     FirewallBody,
     FirewallRule,
+    Ingress,
+    IPMode,
     Node,
     ObjectRef,
     Pod,
@@ -76,10 +78,30 @@ def service(raw: JSON, endpoints: Iterable[Endpoint]) -> Service:
             for p in spec.get("ports") or []
         ),
         external_ips=tuple(spec.get("externalIPs") or ()),
+        type=spec.get("type") or "ClusterIP",
+        load_balancer_class=spec.get("loadBalancerClass"),
+        ingress=ingress((raw.get("status") or {}).get("loadBalancer") or {}),
         endpoints=tuple(endpoints),
         resource_version=meta.get("resourceVersion", ""),
         creation_timestamp=meta.get("creationTimestamp", ""),
     )
+
+
+def ingress(load_balancer: JSON) -> tuple[Ingress, ...]:
+    """``status.loadBalancer``'s IP entries (hostname-only entries are never ours)."""
+    return tuple(
+        Ingress(entry["ip"], _ip_mode(entry.get("ipMode")))
+        for entry in load_balancer.get("ingress") or []
+        if entry.get("ip")
+    )
+
+
+def ingress_json(entries: Iterable[Ingress]) -> list[JSON]:
+    """``status.loadBalancer.ingress`` as a status patch sends it."""
+    return [
+        {"ip": entry.ip, **({"ipMode": str(entry.ip_mode)} if entry.ip_mode else {})}
+        for entry in entries
+    ]
 
 
 def endpoint(raw: JSON) -> Endpoint:
@@ -233,6 +255,13 @@ def _condition(value: str | None) -> ConditionStatus:
         return ConditionStatus(value or "Unknown")
     except ValueError:
         return ConditionStatus.UNKNOWN
+
+
+def _ip_mode(value: str | None) -> IPMode | None:
+    try:
+        return IPMode(value) if value else None
+    except ValueError:
+        return None
 
 
 def _protocol(value: str | None) -> Protocol:

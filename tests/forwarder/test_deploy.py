@@ -174,6 +174,7 @@ def test_the_base_renders_least_privilege_rbac_and_a_hardened_deployment(
         ("", "services", "get"),
         ("", "services", "list"),
         ("", "services", "patch"),
+        ("", "services/status", "patch"),
         ("", "pods", "get"),
         ("", "pods", "list"),
         ("", "nodes", "get"),
@@ -300,6 +301,7 @@ def assert_function_rights(api: Api, namespace: str, node: str) -> None:
         ("GET", f"{services}/web", None),
         ("PATCH", f"{services}/web", {"metadata": {"annotations": {contract.STATUS: "ok"}}}),
         ("PATCH", f"{services}/web", {"spec": {"externalIPs": ["10.17.0.5"]}}),
+        ("PATCH", f"{services}/web/status", {"status": {}}),
         ("GET", f"/api/v1/namespaces/{namespace}/pods", None),
         ("GET", f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices", None),
         ("POST", events, event),
@@ -309,6 +311,8 @@ def assert_function_rights(api: Api, namespace: str, node: str) -> None:
         assert api.status(method, path, body) in (200, 201), (method, path)
     forbidden: list[Call] = [
         ("DELETE", f"{services}/web", None),
+        ("GET", f"{services}/web/status", None),
+        ("PUT", f"{services}/web/status", {"metadata": {"name": "web"}}),
         ("GET", f"/api/v1/namespaces/{namespace}/secrets", None),
         ("PATCH", f"/api/v1/nodes/{node}", {"metadata": {"labels": {"x": "y"}}}),
         ("GET", f"/api/v1/namespaces/{namespace}/configmaps", None),

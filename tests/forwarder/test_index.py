@@ -23,7 +23,9 @@ def svc(
     ports: tuple[tuple[int, str], ...] = ((80, "TCP"),),
     namespace: str = NS,
 ) -> ServiceView:
-    inputs = ServiceInputs(address, None, None, ports, "Cluster") if address else None
+    inputs = (
+        ServiceInputs(address, None, None, ports, "Cluster", "ClusterIP", None) if address else None
+    )
     return ServiceView((namespace, name), inputs, holder)
 
 

@@ -135,6 +135,21 @@ SERVICE_CHANGES: list[tuple[str, Callable[[Obj], object], bool]] = [
         False,
     ),
     ("externalIPs", lambda o: o["spec"].update(externalIPs=["10.20.0.5"]), False),
+    (
+        "load balancer status (our own write)",
+        lambda o: o.update(
+            status={"loadBalancer": {"ingress": [{"ip": "203.0.113.10", "ipMode": "VIP"}]}}
+        ),
+        False,
+    ),
+    (
+        "external-dns target (our own write)",
+        lambda o: o["metadata"]["annotations"].update(
+            {contract.EXTERNAL_DNS_TARGET: "203.0.113.10"}
+        ),
+        False,
+    ),
+    ("node ports allocated", lambda o: o["spec"]["ports"][0].update(nodePort=31080), False),
     ("clusterIP", lambda o: o["spec"].update(clusterIP="10.96.0.11"), False),
     ("unread annotation", lambda o: o["metadata"]["annotations"].update(team="a"), False),
     ("port order", lambda o: o["spec"]["ports"].reverse(), False),
@@ -153,6 +168,12 @@ SERVICE_CHANGES: list[tuple[str, Callable[[Obj], object], bool]] = [
     ("protocol", lambda o: o["spec"]["ports"][0].update(protocol="TCP"), True),
     ("traffic policy", lambda o: o["spec"].update(externalTrafficPolicy="Cluster"), True),
     ("opt out", lambda o: o["metadata"]["annotations"].pop(contract.ADDRESS), True),
+    ("type", lambda o: o["spec"].update(type="LoadBalancer"), True),
+    (
+        "load balancer class",
+        lambda o: o["spec"].update(loadBalancerClass=contract.LOAD_BALANCER_CLASS),
+        True,
+    ),
 ]
 
 

@@ -92,6 +92,17 @@ class Kubernetes:
             "PATCH", path, {"fieldManager": FIELD_MANAGER}, patch, content_type=MERGE_PATCH
         )
 
+    def patch_service_status(self, namespace: str, name: str, patch: JSON) -> JSON:
+        """A JSON merge patch of the ``services/status`` subresource (RBAC: patch only)."""
+        return self._json(
+            self._core.patch_namespaced_service_status,
+            name,
+            namespace,
+            patch,
+            _content_type=MERGE_PATCH,
+            field_manager="floating-ip",
+        )
+
     def create_event(self, namespace: str, event: JSON) -> JSON:
         return self._request("POST", _scoped("/api/v1", namespace, "events"), {}, event)
 
