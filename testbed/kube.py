@@ -243,6 +243,8 @@ class KubeBed:
         external_ips: list[str] | None = None,
         external_traffic_policy: str | None = None,
         service_type: str = "ClusterIP",
+        load_balancer_class: str | None = None,
+        allocate_load_balancer_node_ports: bool | None = None,
     ) -> k8s.V1Service:
         service = k8s.V1Service(
             metadata=k8s.V1ObjectMeta(
@@ -259,6 +261,8 @@ class KubeBed:
                 ],
                 external_ips=external_ips,
                 external_traffic_policy=external_traffic_policy,
+                load_balancer_class=load_balancer_class,
+                allocate_load_balancer_node_ports=allocate_load_balancer_node_ports,
             ),
         )
         return self.core.create_namespaced_service(namespace, service)

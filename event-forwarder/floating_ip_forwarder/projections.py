@@ -49,6 +49,8 @@ class ServiceInputs:
     """``spec.type``: LoadBalancer or not decides how the Service is exposed."""
     load_balancer_class: str | None
     """``spec.loadBalancerClass``: ours, another or none (a Warning)."""
+    source_ranges: tuple[str, ...]
+    """``spec.loadBalancerSourceRanges``, sorted: they decide a firewall Warning."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,7 @@ def service(obj: JSON) -> ServiceView:
             external_traffic_policy=_text(spec.get("externalTrafficPolicy")) or "Cluster",
             service_type=_text(spec.get("type")) or "ClusterIP",
             load_balancer_class=_text(spec.get("loadBalancerClass")),
+            source_ranges=tuple(sorted(str(r) for r in spec.get("loadBalancerSourceRanges") or ())),
         )
     holder = annotations.get(contract.HOLDER_NODE)
     return ServiceView(_namespaced_key(obj), inputs, sys.intern(holder) if holder else None)

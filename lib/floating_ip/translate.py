@@ -81,6 +81,7 @@ def service(raw: JSON, endpoints: Iterable[Endpoint]) -> Service:
         type=spec.get("type") or "ClusterIP",
         load_balancer_class=spec.get("loadBalancerClass"),
         ingress=ingress((raw.get("status") or {}).get("loadBalancer") or {}),
+        source_ranges=tuple(r.strip() for r in spec.get("loadBalancerSourceRanges") or ()),
         endpoints=tuple(endpoints),
         resource_version=meta.get("resourceVersion", ""),
         creation_timestamp=meta.get("creationTimestamp", ""),

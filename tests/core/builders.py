@@ -113,6 +113,7 @@ def svc(
     service_type: str = "ClusterIP",
     lb_class: str | None = None,
     ingress: Iterable[Ingress] = (),
+    source_ranges: Iterable[str] = (),
 ) -> Service:
     """A Service opted in to ``ip`` (``None``: not opted in) with ready pods on ``on``."""
     given = dict(annotations or {})
@@ -133,6 +134,7 @@ def svc(
         type=service_type,
         load_balancer_class=lb_class,
         ingress=tuple(ingress),
+        source_ranges=tuple(source_ranges),
         endpoints=tuple(endpoints)
         if endpoints is not None
         else tuple(endpoint(name, n, namespace=namespace) for n in on),

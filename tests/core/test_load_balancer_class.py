@@ -248,6 +248,24 @@ def test_a_users_own_external_dns_target_is_kept() -> None:
         ),
         pytest.param(lb("web"), False, id="default-sources-are-the-world-anyway"),
         pytest.param(
+            lb(
+                "web",
+                annotations={contract.FIREWALL_SOURCES: "192.0.2.0/24"},
+                source_ranges=["192.0.2.128/25"],
+            ),
+            False,
+            id="source-ranges-enforced-on-the-node",
+        ),
+        pytest.param(
+            lb(
+                "web",
+                annotations={contract.FIREWALL_SOURCES: "192.0.2.0/24"},
+                source_ranges=["0.0.0.0/0"],
+            ),
+            True,
+            id="wider-source-ranges-do-not-help",
+        ),
+        pytest.param(
             svc("web", annotations={contract.FIREWALL_SOURCES: "192.0.2.0/24"}),
             False,
             id="external-ips-mode",

@@ -24,7 +24,9 @@ def svc(
     namespace: str = NS,
 ) -> ServiceView:
     inputs = (
-        ServiceInputs(address, None, None, ports, "Cluster", "ClusterIP", None) if address else None
+        ServiceInputs(address, None, None, ports, "Cluster", "ClusterIP", None, ())
+        if address
+        else None
     )
     return ServiceView((namespace, name), inputs, holder)
 

@@ -174,6 +174,7 @@ SERVICE_CHANGES: list[tuple[str, Callable[[Obj], object], bool]] = [
         lambda o: o["spec"].update(loadBalancerClass=contract.LOAD_BALANCER_CLASS),
         True,
     ),
+    ("source ranges", lambda o: o["spec"].update(loadBalancerSourceRanges=["1.2.3.0/24"]), True),
 ]
 
 

@@ -16,6 +16,7 @@ its status is never touched: a Warning says why.
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 
 from floating_ip import contract
@@ -73,12 +74,28 @@ def without_ours(current: tuple[Ingress, ...], ours: frozenset[str]) -> tuple[In
     return tuple(entry for entry in current if entry.ip not in ours)
 
 
+def enforced_on_nodes(ranges: tuple[str, ...], sources: tuple[str, ...]) -> bool:
+    """``loadBalancerSourceRanges`` that lie within ``sources``: the node's proxy then drops
+    what the firewall-sources would have, whatever the Cloud Firewalls allow."""
+    try:
+        allowed = [ipaddress.ip_network(source) for source in sources]
+        narrowed = [ipaddress.ip_network(text, strict=False) for text in ranges]
+    except ValueError:
+        return False
+    return bool(narrowed) and all(
+        any(net.version == ok.version and net.subnet_of(ok) for ok in allowed)  # type: ignore[arg-type]
+        for net in narrowed
+    )
+
+
 def widened_firewall_problem(service: Service, sources: tuple[str, ...]) -> Problem | None:
     """DigitalOcean's cloud controller opens every port of a LoadBalancer Service, whatever
     its class, to the world on the cluster's worker firewall when the Service would be a
     REGIONAL_NETWORK, EXTERNAL load balancer (its default). Firewalls add up, so narrower
-    ``firewall-sources`` of ours cannot hold then: say so."""
+    ``firewall-sources`` of ours cannot hold then unless the node enforces them: say so."""
     if set(sources) == set(contract.DEFAULT_FIREWALL_SOURCES) or not sources:
+        return None
+    if enforced_on_nodes(service.source_ranges, sources):
         return None
     lb_type = (service.annotation(DO_LB_TYPE) or "REGIONAL_NETWORK").strip().upper()
     network = (service.annotation(DO_LB_NETWORK) or "EXTERNAL").strip().upper()
@@ -88,5 +105,6 @@ def widened_firewall_problem(service: Service, sources: tuple[str, ...]) -> Prob
         Reason.FIREWALL_WIDENED,
         f"{contract.FIREWALL_SOURCES} may not hold: DigitalOcean's cloud controller can open "
         f"this LoadBalancer Service's ports to 0.0.0.0/0 on the cluster's worker firewall; "
-        f'annotate it {DO_LB_TYPE}: "REGIONAL" to keep it out',
+        f"set spec.loadBalancerSourceRanges to the same CIDRs (the node then enforces them) "
+        f'or annotate it {DO_LB_TYPE}: "REGIONAL" to keep that controller out',
     )

@@ -128,6 +128,8 @@ class Service:
     """``spec.loadBalancerClass``; ``contract.LOAD_BALANCER_CLASS`` selects status mode."""
     ingress: tuple[Ingress, ...] = ()
     """``status.loadBalancer.ingress`` entries that carry an IP, in order."""
+    source_ranges: tuple[str, ...] = ()
+    """``spec.loadBalancerSourceRanges``: kube-proxy and Cilium enforce them for ingress IPs."""
     endpoints: tuple[Endpoint, ...] = ()
     """Every endpoint of every EndpointSlice labelled with this Service's name."""
     resource_version: str = ""
