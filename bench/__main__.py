@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ from typing import Any
 from bench import (
     big_cluster_bench,
     failover_bench,
+    figures,
     forwarder_bench,
     function_bench,
     node_death_bench,
@@ -142,8 +144,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _failover(options: FailoverOptions, workdir: Path, log: Path) -> Any:
+    """externalIPs mode (with the burst), then the same moves in LoadBalancer-class mode on a
+    fresh system, side by side in one result with their ratio."""
     with log.open("w") as out:
-        return failover_bench.run(options, workdir, out)
+        external = failover_bench.run(options, workdir / "externalips", out)
+        by_class = dataclasses.replace(options, burst=False, mode=failover_bench.CLASS_MODE)
+        in_class = failover_bench.run(by_class, workdir / "class", out)
+    return {
+        **external,
+        "load_balancer_class": in_class,
+        "class_ratio": figures.mode_ratio(external, in_class),
+    }
 
 
 def _node_death(workdir: Path, log: Path) -> Any:

@@ -5,9 +5,10 @@ identity, the annotator as each pod's init container.
 Each move is a real move between nodes (a → b → c → a …), alternating two kinds of change:
 *pod moved* (a new pod is Ready on the next node, then the old one is deleted, as at the end
 of a rolling update) and *node NotReady* (pods on both nodes, the holder's node stops being
-Ready). From the change, four milestones are timed: the new anchor in ``spec.externalIPs``
-(a watch), the assign request (the imitation's request log), the action completed (the
-imitation, polled) and the old anchor dropped (the watch): the failover is done.
+Ready). From the change, four milestones are timed: the new anchor listed (a watch of
+``spec.externalIPs``, or of ``status.loadBalancer.ingress`` in LoadBalancer-class mode), the
+assign request (the imitation's request log), the action completed (the imitation, polled)
+and the old anchor dropped (the watch): the failover is done.
 
 The moves are repeated at several action latencies (how long DigitalOcean takes to complete
 an assignment): 0 s shows this project's own overhead; a realistic action adds its duration,
@@ -38,7 +39,7 @@ from typing import Any, TextIO
 import yaml
 
 from bench import figures
-from bench.recorders import Monitor, ServiceWatch
+from bench.recorders import Monitor, ServiceWatch, external_ips, ingress_anchors
 from demo import manifests, render
 from demo.model import Droplet
 from demo.narrator import Narrator
@@ -71,6 +72,11 @@ window instead of the failover."""
 TOKENS_PER_MOVE = 3
 """Events a move may cost: the change, and margin for one more."""
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
+EXTERNAL_IPS_MODE = "externalIPs"
+CLASS_MODE = "loadBalancerClass"
+MODES = (EXTERNAL_IPS_MODE, CLASS_MODE)
+"""How the Service is exposed: the anchor in ``spec.externalIPs``, or a LoadBalancer Service
+of our class whose ``status.loadBalancer.ingress`` lists it."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class FailoverOptions:
     """Moves per action latency (kinds alternate)."""
     latencies: tuple[float, ...] = DEFAULT_LATENCIES
     burst: bool = True
+    mode: str = EXTERNAL_IPS_MODE
 
 
 @dataclass(frozen=True)
@@ -142,12 +149,21 @@ class _Bench:
 
     def run(self) -> dict[str, Any]:
         with ExitStack() as stack:
-            self.kube.create_service(self.ns, SERVICE, PORTS)
+            class_mode = self.options.mode == CLASS_MODE
+            self.kube.create_service(
+                self.ns,
+                SERVICE,
+                PORTS,
+                service_type="LoadBalancer" if class_mode else "ClusterIP",
+                load_balancer_class=contract.LOAD_BALANCER_CLASS if class_mode else None,
+                allocate_load_balancer_node_ports=False if class_mode else None,
+            )
             self.monitor = stack.enter_context(
                 Monitor(self.system.do, (self.ip, self.burst_ip), self.system.function_log)
             )
+            listed = ingress_anchors(self.ip) if class_mode else external_ips
             self.watch = stack.enter_context(
-                ServiceWatch(self.system.control_plane, self.ns, SERVICE)
+                ServiceWatch(self.system.control_plane, self.ns, SERVICE, listed)
             )
             started = time.monotonic()
             self._place_first()
@@ -159,6 +175,7 @@ class _Bench:
             burst = self._burst() if self.options.burst else None
             took = time.monotonic() - started
         return {
+            "mode": self.options.mode,
             "moves_per_setting": self.options.moves,
             "kinds": list(KINDS),
             "settings": settings,
@@ -217,7 +234,7 @@ class _Bench:
                 and self.watch.latest() == (droplet.anchor,)
             ),
             timeout,
-            f"{ip} on {droplet.node} and externalIPs [{droplet.anchor}]",
+            f"{ip} on {droplet.node} and only its anchor {droplet.anchor} listed",
         )
 
     # --- the moves ----------------------------------------------------------------------

@@ -171,3 +171,25 @@ def seconds_until_tokens(
         raise ValueError(f"{wanted} tokens never fit a bucket of {burst}")
     have = tokens_left(sends, now, per_second=per_second, burst=burst, since=since)
     return max(0.0, (wanted - have) / per_second)
+
+
+def mode_ratio(
+    external_ips: Mapping[str, Any], by_class: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Per action latency: LoadBalancer-class mode's finished failover over externalIPs
+    mode's (p50 and p95); above 1 means the class mode is slower."""
+    theirs = {s["action_latency"]: s["summary"][PHASES[-1]] for s in by_class["settings"]}
+    rows = []
+    for setting in external_ips["settings"]:
+        latency = setting["action_latency"]
+        if latency not in theirs:
+            continue
+        ours = setting["summary"][PHASES[-1]]
+        rows.append(
+            {
+                "action_latency": latency,
+                "p50": round(theirs[latency]["p50"] / ours["p50"], 3),
+                "p95": round(theirs[latency]["p95"] / ours["p95"], 3),
+            }
+        )
+    return rows

@@ -1,6 +1,6 @@
-"""Recording, with wall-clock receive times, what the failover bench must time: a Service's
-``spec.externalIPs`` (a Kubernetes watch), each reserved IP's holder and each call the
-function answered (polled)."""
+"""Recording, with wall-clock receive times, what the failover bench must time: the anchors a
+Service lists (``spec.externalIPs`` or its ingress; a Kubernetes watch), each reserved IP's
+holder and each call the function answered (polled)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,36 @@ WATCH_SECONDS = 60
 POLL_INTERVAL = 0.01
 
 
-class ServiceWatch:
-    """Watches one Service and keeps every ``spec.externalIPs`` it was seen with, stamped
-    with the time the watch event arrived (raw JSON lines: the generated client's model
-    decoding would add its own milliseconds)."""
+def external_ips(service: dict[str, Any]) -> tuple[str, ...]:
+    """The anchors an externalIPs-mode Service lists: its ``spec.externalIPs``."""
+    return tuple(service.get("spec", {}).get("externalIPs") or ())
 
-    def __init__(self, plane: ControlPlane, namespace: str, name: str) -> None:
+
+def ingress_anchors(reserved_ip: str) -> Callable[[dict[str, Any]], tuple[str, ...]]:
+    """The anchors a LoadBalancer-class Service lists: its ingress IPs but the reserved IP."""
+
+    def anchors(service: dict[str, Any]) -> tuple[str, ...]:
+        load_balancer = (service.get("status") or {}).get("loadBalancer") or {}
+        ips = (entry.get("ip") for entry in load_balancer.get("ingress") or [])
+        return tuple(ip for ip in ips if ip and ip != reserved_ip)
+
+    return anchors
+
+
+class ServiceWatch:
+    """Watches one Service and keeps every list of anchors it was seen with (``listed``:
+    ``spec.externalIPs`` by default), stamped with the time the watch event arrived (raw
+    JSON lines: the generated client's model decoding would add its own milliseconds)."""
+
+    def __init__(
+        self,
+        plane: ControlPlane,
+        namespace: str,
+        name: str,
+        listed: Callable[[dict[str, Any]], tuple[str, ...]] = external_ips,
+    ) -> None:
         self.plane = plane
+        self.listed = listed
         self.path = f"/api/v1/namespaces/{namespace}/services"
         self.name = name
         self.records: list[tuple[float, tuple[str, ...]]] = []
@@ -82,8 +105,7 @@ class ServiceWatch:
         return str(listed["metadata"]["resourceVersion"])
 
     def _record(self, service: dict[str, Any]) -> None:
-        ips = tuple(service.get("spec", {}).get("externalIPs") or ())
-        self.records.append((time.time(), ips))
+        self.records.append((time.time(), self.listed(service)))
 
     def _run(self) -> None:
         try:

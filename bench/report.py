@@ -151,6 +151,25 @@ def _failover_main(failover: Mapping[str, Any]) -> list[Row]:
                 f"{setting['invocations_per_move']:.2f}",
             ),
         ]
+    in_class = failover.get("load_balancer_class")
+    for setting in in_class["settings"] if in_class else ():
+        done = setting["summary"][PHASES[-1]]
+        action = f"action {setting['action_latency']:g} s"
+        rows.append(
+            (
+                "failover",
+                f"LoadBalancer-class mode: failover done, p50 / p95 ({done['n']} moves, {action})",
+                p50_p95(done),
+            )
+        )
+    for ratio in failover.get("class_ratio") or ():
+        rows.append(
+            (
+                "failover",
+                f"class mode / externalIPs mode, p50 / p95 (action {ratio['action_latency']:g} s)",
+                f"{ratio['p50']:.2f} / {ratio['p95']:.2f}",
+            )
+        )
     burst = failover.get("burst")
     if burst:
         rows.append(

@@ -367,3 +367,20 @@ def test_old_and_new_are_tabled_side_by_side_with_their_ratios() -> None:
     assert values["Kubernetes bytes read per invocation, old"] == "2.40 MB"
     assert values["peak RSS of the function process, new"] == "70 MB"
     assert values["memory limit (project.yml) / peak RSS, new"] == "256 MB / 70 MB = 3.7 x"
+
+
+def test_class_mode_is_compared_with_external_ips_mode_per_latency() -> None:
+    external = parts()["failover"]
+    elsewhere = {"settings": [setting(0.5)]}
+    assert figures.mode_ratio(external, elsewhere) == [], "only latencies both modes measured"
+    in_class = {"settings": [setting(0.0), setting(2.0)]}
+    in_class["settings"][1] = setting(2.0 + 0.4)
+    in_class["settings"][1]["action_latency"] = 2.0
+    ratios = figures.mode_ratio(external, in_class)
+    assert [r["action_latency"] for r in ratios] == [0.0, 2.0]
+    assert (ratios[0]["p50"], ratios[0]["p95"]) == (1.0, 1.0)
+    assert ratios[1]["p50"] == pytest.approx(4.4 / 4.0, abs=1e-3)
+    both = {**external, "load_balancer_class": in_class, "class_ratio": ratios}
+    values = {r[1]: r[2] for r in report.main_rows({"failover": both})}
+    assert values["class mode / externalIPs mode, p50 / p95 (action 2 s)"] == "1.10 / 1.08"
+    assert "LoadBalancer-class mode: failover done, p50 / p95 (21 moves, action 0 s)" in values
