@@ -200,8 +200,11 @@ def test_a_load_balancer_of_another_class_is_warned_about_and_not_exposed(
     lb_class: str | None, named: str
 ) -> None:
     theirs = Ingress("192.0.2.99")
+    dns = {contract.EXTERNAL_DNS_TARGET: IP_A}  # set by the user: not ours to remove
     observation = observe(
-        lb("web", lb_class=lb_class, ingress=[theirs]), nodes=nodes("n1"), ips=[rip(IP_A)]
+        lb("web", lb_class=lb_class, ingress=[theirs], annotations=dns),
+        nodes=nodes("n1"),
+        ips=[rip(IP_A)],
     )
     the_plan = plan(observation)
     assert the_plan.assignments == ()
@@ -214,6 +217,7 @@ def test_a_load_balancer_of_another_class_is_warned_about_and_not_exposed(
     assert named in warning.message and contract.LOAD_BALANCER_CLASS in warning.message
     settled, plans = converge(observation)
     assert only(settled).ingress == (theirs,)
+    assert dict(only(settled).annotations)[contract.EXTERNAL_DNS_TARGET] == IP_A
     assert plans[-1].events == (), "the Warning is not repeated"
 
 
