@@ -98,6 +98,15 @@ def test_heartbeats_and_the_functions_own_writes_post_nothing(
     subject = web(kube, namespace, {"web-1": n1}, holder=n1)
     probe = web(kube, namespace, {"probe-1": n2}, name="probe", address=PROBE_IP)
     kube.create_service(namespace, "plain", [Port(8080)])
+    kube.create_service(  # LoadBalancer-class mode: the function writes its status instead
+        namespace,
+        "lbweb",
+        [Port(80)],
+        annotations={contract.ADDRESS: "192.0.2.11"},
+        service_type="LoadBalancer",
+        load_balancer_class=contract.LOAD_BALANCER_CLASS,
+        allocate_load_balancer_node_ports=False,
+    )
     forwarder = start_forwarder(namespace)
     started(receiver)
     since = time.monotonic()
@@ -124,6 +133,15 @@ def test_heartbeats_and_the_functions_own_writes_post_nothing(
         kube.core.patch_namespaced_service(
             "web", namespace, {"spec": {"externalIPs": [f"10.17.0.{i + 5}"]}}
         )
+        ingress = [{"ip": "192.0.2.11", "ipMode": "VIP"}, {"ip": f"10.17.0.{i + 5}"}]
+        kube.core.patch_namespaced_service_status(
+            "lbweb", namespace, {"status": {"loadBalancer": {"ingress": ingress}}}
+        )
+        kube.annotate_service(
+            namespace,
+            "lbweb",
+            {contract.EXTERNAL_DNS_TARGET: "192.0.2.11", contract.STATUS: str(i)},
+        )
     kube.core.patch_namespaced_service(  # a Service that never opted in
         "plain", namespace, {"spec": {"ports": [{"port": 9090, "name": "p"}]}}
     )
@@ -140,12 +158,13 @@ def test_heartbeats_and_the_functions_own_writes_post_nothing(
     receiver.wait_for(lambda: forwarder.metric("queue_depth") == 0, "an empty queue")
 
     assert subject not in receiver.subjects(since)
+    assert f"{namespace}/lbweb" not in receiver.subjects(since)
     assert set(receiver.subjects(since)) == {probe}
     assert forwarder.metric("changes", kind="node") == 1
     assert forwarder.metric("changes", kind="service") == 1
     assert forwarder.metric("changes", kind="pod") == 1
     assert forwarder.metric("changes", kind="endpointslice") == 0
-    assert forwarder.metric("watch_events", kind="service") >= 11
+    assert forwarder.metric("watch_events", kind="service") >= 21
     assert forwarder.metric("watch_events", kind="pod") >= 3
 
 
