@@ -6,12 +6,14 @@ up; a LoadBalancer Service of another class gets a Warning and nothing else."""
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 from typing import Any
 
 from kubernetes import watch
 
 from floating_ip import contract
+from testbed.controlplane import ControlPlane
 from testbed.doks import DoksWorld
 from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
 from testbed.kube import KubeBed
@@ -86,6 +88,33 @@ def test_a_class_service_gets_its_ingress_through_status_and_no_spec_write(
     assert status_fields and '"f:loadBalancer"' in status_fields[0]
     assert not [fields for _, fields in owned if '"f:spec"' in fields]
     assert ("Normal", "IPAssigned") in events(kube, namespace)
+
+
+def test_kubectl_shows_the_reserved_ip_under_external_ip(
+    runner: FunctionRunner,
+    world: DoksWorld,
+    control_plane: ControlPlane,
+    namespace: str,
+) -> None:
+    traefik_lb(world, namespace)
+    runner.ok()
+
+    def external_ip(*wide: str) -> str:
+        kubectl = [control_plane.kubectl, "--kubeconfig", str(control_plane.kubeconfig_path)]
+        done = subprocess.run(
+            [*kubectl, "get", "service", "traefik", "-n", namespace, "--no-headers", *wide],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return done.stdout.split()[3]  # NAME TYPE CLUSTER-IP EXTERNAL-IP …
+
+    # The API server's table sorts the ingress IPs as text: the anchor is shown too, and
+    # usually first. ingress[0], which scripts read, is the reserved IP.
+    both = f"{world.droplets['a'].anchor_ip},{IP}"
+    assert external_ip() == external_ip("-o", "wide") == both
+    assert ingress(service(world.kube, namespace))[0] == (IP, "VIP")
 
 
 def test_an_idle_resync_of_a_class_service_writes_nothing(
