@@ -108,7 +108,11 @@ SERVICE: Obj = {
         "ports": [{"port": 80, "protocol": "TCP"}],
         "externalIPs": ["10.20.0.5"],
         "externalTrafficPolicy": "Local",
+        "type": "LoadBalancer",
+        "loadBalancerClass": contract.LOAD_BALANCER_CLASS,
+        "loadBalancerSourceRanges": ["192.0.2.0/24"],
     },
+    "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.10", "ipMode": "VIP"}]}},
 }
 SLICE: Obj = slice_obj()
 NODE: Obj = {
@@ -142,6 +146,12 @@ READ_BUT_NOT_WATCHED = {
         "metadata.creationTimestamp": "orders conflicting claims; fixed for the Service's life",
         "metadata.resourceVersion": "guards the function's own patches; changes on every write",
         "spec.externalIPs": "the function's own write (make-before-break); not an input",
+        "status": "status.loadBalancer is the function's own write in LoadBalancer-class "
+        "mode; not an input",
+        "status.loadBalancer": "the function's own write; not an input",
+        "status.loadBalancer.ingress": "the function's own write; not an input",
+        "status.loadBalancer.ingress[].ip": "the function's own write; not an input",
+        "status.loadBalancer.ingress[].ipMode": "the function's own write; not an input",
         "metadata.annotations.*": "the core looks up single keys: compared separately below",
     },
     "endpointslice": {

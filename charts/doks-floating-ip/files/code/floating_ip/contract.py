@@ -19,6 +19,16 @@ DEFAULT_FIREWALL_SOURCES: Final = ("0.0.0.0/0", "::/0")
 
 INPUT_ANNOTATIONS: Final = (ADDRESS, FIREWALL, FIREWALL_SOURCES)
 
+# --- LoadBalancer-class mode ---
+LOAD_BALANCER_CLASS: Final = PREFIX + "reserved-ip"
+"""``spec.loadBalancerClass`` of a ``type: LoadBalancer`` Service whose reserved IP this project
+publishes in ``status.loadBalancer.ingress`` instead of listing the anchor in
+``spec.externalIPs``. Stable: the API server makes a Service's class immutable."""
+EXTERNAL_DNS_TARGET: Final = "external-dns.alpha.kubernetes.io/target"
+"""external-dns publishes every ingress IP unless this says otherwise: in LoadBalancer-class
+mode the function sets it to the reserved IP (when absent) so the private anchor is never
+published, and removes it again only while it still names the Service's reserved IP."""
+
 # --- Service annotations the function writes (status; never read as input) ---
 HOLDER_NODE: Final = PREFIX + "holder-node"
 HOLDER_DROPLET: Final = PREFIX + "holder-droplet"

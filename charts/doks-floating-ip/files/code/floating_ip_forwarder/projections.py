@@ -3,8 +3,9 @@
 Each watched object is reduced, as soon as it is parsed, to a frozen value holding exactly
 what the reconcile function reads. Two projections of the same object are equal exactly
 when nothing that matters changed, so "did this update matter?" is ``old != new``: a kubelet
-heartbeat, a status annotation the function wrote or a new ``spec.externalIPs`` leave the
-projection unchanged. Keeping only these values is also what keeps memory small.
+heartbeat, a status annotation the function wrote, a new ``spec.externalIPs`` or
+``status.loadBalancer`` (the function's own writes, echoed back) leave the projection
+unchanged. Keeping only these values is also what keeps memory small.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ class ServiceInputs:
     ports: tuple[tuple[int, str], ...]
     """``(port, protocol)`` pairs, sorted."""
     external_traffic_policy: str
+    service_type: str
+    """``spec.type``: LoadBalancer or not decides how the Service is exposed."""
+    load_balancer_class: str | None
+    """``spec.loadBalancerClass``: ours, another or none (a Warning)."""
+    source_ranges: tuple[str, ...]
+    """``spec.loadBalancerSourceRanges``, sorted: they decide a firewall Warning."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +172,9 @@ def service(obj: JSON) -> ServiceView:
             # The apiserver fills in "Cluster" once a Service has externalIPs (the function's
             # own write): absent and "Cluster" are the same policy.
             external_traffic_policy=_text(spec.get("externalTrafficPolicy")) or "Cluster",
+            service_type=_text(spec.get("type")) or "ClusterIP",
+            load_balancer_class=_text(spec.get("loadBalancerClass")),
+            source_ranges=tuple(sorted(str(r) for r in spec.get("loadBalancerSourceRanges") or ())),
         )
     holder = annotations.get(contract.HOLDER_NODE)
     return ServiceView(_namespaced_key(obj), inputs, sys.intern(holder) if holder else None)
