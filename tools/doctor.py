@@ -2,7 +2,8 @@
 """The doctor: checks a live doks-floating-ip setup and prints one line per check, with the
 fix for each failure. Read-only: it reads the cluster, reads DigitalOcean, calls the
 function once without the secret and once asking for a dry-run resync, and proves
-externalIPs with a server-side dry run. Exit status 1 when any check fails.
+externalIPs with a server-side dry run (or, in LoadBalancer-class mode, asks the authorizer
+whether it may patch services/status). Exit status 1 when any check fails.
 
     DIGITALOCEAN_TOKEN=... python3 tools/doctor.py [--namespace floating-ip] [--context ctx]
 
@@ -260,34 +261,64 @@ def check_ips(do: DigitalOcean, setup: Setup) -> list[Result]:
 
 
 def check_external_ips(kube: Kubectl, setup: Setup) -> list[Result]:
-    """The function's identity may set externalIPs on each annotated Service, and no admission
-    policy refuses them: a server-side dry run of the patch it would make."""
+    """The function's identity may write what exposes each annotated Service: a server-side
+    dry run of its ``spec.externalIPs`` patch (so admission policies answer too), or, in
+    LoadBalancer-class mode, the authorizer's word on patching ``services/status``; a
+    LoadBalancer Service of another class fails (the function does not place it)."""
     results = []
     account = f"system:serviceaccount:{setup.namespace}:{FUNCTION_ACCOUNT}"
     for service in setup.services:
-        meta = service["metadata"]
-        current = service["spec"].get("externalIPs") or ["10.0.0.1"]
-        patch = json.dumps({"spec": {"externalIPs": current}})
-        done = kube.run(
-            *("patch", "service", meta["name"], "-n", meta["namespace"]),
-            *("--type=merge", "-p", patch, "--dry-run=server", f"--as={account}"),
-        )
-        name = f"externalIPs {_name(service)}"
+        meta, spec = service["metadata"], service["spec"]
+        where = ("-n", meta["namespace"], f"--as={account}", "--dry-run=server")
+        if spec.get("type") == "LoadBalancer":
+            if spec.get("loadBalancerClass") != contract.LOAD_BALANCER_CLASS:
+                results.append(_foreign_class(service))
+                continue
+            # kubectl's patch of a subresource reads it first, which the function never needs
+            # (nor may): ask the authorizer instead. Admission does not look at status.
+            done = kube.run(
+                *("auth", "can-i", "patch", "services", "--subresource=status"),
+                *("-n", meta["namespace"], f"--as={account}"),
+            )
+            name = f"status {_name(service)}"
+        else:
+            current = spec.get("externalIPs") or ["10.0.0.1"]
+            patch = json.dumps({"spec": {"externalIPs": current}})
+            done = kube.run(
+                *("patch", "service", meta["name"]), *("--type=merge", "-p", patch, *where)
+            )
+            name = f"externalIPs {_name(service)}"
         if done.returncode == 0:
-            results.append(Result(name, True, "allowed (server-side dry run)"))
+            how = "authorizer" if name.startswith("status") else "server-side dry run"
+            results.append(Result(name, True, f"allowed ({how})"))
             continue
         error = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "refused"
+        if name.startswith("status") and not done.stderr.strip():
+            error = "cannot patch services/status"
         if "impersonate" in error:
             fix = "run the doctor as a cluster admin: it acts as the function's ServiceAccount"
-        elif "forbidden" in error and "cannot patch" in error:
-            fix = "let the function patch services (deploy/base/rbac/function.yaml)"
+        elif "cannot patch" in error:
+            what = "services/status" if name.startswith("status") else "services"
+            fix = f"let the function patch {what} (deploy/base/rbac/function.yaml)"
         else:
             fix = (
                 "allow externalIPs for this Service in your admission policy "
-                "(DenyServiceExternalIPs, Gatekeeper, Kyverno, a ValidatingAdmissionPolicy)"
+                "(DenyServiceExternalIPs, Gatekeeper, Kyverno, a ValidatingAdmissionPolicy), "
+                f"or make it type LoadBalancer of class {contract.LOAD_BALANCER_CLASS}"
             )
         results.append(Result(name, False, error, fix))
     return results
+
+
+def _foreign_class(service: dict[str, Any]) -> Result:
+    found = service["spec"].get("loadBalancerClass") or "no class"
+    return Result(
+        f"class {_name(service)}",
+        False,
+        f"type LoadBalancer with {found}: the function does not place its IP",
+        f"set spec.loadBalancerClass {contract.LOAD_BALANCER_CLASS} (switch the type to "
+        "ClusterIP and back: the class of a LoadBalancer Service cannot change)",
+    )
 
 
 def check_annotator(kube: Kubectl, setup: Setup) -> list[Result]:

@@ -190,6 +190,30 @@ def test_external_ips_are_tried_with_a_server_side_dry_run(
     assert "admission policy" in bad.fix
 
 
+def test_a_class_service_is_tried_as_a_status_patch_and_a_foreign_one_is_named(
+    shipped: Shipped, world: DoksWorld, kube: KubeBed, namespace: str, control_plane: ControlPlane
+) -> None:
+    for name, lb_class in (("ours", contract.LOAD_BALANCER_CLASS), ("theirs", None)):
+        kube.create_service(
+            namespace,
+            name,
+            [Port(80)],
+            annotations={contract.ADDRESS: IP},
+            service_type="LoadBalancer",
+            load_balancer_class=lb_class,
+            allocate_load_balancer_node_ports=False,
+        )
+    services = [
+        dict(kubectl(control_plane).get("service", name, "-n", namespace))
+        for name in ("ours", "theirs")
+    ]
+    ours, theirs = doctor.check_external_ips(kubectl(control_plane), setup(world, services))
+    assert ours.ok and ours.name.startswith("status "), ours.line()
+    assert not theirs.ok and "no class" in theirs.detail
+    assert contract.LOAD_BALANCER_CLASS in theirs.fix
+    assert not kube.core.read_namespaced_service("ours", namespace).status.load_balancer.ingress
+
+
 def test_the_annotator_is_seen_to_have_run_on_the_pods_nodes(
     world: DoksWorld, kube: KubeBed, namespace: str, control_plane: ControlPlane
 ) -> None:
