@@ -202,7 +202,13 @@ def test_a_load_balancer_of_another_class_is_warned_about_and_not_exposed(
     theirs = Ingress("192.0.2.99")
     dns = {contract.EXTERNAL_DNS_TARGET: IP_A}  # set by the user: not ours to remove
     observation = observe(
-        lb("web", lb_class=lb_class, ingress=[theirs], annotations=dns),
+        lb(
+            "web",
+            lb_class=lb_class,
+            ingress=[theirs],
+            annotations={**dns, **HELD_ON_N1},
+            external_ips=[anchor("n1")],  # from before: left alone, as everything but status
+        ),
         nodes=nodes("n1"),
         ips=[rip(IP_A)],
     )
@@ -217,6 +223,7 @@ def test_a_load_balancer_of_another_class_is_warned_about_and_not_exposed(
     assert named in warning.message and contract.LOAD_BALANCER_CLASS in warning.message
     settled, plans = converge(observation)
     assert only(settled).ingress == (theirs,)
+    assert only(settled).external_ips == (anchor("n1"),)
     assert dict(only(settled).annotations)[contract.EXTERNAL_DNS_TARGET] == IP_A
     assert plans[-1].events == (), "the Warning is not repeated"
 

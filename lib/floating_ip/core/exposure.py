@@ -10,8 +10,9 @@ EXTERNAL-IP) and the anchor after it, both ``VIP``. The class is ours, so the wh
 ours: nothing else is kept in it.
 
 A LoadBalancer Service of another class (or none) belongs to another controller; on DOKS the
-cloud controller would create a paid Load Balancer for it. Such a Service is not placed and
-its status is never touched: a Warning says why.
+cloud controller would create a paid Load Balancer for it. Such a Service is not placed, and
+neither its ``spec.externalIPs`` nor its status is touched (only our status annotations, so
+the Warning that says why is not repeated).
 """
 
 from __future__ import annotations
