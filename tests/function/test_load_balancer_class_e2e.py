@@ -19,7 +19,9 @@ from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
 from testbed.kube import KubeBed
 from testbed.processes import wait_until
 
-IP = "192.0.2.10"
+IP = "192.0.2.20"
+"""Not the other suites' 192.0.2.10: Services left in earlier namespaces share a claim with any
+Service naming the same IP, and enough of them turn a watcher's event into a resync."""
 USER_IP = "198.51.100.7"
 
 
