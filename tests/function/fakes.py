@@ -115,6 +115,11 @@ class FakeKube(Kubernetes):
         self.version += 1
         return {"metadata": {"resourceVersion": str(self.version)}}
 
+    def patch_service_status(self, namespace: str, name: str, patch: JSON) -> JSON:
+        self.journal.call("patch status", f"{namespace}/{name}", repr(patch))
+        self.version += 1
+        return {"metadata": {"resourceVersion": str(self.version)}}
+
     def create_event(self, namespace: str, event: JSON) -> JSON:
         self.journal.call(
             "event", f"{namespace}/{event['involvedObject']['name']}", event["reason"]

@@ -94,13 +94,9 @@ class Kubernetes:
 
     def patch_service_status(self, namespace: str, name: str, patch: JSON) -> JSON:
         """A JSON merge patch of the ``services/status`` subresource (RBAC: patch only)."""
-        return self._json(
-            self._core.patch_namespaced_service_status,
-            name,
-            namespace,
-            patch,
-            _content_type=MERGE_PATCH,
-            field_manager="floating-ip",
+        path = f"{_scoped('/api/v1', namespace, 'services')}/{quote(name, safe='')}/status"
+        return self._request(
+            "PATCH", path, {"fieldManager": FIELD_MANAGER}, patch, content_type=MERGE_PATCH
         )
 
     def create_event(self, namespace: str, event: JSON) -> JSON:
