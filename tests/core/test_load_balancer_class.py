@@ -3,6 +3,8 @@ with the same make-before-break order and stickiness, and clean switches between
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from floating_ip import contract
@@ -289,3 +291,16 @@ def test_firewall_sources_digitalocean_may_widen_are_reported(
     the_plan = plan(observe(service, nodes=nodes("n1"), ips=[rip()]))
     reasons = {e.reason for e in the_plan.events if e.type is EventType.WARNING}
     assert (Reason.FIREWALL_WIDENED in reasons) is warned
+
+
+def test_opting_out_in_class_mode_removes_the_ingress_and_dns_target_we_wrote() -> None:
+    settled, _ = converge(observe(lb("web"), nodes=nodes("n1"), ips=[rip(IP_A)]))
+    mine = Ingress("192.0.2.99")
+    service = only(settled)
+    annotations = {k: v for k, v in service.annotations if k != contract.ADDRESS}
+    opted_out = replace(
+        service, annotations=tuple(sorted(annotations.items())), ingress=(*service.ingress, mine)
+    )
+    cleaned, _ = converge(replace(settled, services=(opted_out,)))
+    assert only(cleaned).ingress == (mine,)
+    assert contract.EXTERNAL_DNS_TARGET not in dict(only(cleaned).annotations)

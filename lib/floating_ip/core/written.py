@@ -73,12 +73,20 @@ def cleanup_patch(service: Service) -> ServicePatch | None:
         return None
     ours = ours_on(service)
     kept = tuple(ip for ip in service.external_ips if ip not in ours)
+    # LoadBalancer-class mode: the ingress entries the marker lists, and the external-dns
+    # target the function set to one of them.
+    ours_in_ingress = parse(service.annotation(contract.WRITTEN)).ingress
+    ingress = tuple(entry for entry in service.ingress if entry.ip not in ours_in_ingress)
+    target = service.annotation(contract.EXTERNAL_DNS_TARGET)
+    if target is not None and target in ours_in_ingress:
+        keys.append(contract.EXTERNAL_DNS_TARGET)
     return ServicePatch(
         service.ref,
         service.uid,
         service.resource_version,
         kept if kept != service.external_ips else None,
         tuple((key, None) for key in sorted(keys)),
+        ingress=ingress if ingress != service.ingress else None,
     )
 
 
