@@ -367,3 +367,23 @@ def test_old_and_new_are_tabled_side_by_side_with_their_ratios() -> None:
     assert values["Kubernetes bytes read per invocation, old"] == "2.40 MB"
     assert values["peak RSS of the function process, new"] == "70 MB"
     assert values["memory limit (project.yml) / peak RSS, new"] == "256 MB / 70 MB = 3.7 x"
+
+
+def test_the_probe_cost_rows_put_probing_on_beside_off() -> None:
+    side = {
+        "cpu_percent": 0.4,
+        "rss_mib_synced": 40.2,
+        "peak_rss_mib": 43.0,
+        "probes_per_second": 0,
+    }
+    cost = {
+        "objects": {"probe_targets": 1000},
+        "off": side,
+        "on": {**side, "cpu_percent": 12.5, "peak_rss_mib": 47.3, "probes_per_second": 998.0},
+        "ratios_on_to_off": {"peak_rss_mib": 1.1},
+    }
+    values = {r[1]: r[2] for r in report.main_rows({"probe-cost": cost})}
+    cpu = values["forwarder CPU, probing on / off (1000 endpoint ports probed)"]
+    assert cpu == "12.5 % / 0.4 % (998 probes/s)"
+    memory = values["forwarder memory synced / peak, probing on / off"]
+    assert memory == "40 / 47 MiB — 40 / 43 MiB (1.10 x)"
