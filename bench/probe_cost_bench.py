@@ -86,21 +86,28 @@ class Listeners:
 
     def __init__(self) -> None:
         self.servers = [socket.create_server(("0.0.0.0", port), backlog=4096) for port in POD_PORTS]
-        self.accepted = 0
+        self._accepted = [0] * len(self.servers)
+        """Per listener: each counter has one writer, its thread."""
         self.threads = [
-            threading.Thread(target=self._serve, args=(s,), daemon=True) for s in self.servers
+            threading.Thread(target=self._serve, args=(n,), daemon=True)
+            for n in range(len(self.servers))
         ]
         for thread in self.threads:
             thread.start()
 
-    def _serve(self, server: socket.socket) -> None:
+    @property
+    def accepted(self) -> int:
+        return sum(self._accepted)
+
+    def _serve(self, n: int) -> None:
+        server = self.servers[n]
         while True:
             try:
                 conn, _ = server.accept()
             except OSError:
                 return  # closed
             conn.close()
-            self.accepted += 1
+            self._accepted[n] += 1
 
     def stop(self) -> None:
         for server in self.servers:
