@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TextIO
 
 from bench import (
     big_cluster_bench,
@@ -31,6 +31,7 @@ from bench import (
     forwarder_bench,
     function_bench,
     node_death_bench,
+    probe_cost_bench,
     report,
     zip_bench,
 )
@@ -39,7 +40,15 @@ from bench.machine import REPO, machine_info
 from bench.plot import failover_png
 
 RESULTS = REPO / "bench" / "results"
-ORDER = ("failover", "node-death", "function", "forwarder", "zip", "bigcluster")
+ORDER = (
+    "failover",
+    "node-death",
+    "function",
+    "forwarder",
+    "probe-cost",
+    "zip",
+    "bigcluster",
+)
 """The failover first: the figure that matters most, measured on an idle machine."""
 OK, FAILED, INTERRUPTED = 0, 1, 130
 
@@ -105,9 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "failover": lambda log: _failover(
             FailoverOptions(moves=args.moves, latencies=args.latency), workdir / "failover", log
         ),
-        "node-death": lambda log: _node_death(workdir / "node-death", log),
+        "node-death": lambda log: _in_namespace(node_death_bench.run, workdir / "node-death", log),
         "function": lambda log: _quietly(function_bench.main, log),
         "forwarder": lambda log: _quietly(forwarder_bench.main, log),
+        "probe-cost": lambda log: _in_namespace(probe_cost_bench.run, workdir / "probe-cost", log),
         "zip": lambda _log: zip_bench.run(workdir / "zip"),
         "bigcluster": lambda log: _quietly(
             lambda: big_cluster_bench.run(workdir / "bigcluster"), log
@@ -157,9 +167,10 @@ def _failover(options: FailoverOptions, workdir: Path, log: Path) -> Any:
     }
 
 
-def _node_death(workdir: Path, log: Path) -> Any:
+def _in_namespace(run: Callable[[Path, TextIO], Any], workdir: Path, log: Path) -> Any:
+    """A part that re-runs itself in a private network namespace, its output into its log."""
     with log.open("w") as out:
-        return node_death_bench.run(workdir, out)
+        return run(workdir, out)
 
 
 def _quietly(run: Callable[[], Any], log: Path) -> Any:

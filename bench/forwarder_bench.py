@@ -381,6 +381,28 @@ def watch_events(forwarder: ForwarderProcess) -> float:
 # --- the run ---------------------------------------------------------------------------------
 
 
+def forwarder_env(
+    plane: ControlPlane, function_url: str, function_ca: Path, secret: str, token: Path
+) -> dict[str, str]:
+    """The forwarder's environment as the shipped base sets it, against the bench's
+    control plane and receiver."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "FUNCTION_URL": function_url,
+        "FUNCTION_CA_FILE": str(function_ca),
+        "WEB_SECRET": secret,
+        "CLUSTER_ID": "0f1e2d3c-4b5a-4697-8877-665544332211",
+        "KUBE_API_URL": plane.url,
+        "KUBE_TOKEN_FILE": str(token),
+        "KUBE_CA_FILE": str(plane.ca.ca_file),
+        "POD_NAMESPACE": NAMESPACE,
+        "POD_NAME": "bench",
+        "METRICS_PORT": str(free_port()),
+        "QUIET_WINDOW": f"{QUIET_WINDOW}s",
+        "MAX_DELAY": f"{MAX_DELAY}s",
+    }
+
+
 def run(plane: ControlPlane, workdir: Path) -> dict[str, Any]:
     rng = random.Random(11)
     secret = secrets.token_urlsafe(24)
@@ -399,23 +421,10 @@ def run(plane: ControlPlane, workdir: Path) -> dict[str, Any]:
     receiver = Receiver(ca.issue("receiver", "127.0.0.1"), secret).start()
     token = workdir / "token"
     token.write_text(kube.mint_token(NAMESPACE, FORWARDER_ACCOUNT, 7200))
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "FUNCTION_URL": receiver.url(),
-        "FUNCTION_CA_FILE": str(ca.ca_file),
-        "WEB_SECRET": secret,
-        "CLUSTER_ID": "0f1e2d3c-4b5a-4697-8877-665544332211",
-        "KUBE_API_URL": plane.url,
-        "KUBE_TOKEN_FILE": str(token),
-        "KUBE_CA_FILE": str(plane.ca.ca_file),
-        "POD_NAMESPACE": NAMESPACE,
-        "POD_NAME": "bench",
-        "METRICS_PORT": str(free_port()),
-        "QUIET_WINDOW": f"{QUIET_WINDOW}s",
-        "MAX_DELAY": f"{MAX_DELAY}s",
-        # The bed's pod IPs are not on this machine's network: send nothing to them.
-        "NODE_PROBES": "off",
-    }
+    env = forwarder_env(plane, receiver.url(), ca.ca_file, secret, token)
+    # The bed's pod IPs are not on this machine's network: send nothing to them (the
+    # probe-cost part measures probing, in a network namespace where they are).
+    env["NODE_PROBES"] = "off"
     forwarder = ForwarderProcess(image_layout(workdir / "image"), env, workdir / "forwarder.log")
     try:
         started = time.monotonic()

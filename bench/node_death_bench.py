@@ -35,7 +35,7 @@ from demo.system import System, running
 from floating_ip import contract
 from testbed import netns
 from testbed.kube import Port
-from testbed.pods import NODE_LEASE_NAMESPACE, KubeletLease, PodListener, Power
+from testbed.pods import PodListener, Power
 from testbed.processes import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,7 +77,12 @@ def run(
 
 def _inside(workdir: Path, log: TextIO, tcp: int, udp: int, loss_minutes: float) -> dict[str, Any]:
     say = Narrator(render.Style(False), out=log)
-    options = Options(action_latency=0.0, check_contract=False, forwarder_env=FORWARDER)
+    options = Options(
+        action_latency=0.0,
+        check_contract=False,
+        forwarder_env=FORWARDER,
+        kubelet_renewal=LEASE_RENEWAL,
+    )
     with running(options, workdir, say) as system:
         deaths = _Deaths(system, say)
         try:
@@ -98,20 +103,13 @@ class _Deaths:
         self.say = say
         self.kube = system.kube
         self.by_id = system.by_id()
-        # The apiserver creates kube-node-lease itself, shortly after it starts.
-        self._until(lambda: self._exists(NODE_LEASE_NAMESPACE), "namespace kube-node-lease")
-        self.leases = {
-            d.node: KubeletLease(self.kube.api, d.node, LEASE_RENEWAL).start()
-            for d in system.droplets
-        }
+        self.leases = system.kubelets
         self.listeners: dict[str, list[PodListener]] = {d.node: [] for d in system.droplets}
 
     def stop(self) -> None:
         for listeners in self.listeners.values():
             for listener in listeners:
                 listener.stop()
-        for lease in self.leases.values():
-            lease.delete()
 
     def series(self, name: str, ports: list[Port], count: int) -> dict[str, Any]:
         ip = self.system.ips[0 if name == "tcp" else 1]
@@ -230,15 +228,6 @@ class _Deaths:
                 return {}
             raise
         return dict(found.data or {})
-
-    def _exists(self, namespace: str) -> bool:
-        try:
-            self.kube.core.read_namespace(namespace)
-        except ApiException as error:
-            if error.status == 404:
-                return False
-            raise
-        return True
 
     def _until(self, condition: Callable[[], bool], what: str) -> None:
         wait_until(condition, timeout=DEATH_TIMEOUT, what=what, interval=0.02)

@@ -13,7 +13,15 @@ from typing import Any
 from bench.figures import PHASE_LABELS, PHASES
 
 SCHEMA = 1
-PARTS = ("failover", "node-death", "function", "forwarder", "zip", "bigcluster")
+PARTS = (
+    "failover",
+    "node-death",
+    "function",
+    "forwarder",
+    "probe-cost",
+    "zip",
+    "bigcluster",
+)
 """Every part ``make bench`` runs, in the order it runs them."""
 
 Row = tuple[str, ...]
@@ -122,6 +130,8 @@ def main_rows(parts: Mapping[str, Any]) -> list[Row]:
         rows += _function_main(parts["function"])
     if "forwarder" in parts:
         rows += _forwarder_main(parts["forwarder"])
+    if "probe-cost" in parts:
+        rows += _probe_cost_main(parts["probe-cost"])
     if "zip" in parts:
         rows += _zip_main(parts["zip"])
     if "bigcluster" in parts:
@@ -255,6 +265,27 @@ def _forwarder_main(forwarder: Mapping[str, Any]) -> list[Row]:
             f"{seconds(latency['median'])} / {seconds(latency['p90'])}",
         ),
         ("forwarder", "idle CPU", f"{forwarder['idle_cpu_percent']:.2f} %"),
+    ]
+
+
+def _probe_cost_main(cost: Mapping[str, Any]) -> list[Row]:
+    """Probing on beside probing off, the same cluster in the same run."""
+    on, off, ratios = cost["on"], cost["off"], cost["ratios_on_to_off"]
+    targets = cost["objects"]["probe_targets"]
+    return [
+        (
+            "probe-cost",
+            f"forwarder CPU, probing on / off ({targets} endpoint ports probed)",
+            f"{on['cpu_percent']:.1f} % / {off['cpu_percent']:.1f} %"
+            f" ({on['probes_per_second']:.0f} probes/s)",
+        ),
+        (
+            "probe-cost",
+            "forwarder memory synced / peak, probing on / off",
+            f"{on['rss_mib_synced']:.0f} / {on['peak_rss_mib']:.0f} MiB —"
+            f" {off['rss_mib_synced']:.0f} / {off['peak_rss_mib']:.0f} MiB"
+            f" ({ratios['peak_rss_mib']:.2f} x)",
+        ),
     ]
 
 

@@ -99,3 +99,7 @@ class Controllers:
         """The kubelet stops reporting Ready; the lifecycle controller taints the node. Its
         pods stay (eviction would come five minutes later) and their endpoints stay ready."""
         self.kube.set_node_ready(droplet.node, "False")
+
+    def node_ready(self, droplet: Droplet) -> None:
+        """The kubelet reports Ready again; the lifecycle controller lifts its taints."""
+        self.kube.set_node_ready(droplet.node, "True")

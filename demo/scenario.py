@@ -1,4 +1,4 @@
-"""The story: five cluster changes, each with the state it must lead to.
+"""The story: six cluster changes, each with the state it must lead to.
 
 Every change is made in the cluster only (as DOKS' controllers or a user would make it); the
 forwarder notices it and calls the function, which moves the IP, patches the Service and
@@ -23,9 +23,11 @@ from demo.conditions import (
 )
 from demo.model import Droplet, Opening, Snapshot, ip_list, name_of, port_list
 from demo.narrator import Narrator
+from demo.options import LEASE_STALE_AFTER
 from demo.system import System
 from floating_ip import contract
 from testbed.kube import Port
+from testbed.pods import NODE_LEASE_NAMESPACE
 
 TRAEFIK = "traefik"
 GITEA = "gitea-ssh"
@@ -96,6 +98,30 @@ def story(system: System, say: Narrator) -> list[Step]:
         system.controllers.node_not_ready(b)
         cluster(f"node {b.node}: Ready=False, tainted not-ready; its pods are not evicted")
 
+    def free_node_back() -> None:
+        system.controllers.node_ready(b)
+        cluster(f"node {b.node}: Ready=True again, taints lifted")
+        start_pod("gitea-3", b, GITEA)
+        cluster(
+            f"(a droplet holds one reserved IP: {c.node} holds {ip1}, so {b.node} is where"
+            f" {ip2} can go when {a.node} fails)"
+        )
+        say.say(
+            "demo",
+            f"the forwarder suspects a node whose kubelet Lease has not changed for"
+            f" NODE_LEASE_STALE_AFTER, set to {LEASE_STALE_AFTER} here as a user sets it"
+            " (default 20 s); this machine cannot reach the demo's pod addresses, so the"
+            " forwarder runs with NODE_PROBES=off (TCP probes: ~2 s, see the README)",
+        )
+
+    def power_off() -> None:
+        system.kubelets[a.node].stop()
+        cluster(
+            f"node {a.node} loses power: its kubelet stops renewing Lease"
+            f" {NODE_LEASE_NAMESPACE}/{a.node}; Node and pods still look Ready"
+            " (Kubernetes would mark it NotReady after 40-50 s)"
+        )
+
     def second_service() -> None:
         create_service(GITEA, GITEA_PORTS)
         start_pod("gitea-1", c, GITEA)
@@ -159,5 +185,16 @@ def story(system: System, say: Narrator) -> list[Step]:
                 f" {ip1} stays on {where(ip1, s)}, unclaimed"
             ),
             summary=lambda s: f"annotation removed → {port_list(WEB)} closed",
+        ),
+        Step(
+            title=f"{a.node} loses power",
+            prepare=free_node_back,
+            act=power_off,
+            expect=all_of(ip_on(ip2, b, droplets), external_ips(gitea, anchor_of(b))),
+            outcome=lambda s: (
+                f"{ip2} moved to {where(ip2, s)} (its Lease stale, node Unreachable),"
+                f" externalIPs {ip_list((b.anchor,))}"
+            ),
+            summary=lambda s: f"{a.node} loses power → {ip2} moved to {where(ip2, s)}",
         ),
     ]

@@ -39,6 +39,7 @@ from testbed.do_imitation.server import DoImitation
 from testbed.doks import WEB_SECRET, DoksWorld
 from testbed.kube import KubeBed
 from testbed.metadata import MetadataService
+from testbed.pods import NODE_LEASE_NAMESPACE, KubeletLease
 from testbed.tls import TestCA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,6 +72,8 @@ class System:
     ips: tuple[str, ...]
     namespace: str
     controllers: Controllers
+    kubelets: Mapping[str, KubeletLease]
+    """By node name: each renews its node's Lease until stopped (the node loses power)."""
     function_log: Path
     forwarder_log: Path
 
@@ -131,6 +134,7 @@ class _Startup:
         kube = KubeBed(plane.admin_client())
         self.stack.callback(kube.api.close)
         cloud = self._cloud(plane, kube, check)
+        kubelets = self._kubelets(kube, cloud.droplets)
 
         deploy = manifests.apply_forwarder_base(plane)
         kube.core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=NAMESPACE)))
@@ -156,6 +160,7 @@ class _Startup:
             ips=RESERVED_IPS,
             namespace=NAMESPACE,
             controllers=Controllers(kube, init),
+            kubelets=kubelets,
             function_log=function.log,
             forwarder_log=forwarder_log,
         )
@@ -201,6 +206,30 @@ class _Startup:
             + " (the Nodes carry none)",
         )
         return _Cloud(ca, do, world, droplets, metadata)
+
+    def _kubelets(self, kube: KubeBed, droplets: tuple[Droplet, ...]) -> dict[str, KubeletLease]:
+        """Each node's kubelet renewing its Lease in kube-node-lease, as on a live node."""
+        # The apiserver creates the namespace itself, shortly after it starts.
+        processes.wait_until(
+            lambda: (
+                NODE_LEASE_NAMESPACE
+                in {n.metadata.name for n in kube.core.list_namespace().items if n.metadata}
+            ),
+            timeout=START_TIMEOUT,
+            what=f"namespace {NODE_LEASE_NAMESPACE}",
+            interval=0.2,
+        )
+        period = self.options.kubelet_renewal
+        kubelets = {}
+        for droplet in droplets:
+            kubelet = KubeletLease(kube.api, droplet.node, period).start()
+            self.stack.callback(kubelet.stop)
+            kubelets[droplet.node] = kubelet
+        self.say.say(
+            "setup",
+            f"kubelets: each node renews its Lease in {NODE_LEASE_NAMESPACE} every {period:g} s",
+        )
+        return kubelets
 
     def _function(self, cloud: _Cloud, kube: KubeBed, deploy: ForwarderDeploy) -> _Function:
         """The function: functions-framework's app for the ``reconcile`` target, served by

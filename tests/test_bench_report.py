@@ -384,3 +384,23 @@ def test_class_mode_is_compared_with_external_ips_mode_per_latency() -> None:
     values = {r[1]: r[2] for r in report.main_rows({"failover": both})}
     assert values["class mode / externalIPs mode, p50 / p95 (action 2 s)"] == "1.10 / 1.08"
     assert "LoadBalancer-class mode: failover done, p50 / p95 (21 moves, action 0 s)" in values
+
+
+def test_the_probe_cost_rows_put_probing_on_beside_off() -> None:
+    side = {
+        "cpu_percent": 0.4,
+        "rss_mib_synced": 40.2,
+        "peak_rss_mib": 43.0,
+        "probes_per_second": 0,
+    }
+    cost = {
+        "objects": {"probe_targets": 1000},
+        "off": side,
+        "on": {**side, "cpu_percent": 12.5, "peak_rss_mib": 47.3, "probes_per_second": 998.0},
+        "ratios_on_to_off": {"peak_rss_mib": 1.1},
+    }
+    values = {r[1]: r[2] for r in report.main_rows({"probe-cost": cost})}
+    cpu = values["forwarder CPU, probing on / off (1000 endpoint ports probed)"]
+    assert cpu == "12.5 % / 0.4 % (998 probes/s)"
+    memory = values["forwarder memory synced / peak, probing on / off"]
+    assert memory == "40 / 47 MiB — 40 / 43 MiB (1.10 x)"

@@ -218,6 +218,9 @@ OUTCOMES = [
     + r"192\.0\.2\.11 on node-a-\w+, a different droplet from 192\.0\.2\.10's \(node-c-\w+\)",
     r"✓ step 5 reached in [\d.]+ s\n +firewall closed 80/tcp 443/tcp 443/udp;"
     r" 22/tcp stays open for gitea-ssh; 192\.0\.2\.10 stays on node-c-\w+, unclaimed",
+    LANDED.format(6, r"192\.0\.2\.11")
+    + r"192\.0\.2\.11 moved to node-b-\w+ \(its Lease stale, node Unreachable\),"
+    r" externalIPs \[10\.17\.0\.6\]",
 ]
 
 
@@ -282,13 +285,16 @@ def test_the_demo_tells_the_whole_story_and_stops_everything(kept: list[Path]) -
     kept.append(workdir)
 
     assert process.returncode == 0, out
-    assert "all 5 steps reached their expected state" in out, out
+    assert "all 6 steps reached their expected state" in out, out
     for outcome in OUTCOMES:
         assert re.search(outcome, out), f"missing: {outcome}\n{out}"
     # The changes reached the function through the forwarder, and were narrated as they came.
     assert re.search(r"192\.0\.2\.10 +assign to node-b-\w+: action in progress", out), out
     assert re.search(r"192\.0\.2\.10 +now on node-c-\w+ \(droplet \d+\)", out), out
     assert re.search(r"function +service\.changed → 200 · \d+ changes", out), out
+    # The power loss is found by the Lease alone, with the setting the demo says it uses.
+    assert "NODE_LEASE_STALE_AFTER, set to 4s here" in out, out
+    assert re.search(r"node node-a-\w+ loses power: its kubelet stops renewing Lease", out), out
     assert "\x1b[" not in out  # not a terminal: no colour
     assert not workdir.exists()  # removed after a successful run
     assert processes_using(workdir) == []
