@@ -4,6 +4,7 @@ EndpointSlice controller, faithfully enough for the project's watchers and plann
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import uuid
 from collections.abc import Iterable, Mapping
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
@@ -55,6 +57,13 @@ class KubeBed:
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         self.core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
         return name
+
+    def delete_services(self, namespace: str) -> None:
+        """Best effort (a test may have left the apiserver stopped): the namespace's Services."""
+        with contextlib.suppress(ApiException, urllib3.exceptions.HTTPError):
+            for service in self.core.list_namespaced_service(namespace).items:
+                with contextlib.suppress(ApiException):
+                    self.core.delete_namespaced_service(service.metadata.name, namespace)
 
     def create_service_account(self, namespace: str, name: str) -> None:
         self.core.create_namespaced_service_account(

@@ -26,6 +26,13 @@ def kube(control_plane: ControlPlane) -> KubeBed:
 
 
 @pytest.fixture
-def namespace(kube: KubeBed) -> str:
-    """A fresh namespace (a bare apiserver never finishes deleting one, so none is reused)."""
-    return kube.create_namespace()
+def namespace(kube: KubeBed) -> Iterator[str]:
+    """A fresh namespace (a bare apiserver never finishes deleting one, so none is reused).
+
+    Its Services are deleted afterwards: a bare apiserver would keep them for the rest of the
+    session, and later tests' forwarders and functions would see them (many Services naming
+    the same test IP turn one change into a whole-cluster resync).
+    """
+    name = kube.create_namespace()
+    yield name
+    kube.delete_services(name)
