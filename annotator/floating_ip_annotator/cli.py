@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,6 +18,12 @@ from floating_ip_annotator.kube import Target
 from floating_ip_annotator.retry import RetryPolicy
 
 PROG = "floating-ip-annotator"
+# Generous bounds: past them a value is a typo, and a run must stay bounded.
+MAX_SECONDS = 3600.0
+MAX_ATTEMPTS = 100
+# Kubernetes names: a Pod or Node name is a DNS subdomain, a namespace a DNS label.
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -85,33 +93,46 @@ def report(target: Target, result: Result) -> str:
 
 def _target(node: bool, environ: Mapping[str, str]) -> Target:
     if node:
-        return Target("node", _required(environ, "NODE_NAME", "spec.nodeName"))
+        return Target("node", _required(environ, "NODE_NAME", "spec.nodeName", _DNS_SUBDOMAIN))
     return Target(
         "pod",
-        _required(environ, "POD_NAME", "metadata.name"),
-        _required(environ, "POD_NAMESPACE", "metadata.namespace"),
+        _required(environ, "POD_NAME", "metadata.name", _DNS_SUBDOMAIN),
+        _required(environ, "POD_NAMESPACE", "metadata.namespace", _DNS_LABEL),
     )
 
 
-def _required(environ: Mapping[str, str], name: str, field_path: str) -> str:
+def _required(environ: Mapping[str, str], name: str, field_path: str, form: re.Pattern[str]) -> str:
+    """A name for the API path: checked, so ``../``, ``%2F`` or a line break never reach
+    a URL or a log line as they are."""
     value = environ.get(name, "")
     if not value:
         raise AnnotatorConfigError(
             f"{name} is not set: give it from the downward API "
             f"(valueFrom.fieldRef.fieldPath: {field_path})"
         )
+    if not form.fullmatch(value):
+        rule = (
+            "lower-case letters, digits, '-' and '.', at most 253 characters"
+            if form is _DNS_SUBDOMAIN
+            else "lower-case letters, digits and '-', at most 63 characters"
+        )
+        raise AnnotatorConfigError(
+            f"{name} {value[:80]!r} is not a Kubernetes name ({rule}): give it from the "
+            f"downward API (valueFrom.fieldRef.fieldPath: {field_path})"
+        )
     return value
 
 
 def _seconds(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    if not (math.isfinite(value) and 0 < value <= MAX_SECONDS):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds between 0 and {MAX_SECONDS:g}"
+        )
     return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_ATTEMPTS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {MAX_ATTEMPTS}")
+    return int(text)
