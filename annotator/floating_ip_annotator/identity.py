@@ -49,6 +49,16 @@ def parse_anchor_ipv4(text: str, source: str) -> str:
             f"metadata answered {shown(text)} for anchor_ipv4 ({source}): "
             "not a unicast address a droplet can own"
         )
+    if address.is_link_local:
+        raise MetadataInvalid(
+            f"metadata answered {shown(text)} for anchor_ipv4 ({source}): "
+            "a link-local address (169.254.x.x), not the droplet's anchor"
+        )
+    if address.is_global:
+        raise MetadataInvalid(
+            f"metadata answered {shown(text)} for anchor_ipv4 ({source}): "
+            "a public address; the anchor is private (10.x), is this the droplet's public IPv4?"
+        )
     return str(address)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import ssl
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -15,6 +16,10 @@ from floating_ip_annotator.errors import Transient
 class Reply:
     status: int
     body: str
+    oversized: bool = False
+    """The answer went on past ``max_bytes``: ``body`` is only its start."""
+    location: str = ""
+    """The ``Location`` header of a redirect (never followed)."""
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -46,8 +51,11 @@ def send(
 ) -> Reply:
     """The reply's status and body (any status; the body cut at ``max_bytes``).
 
+    ``timeout`` bounds the whole answer, not only each read: a server dripping a byte at a
+    time would otherwise hold the run for as long as it likes.
     Raises :class:`Transient` when no complete reply came (refused, reset, timed out).
     """
+    started = time.monotonic()
     response: http.client.HTTPResponse | urllib.error.HTTPError
     try:
         response = director.open(request, timeout=timeout)
@@ -57,12 +65,32 @@ def send(
         raise Transient(describe(error.reason, timeout)) from None
     except (OSError, http.client.HTTPException) as error:
         raise Transient(describe(error, timeout)) from None
+    body = bytearray()
     try:
         with response:
-            body = response.read(max_bytes)
+            while len(body) <= max_bytes:
+                chunk = response.read1(max_bytes + 1 - len(body))
+                if not chunk:
+                    break
+                body += chunk
+                if time.monotonic() - started > timeout:
+                    raise Transient(f"answer too slow: {len(body)} bytes in {timeout:g}s")
+            # read1 answers b"" when the server closes early, without complaint.
+            missing = getattr(response, "length", None)
+            if len(body) <= max_bytes and missing:
+                raise Transient(f"answer cut short: {len(body)} of {len(body) + missing} bytes")
+    except http.client.IncompleteRead as error:
+        raise Transient(f"answer cut short after {len(body) + len(error.partial)} bytes") from None
     except (OSError, http.client.HTTPException) as error:
         raise Transient(describe(error, timeout)) from None
-    return Reply(response.status or 0, body.decode("utf-8", errors="replace"))
+    return Reply(
+        response.status or 0,
+        bytes(body[:max_bytes]).decode("utf-8", errors="replace"),
+        oversized=len(body) > max_bytes,
+        location=response.headers.get("Location", "")
+        if 300 <= (response.status or 0) < 400
+        else "",
+    )
 
 
 def describe(error: object, timeout: float) -> str:

@@ -24,10 +24,32 @@ MAX_ANSWER_BYTES = 4096
 
 
 def check_url(url: str) -> str:
-    """The service's root URL, checked; paths under ``/metadata/v1/`` are appended to it."""
-    parts = urllib.parse.urlsplit(url)
+    """The service's root URL, checked; paths under ``/metadata/v1/`` are appended to it.
+
+    Refused here rather than discovered as "unreachable" after every retry: a URL that
+    cannot be requested, or one whose query or fragment would swallow the appended path.
+    """
+    if not url.isprintable() or any(char.isspace() for char in url):
+        raise AnnotatorConfigError(
+            f"metadata URL {url!r} contains whitespace or control characters"
+        )
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number 0-65535
+    except ValueError as error:
+        raise AnnotatorConfigError(f"metadata URL {url!r} is not a URL: {error}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise AnnotatorConfigError(f"metadata URL {url!r} is not an http(s) URL")
+    if parts.username is not None or parts.password is not None:
+        # Not quoted back: the part before "@" may be a password.
+        raise AnnotatorConfigError(
+            "the metadata URL must not carry credentials (user:password@): "
+            "the metadata service needs none"
+        )
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise AnnotatorConfigError(
+            f"metadata URL {url!r} has a query or fragment: give the service's root only"
+        )
     return url.rstrip("/") + "/"
 
 
@@ -77,9 +99,19 @@ class _Reader:
         request = urllib.request.Request(url, headers={"Accept": "text/plain"})  # noqa: S310
         reply = transport.send(self.director, request, timeout=timeout, max_bytes=MAX_ANSWER_BYTES)
         if reply.status == 200:
+            if reply.oversized:
+                raise MetadataInvalid(
+                    f"the metadata service answered more than {MAX_ANSWER_BYTES} bytes for "
+                    f"{url}: not a metadata value (is the metadata URL right?)"
+                )
             return reply.body
         if reply.status == 404:
             return None
         if reply.status == 429 or reply.status >= 500:
             raise Transient(f"HTTP {reply.status}")
+        if reply.location:
+            raise MetadataInvalid(
+                f"the metadata service answered a redirect (HTTP {reply.status}) for {url}, "
+                "not followed: the metadata service does not redirect"
+            )
         raise MetadataInvalid(f"the metadata service answered HTTP {reply.status} for {url}")
