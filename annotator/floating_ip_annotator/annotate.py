@@ -11,7 +11,12 @@ from floating_ip_annotator import kube, metadata
 from floating_ip_annotator.errors import KubeUnreachable
 from floating_ip_annotator.identity import DropletIdentity
 from floating_ip_annotator.kube import KubeApi, Target
-from floating_ip_annotator.plan import annotation_patch, check_node_droplet, desired_annotations
+from floating_ip_annotator.plan import (
+    annotation_patch,
+    check_node_droplet,
+    desired_annotations,
+    object_state,
+)
 from floating_ip_annotator.retry import Deadline, GaveUp, RetryPolicy, with_retries
 
 
@@ -64,12 +69,11 @@ def _bring_up_to_date(
     api: KubeApi, target: Target, identity: DropletIdentity, timeout: float, deadline: Deadline
 ) -> WriteOutcome:
     """Read, compare, patch only if needed; a 409 (changed meanwhile) retries the whole."""
-    current = api.get(target, timeout)
-    meta = current.get("metadata") or {}
+    current = object_state(api.get(target, timeout), str(target))
     if target.namespace is None:
-        check_node_droplet(target.name, (current.get("spec") or {}).get("providerID"), identity)
+        check_node_droplet(target.name, current.provider_id, identity)
     patch = annotation_patch(
-        meta.get("annotations"), desired_annotations(identity), str(meta.get("resourceVersion"))
+        current.annotations, desired_annotations(identity), current.resource_version
     )
     if patch is None:
         return WriteOutcome.UNCHANGED

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import json
 import os
+import re
 import ssl
 import urllib.parse
 import urllib.request
@@ -25,6 +28,10 @@ TOKEN_FILE = SERVICE_ACCOUNT_DIR / "token"
 CA_FILE = SERVICE_ACCOUNT_DIR / "ca.crt"
 # A Node with many cached images is a few hundred KiB of JSON; stop well above that.
 MAX_OBJECT_BYTES = 8 * 1024 * 1024
+# A projected ServiceAccount token is about 1 KiB; a larger "token" is the wrong file.
+MAX_TOKEN_BYTES = 64 * 1024
+_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+_PORT = re.compile(r"[1-9][0-9]{0,4}")
 
 
 @dataclass(frozen=True)
@@ -65,22 +72,54 @@ def in_cluster(environ: Mapping[str, str], token_file: Path, ca_file: Path) -> C
             "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set: "
             "not running in a Kubernetes pod?"
         )
+    _check_server(host, port)
     if ":" in host:
         host = f"[{host}]"
-    try:
-        token = token_file.read_text().strip()
-    except OSError as error:
-        raise AnnotatorConfigError(
-            f"cannot read the ServiceAccount token at {token_file}: {error.strerror} "
-            "(is automountServiceAccountToken false?)"
-        ) from None
-    if not token:
-        raise AnnotatorConfigError(f"the ServiceAccount token file {token_file} is empty")
+    token = _read_token(token_file)
     try:
         context = ssl.create_default_context(cafile=os.fspath(ca_file))
     except (OSError, ssl.SSLError) as error:
         raise AnnotatorConfigError(f"cannot load the cluster CA from {ca_file}: {error}") from None
     return Credentials(f"https://{host}:{port}", token, context)
+
+
+def _check_server(host: str, port: str) -> None:
+    """Refused here, not found "unreachable" after every retry (or sent somewhere else)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOSTNAME.fullmatch(host):
+            raise AnnotatorConfigError(
+                f"KUBERNETES_SERVICE_HOST {host!r} is not an IP address or host name"
+            ) from None
+    if not _PORT.fullmatch(port) or int(port) > 65535:
+        raise AnnotatorConfigError(f"KUBERNETES_SERVICE_PORT {port!r} is not a port (1-65535)")
+
+
+def _read_token(token_file: Path) -> str:
+    """The token, checked without ever quoting it: it goes into a header as it is."""
+    try:
+        with token_file.open("rb") as file:
+            raw = file.read(MAX_TOKEN_BYTES + 1)
+    except OSError as error:
+        raise AnnotatorConfigError(
+            f"cannot read the ServiceAccount token at {token_file}: {error.strerror} "
+            "(is automountServiceAccountToken false?)"
+        ) from None
+    if len(raw) > MAX_TOKEN_BYTES:
+        raise AnnotatorConfigError(
+            f"the ServiceAccount token file {token_file} is larger than {MAX_TOKEN_BYTES} bytes: "
+            "not a token"
+        )
+    token = raw.strip()
+    if not token:
+        raise AnnotatorConfigError(f"the ServiceAccount token file {token_file} is empty")
+    if not all(0x21 <= byte <= 0x7E for byte in token):
+        raise AnnotatorConfigError(
+            f"the ServiceAccount token in {token_file} contains bytes a token never has "
+            "(spaces, line breaks, control or non-ASCII characters)"
+        )
+    return token.decode("ascii")
 
 
 class KubeApi:
@@ -112,16 +151,27 @@ class KubeApi:
             self._credentials.server + target.path, data=data, headers=headers, method=method
         )
         reply = transport.send(self._director, request, timeout=timeout, max_bytes=MAX_OBJECT_BYTES)
+        # Whatever the answer holds, it never carries the token into a log line.
+        reply = dataclasses.replace(
+            reply, body=reply.body.replace(self._credentials.token, "<token>")
+        )
         if reply.status == 200:
-            return _object(reply.body, target)
+            return _object(reply, target)
         raise _failure(reply, method, target)
 
 
-def _object(body: str, target: Target) -> dict[str, Any]:
+def _object(reply: transport.Reply, target: Target) -> dict[str, Any]:
+    if reply.oversized:
+        raise KubeRejected(
+            f"the Kubernetes API answered more than {MAX_OBJECT_BYTES} bytes for {target}: "
+            "not a single object"
+        )
     try:
-        parsed = json.loads(body)
-    except ValueError:
-        raise KubeRejected(f"the Kubernetes API answered non-JSON for {target}") from None
+        parsed = json.loads(reply.body)
+    except (ValueError, RecursionError):
+        raise KubeRejected(
+            f"the Kubernetes API answered non-JSON for {target}: {_quoted(reply.body)}"
+        ) from None
     if not isinstance(parsed, dict):
         raise KubeRejected(f"the Kubernetes API answered a non-object for {target}")
     return parsed
@@ -143,6 +193,13 @@ def _failure(reply: transport.Reply, method: str, target: Target) -> Exception:
         return Transient(f"HTTP {reply.status} {doing} {target}: {message}")
     if reply.status == 404:
         return KubeRejected(f"{target} not found (404): {message}")
+    if 300 <= reply.status < 400:
+        # Never followed: the token would go along to wherever it points.
+        return KubeRejected(
+            f"the Kubernetes API redirected {doing} {target} (HTTP {reply.status}) to "
+            f"{_quoted(reply.location) if reply.location else 'nowhere'}, not followed: "
+            "the API server does not redirect, is KUBERNETES_SERVICE_HOST right?"
+        )
     return KubeRejected(f"HTTP {reply.status} {doing} {target}: {message}")
 
 
@@ -156,11 +213,18 @@ def _needed_role(target: Target) -> str:
 
 
 def _status_message(body: str) -> str:
-    """The ``message`` of a Kubernetes Status object, else the body cut short."""
+    """The ``message`` of a Kubernetes Status object, else the body cut short; quoted when
+    it holds line breaks or control characters, so it cannot forge log lines."""
     try:
         status = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         status = None
     if isinstance(status, dict) and isinstance(status.get("message"), str):
-        return str(status["message"])
-    return body.strip()[:200] or "(no message)"
+        return _quoted(str(status["message"]))
+    return _quoted(body.strip()) if body.strip() else "(no message)"
+
+
+def _quoted(text: str, limit: int = 200) -> str:
+    """``text`` cut at ``limit`` characters, as it is when printable, else as a repr."""
+    cut = text[:limit] + ("..." if len(text) > limit else "")
+    return cut if cut.isprintable() else repr(cut)

@@ -3,11 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from floating_ip.contract import ANCHOR_IPV4, DROPLET_ID, PROVIDER_ID_PREFIX
-from floating_ip_annotator.errors import IdentityMismatch
+from floating_ip_annotator.errors import IdentityMismatch, KubeRejected
 from floating_ip_annotator.identity import DropletIdentity
+
+
+@dataclass(frozen=True)
+class ObjectState:
+    """What the annotator reads of a Pod or Node: checked, so nothing is written on a
+    misread (an answer of the wrong shape is not a Kubernetes object)."""
+
+    annotations: Mapping[str, str]
+    resource_version: str
+    provider_id: str | None
+
+
+def object_state(current: Mapping[str, Any], what: str) -> ObjectState:
+    meta = current.get("metadata")
+    if not isinstance(meta, Mapping):
+        raise KubeRejected(f"the Kubernetes API answered {what} without metadata")
+    annotations = meta.get("annotations") or {}
+    if not isinstance(annotations, Mapping) or not all(
+        isinstance(value, str) for value in annotations.values()
+    ):
+        raise KubeRejected(
+            f"the Kubernetes API answered {what} whose annotations are not a map of strings"
+        )
+    version = meta.get("resourceVersion")
+    if not isinstance(version, str) or not version:
+        raise KubeRejected(f"the Kubernetes API answered {what} without a resourceVersion")
+    spec = current.get("spec") or {}
+    provider_id = spec.get("providerID") if isinstance(spec, Mapping) else None
+    if provider_id is not None and not isinstance(provider_id, str):
+        raise KubeRejected(f"the Kubernetes API answered {what} whose providerID is not text")
+    return ObjectState(annotations, version, provider_id)
 
 
 def desired_annotations(identity: DropletIdentity) -> dict[str, str]:
