@@ -198,3 +198,55 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+# --- hostile values: refused before anything starts, naming the variable, quoting no secret --
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"KUBERNETES_SERVICE_PORT": "https"}, "KUBERNETES_SERVICE_PORT: 'https' is not a port"),
+        ({"KUBERNETES_SERVICE_PORT": "99999"}, "KUBERNETES_SERVICE_PORT: '99999' is not a port"),
+        ({"KUBERNETES_SERVICE_PORT": "٤٤٣"}, "is not a port"),
+        ({"KUBERNETES_SERVICE_HOST": "10.245.0.1/evil?"}, "KUBERNETES_SERVICE_HOST: '10.245"),
+        ({"KUBERNETES_SERVICE_HOST": "h\r\nX-Injected: 1"}, "is not an IP address or host name"),
+        ({"KUBERNETES_SERVICE_HOST": "user@10.245.0.1"}, "is not an IP address or host name"),
+        ({"KUBE_API_URL": "https://127.0.0.1:notaport"}, "KUBE_API_URL: not a URL"),
+        ({"KUBE_API_URL": "https://u:p@127.0.0.1:6443"}, "KUBE_API_URL must not carry credentials"),
+        (
+            {"KUBE_API_URL": "https://127.0.0.1:6443/\nX: y"},
+            "KUBE_API_URL: 'https://127.0.0.1:6443/",
+        ),
+        ({"KUBE_API_URL": "https://"}, "KUBE_API_URL must be an https:// URL"),
+        ({"FUNCTION_URL": "https://example.com/fn\r\nX-Injected: 1"}, "control characters"),
+        ({"FUNCTION_URL": "https://exa mple.com/fn"}, "FUNCTION_URL: 'https://exa mple.com/fn'"),
+        ({"WEB_SECRET": "s3cret\r\nX-Injected: 1"}, "WEB_SECRET contains spaces, line breaks"),
+        ({"WEB_SECRET": "two words"}, "WEB_SECRET contains spaces"),
+        ({"WEB_SECRET": "sécret"}, "non-ASCII characters"),
+        ({"POD_NAME": "fwd-0\nlease acquired by fwd-1"}, "POD_NAME: 'fwd-0\\nlease"),
+        ({"POD_NAME": "x" * 300}, "is not a Lease identity"),
+        ({"POD_NAMESPACE": "../kube-system"}, "POD_NAMESPACE: '../kube-system' is not a valid"),
+        ({"LEASE_NAME": "fwd%2F..%2Fx"}, "LEASE_NAME: 'fwd%2F..%2Fx' is not a valid"),
+        ({"NAMESPACES": "apps,../kube-system"}, "NAMESPACES: '../kube-system' is not a namespace"),
+        ({"NAMESPACES": "apps,we\nb"}, "NAMESPACES: 'we\\nb' is not a namespace name"),
+        ({"CLUSTER_ID": "c1/../../x"}, "CLUSTER_ID: 'c1/../../x' is not an id"),
+        ({"RESYNC_PERIOD": "999999999999h"}, "RESYNC_PERIOD: 999999999999h is above the maximum"),
+        ({"SUSPICION_HOLD_DOWN": "200h"}, "SUSPICION_HOLD_DOWN: 200h is above the maximum of 7"),
+        ({"FUNCTION_TIMEOUT": "1e400"}, "FUNCTION_TIMEOUT: '1e400' is not a duration"),
+        ({"QUIET_WINDOW": "-1s"}, "QUIET_WINDOW: '-1s' is not a duration"),
+        ({"RATE_LIMIT": "nan"}, "RATE_LIMIT: nan is outside 1..300"),
+        ({"RATE_LIMIT": "inf"}, "RATE_LIMIT: inf is outside 1..300"),
+        ({"METRICS_PORT": "٣"}, "METRICS_PORT: '٣' is not a whole number"),
+        ({"RATE_BURST": "9" * 5000}, "RATE_BURST: " + "9" * 50),
+        ({"RESYNC_PERIOD": "9" * 5000 + "s"}, "RESYNC_PERIOD: " + "9" * 50 + " is above"),
+        ({"LOG_LEVEL": "info\nERROR fake"}, "LOG_LEVEL: 'info\\nerror fake' is not one of"),
+    ],
+)
+def test_a_hostile_value_is_refused_naming_its_variable(
+    changes: dict[str, str], expected: str
+) -> None:
+    found = problems({**IN_POD, **changes})
+    assert any(expected in p for p in found), found
+    assert not any("s3cret" in p for p in found), "the secret is never quoted"
+    assert all(len(p) < 400 for p in found), "a huge value is quoted cut short"

@@ -6,6 +6,7 @@ Deployment is fixed in one round.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ _CLUSTER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+MAX_DURATION = 7 * 24 * 3600.0
+"""Longer is a typo (and past ``threading.TIMEOUT_MAX`` a wait raises)."""
 
 
 class ForwarderConfigError(Exception):
@@ -106,7 +110,7 @@ def parse_duration(text: str) -> float:
     """``"0.5"``, ``"500ms"``, ``"2s"``, ``"5m"``, ``"1h"`` → seconds."""
     match = _DURATION.match(text.strip())
     if match is None:
-        raise ValueError(f"{text!r} is not a duration (like 500ms, 2s, 5m)")
+        raise ValueError(f"{text[:50]!r} is not a duration (like 500ms, 2s, 5m)")
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -136,7 +140,10 @@ class _Reader:
             self.problems.append(f"{name}: {error}")
             return default
         if value < minimum:
-            self.problems.append(f"{name}: {raw} is below the minimum of {minimum:g}s")
+            self.problems.append(f"{name}: {raw[:50]} is below the minimum of {minimum:g}s")
+        if value > MAX_DURATION:
+            self.problems.append(f"{name}: {raw[:50]} is above the maximum of 7 days")
+            return default
         return value
 
     def number(self, name: str, default: float, low: float, high: float) -> float:
@@ -146,22 +153,24 @@ class _Reader:
         try:
             value = float(raw)
         except ValueError:
-            self.problems.append(f"{name}: {raw!r} is not a number")
+            self.problems.append(f"{name}: {raw[:50]!r} is not a number")
             return default
         if not low <= value <= high:
-            self.problems.append(f"{name}: {raw} is outside {low:g}..{high:g}")
+            self.problems.append(f"{name}: {raw[:50]} is outside {low:g}..{high:g}")
         return value
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.text(name)
         if not raw:
             return default
-        if not raw.isdigit():
-            self.problems.append(f"{name}: {raw!r} is not a whole number")
+        if not (raw.isascii() and raw.isdigit()):
+            self.problems.append(f"{name}: {raw[:50]!r} is not a whole number")
             return default
-        value = int(raw)
+        # int() of thousands of digits raises (and is out of range anyway).
+        value = int(raw) if len(raw) <= len(str(high)) else high + 1
         if not low <= value <= high:
-            self.problems.append(f"{name}: {raw} is outside {low}..{high}")
+            self.problems.append(f"{name}: {raw[:50]} is outside {low}..{high}")
+            return default
         return value
 
     def switch(self, name: str, default: bool) -> bool:
@@ -192,6 +201,12 @@ def from_env(
     if function_url:
         _check_function_url(function_url, read.problems)
     secret = read.required("WEB_SECRET", "the function's webSecure secret (from the Secret)")
+    if secret and not _header_safe(secret):
+        # Not quoted: it is a secret. It travels in a header, where a line break would
+        # make http.client raise with the header, secret included, in the message.
+        read.problems.append(
+            "WEB_SECRET contains spaces, line breaks, control or non-ASCII characters"
+        )
     cluster_id = read.required("CLUSTER_ID", "the DOKS cluster's id")
     if cluster_id and not _CLUSTER_ID.match(cluster_id):
         read.problems.append(f"CLUSTER_ID: {cluster_id!r} is not an id (letters, digits, -._)")
@@ -202,6 +217,11 @@ def from_env(
     identity = read.text("POD_NAME") or read.text("HOSTNAME")
     if not identity:
         read.problems.append("POD_NAME is not set (nor HOSTNAME): this replica's Lease identity")
+    elif not _header_safe(identity) or len(identity) > 253:
+        read.problems.append(
+            f"POD_NAME: {identity[:80]!r} is not a Lease identity "
+            "(at most 253 printable characters, no spaces)"
+        )
     lease_name = read.text("LEASE_NAME", "event-forwarder")
     for name, value in (("POD_NAMESPACE", lease_namespace), ("LEASE_NAME", lease_name)):
         if value and not _DNS_SUBDOMAIN.match(value):
@@ -251,17 +271,42 @@ def from_env(
     return settings
 
 
-def _check_function_url(url: str, problems: list[str]) -> None:
+def _header_safe(text: str) -> bool:
+    """Printable ASCII without spaces: safe in a header or a log line as it is."""
+    return all(0x21 <= ord(char) <= 0x7E for char in text)
+
+
+def _check_url(name: str, url: str, problems: list[str]) -> None:
+    """An https URL that can be requested as given; the secret never goes elsewhere."""
+    if not url.isprintable() or any(char.isspace() for char in url):
+        problems.append(f"{name}: {url[:200]!r} contains whitespace or control characters")
+        return
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as error:
-        problems.append(f"FUNCTION_URL: not a URL ({error})")
+        problems.append(f"{name}: not a URL ({error})")
         return
     if parts.scheme != "https" or not parts.hostname:
-        problems.append("FUNCTION_URL must be an https:// URL (the secret travels with it)")
+        problems.append(f"{name} must be an https:// URL (the secret travels with it)")
     if parts.username or parts.password:
-        problems.append("FUNCTION_URL must not carry credentials; WEB_SECRET is the secret")
+        problems.append(f"{name} must not carry credentials; they come from their own settings")
+
+
+def _check_function_url(url: str, problems: list[str]) -> None:
+    _check_url("FUNCTION_URL", url, problems)
+
+
+def _check_service(host: str, port: str, problems: list[str]) -> None:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOSTNAME.fullmatch(host):
+            problems.append(
+                f"KUBERNETES_SERVICE_HOST: {host[:200]!r} is not an IP address or host name"
+            )
+    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        problems.append(f"KUBERNETES_SERVICE_PORT: {port[:200]!r} is not a port (1-65535)")
 
 
 def _kube_access(read: _Reader, is_file: Callable[[str], bool]) -> KubeAccess:
@@ -269,14 +314,15 @@ def _kube_access(read: _Reader, is_file: Callable[[str], bool]) -> KubeAccess:
     if not api_url:
         host, port = read.text("KUBERNETES_SERVICE_HOST"), read.text("KUBERNETES_SERVICE_PORT")
         if host and port:
+            _check_service(host, port, read.problems)
             api_url = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
         else:
             read.problems.append(
                 "KUBE_API_URL is not set and this is not a pod (no KUBERNETES_SERVICE_HOST):"
                 " set KUBE_API_URL, KUBE_TOKEN_FILE and KUBE_CA_FILE"
             )
-    elif not api_url.startswith("https://"):
-        read.problems.append("KUBE_API_URL must be an https:// URL")
+    else:
+        _check_url("KUBE_API_URL", api_url, read.problems)
     token_file = read.text("KUBE_TOKEN_FILE", f"{SERVICE_ACCOUNT_DIR}/token")
     read.file("KUBE_TOKEN_FILE", token_file, is_file)
     ca_file = read.text("KUBE_CA_FILE")
