@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from floating_ip_forwarder.config import (
     from_env,
     parse_duration,
 )
+from floating_ip_forwarder.kube_client import KubeClient
 
 IN_POD = {
     "FUNCTION_URL": "https://faas-nyc1-1.doserverless.co/api/v1/web/fn-1/floating-ip/reconcile",
@@ -250,3 +252,23 @@ def test_a_hostile_value_is_refused_naming_its_variable(
     assert any(expected in p for p in found), found
     assert not any("s3cret" in p for p in found), "the secret is never quoted"
     assert all(len(p) < 400 for p in found), "a huge value is quoted cut short"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"tok-SECRET\r\nX-Injected: 1", b"tok-SECRET other", b"\xfftok-SECRET", b"\n"],
+)
+def test_a_bad_token_file_is_named_without_quoting_the_token(
+    tmp_path: Path, content: bytes
+) -> None:
+    """Read again for every connection; a line break would otherwise make http.client
+    raise with the Authorization header, token included, into the watcher's log line."""
+    token = tmp_path / "token"
+    token.write_bytes(content)
+    client = KubeClient(KubeAccess("https://127.0.0.1:6443", str(token), None))
+    with pytest.raises(ValueError, match="contains spaces, line breaks") as refused:
+        client.headers("application/json")
+    assert "tok-SECRET" not in str(refused.value)
+    assert str(token) in str(refused.value)
+    token.write_bytes(b"tok-good\n")
+    assert client.headers("application/json")["Authorization"] == "Bearer tok-good"

@@ -46,9 +46,16 @@ class KubeClient:
         return Connection(self, read_timeout or self.timeout)
 
     def headers(self, accept: str) -> dict[str, str]:
-        token = self.token_file.read_text().strip()
+        token = self.token_file.read_bytes().strip()
+        if not token or not all(0x21 <= byte <= 0x7E for byte in token):
+            # Never quoted: a line break would otherwise make http.client raise with the
+            # whole header, token included, in a message that ends up in the log.
+            raise ValueError(
+                f"the token in {self.token_file} is empty or contains spaces, line breaks, "
+                "control or non-ASCII characters"
+            )
         return {
-            "Authorization": f"Bearer {token}",
+            "Authorization": f"Bearer {token.decode()}",
             "Accept": accept,
             "User-Agent": USER_AGENT,
         }
