@@ -37,7 +37,7 @@ IDENTITY = DropletIdentity(droplet_id=3164494, anchor_ipv4="10.17.0.5")
         ("10.17.0.5", "10.17.0.5"),
         ("10.17.0.5\n", "10.17.0.5"),
         ("  10.17.0.5  ", "10.17.0.5"),
-        ("192.0.2.1", "192.0.2.1"),  # any unicast IPv4 is accepted, not only 10.x
+        ("192.0.2.1", "192.0.2.1"),  # any non-public unicast IPv4 is accepted, not only 10.x
     ],
 )
 def test_an_ipv4_anchor_is_accepted(answer: str, expected: str) -> None:
@@ -58,6 +58,8 @@ def test_an_ipv4_anchor_is_accepted(answer: str, expected: str) -> None:
         ("127.0.0.1", "not a unicast address"),
         ("224.0.0.1", "not a unicast address"),
         ("255.255.255.255", "not a unicast address"),
+        ("164.90.155.12", "a public address; the anchor is private"),
+        ("169.254.169.254", "a link-local address"),
     ],
 )
 def test_anything_but_a_unicast_ipv4_anchor_is_refused(answer: str, reason: str) -> None:
