@@ -142,6 +142,14 @@ class ScriptedServer:
             stream.close()
 
 
+def drip_headers(every: float) -> list[Step]:
+    """The status line, then a header a byte at a time, for ever (each read succeeds)."""
+    steps: list[Step] = [b"HTTP/1.1 200 OK\r\n"]
+    for _ in range(200):
+        steps += [every, b"X"]
+    return steps
+
+
 def drip(data: bytes, every: float) -> list[Step]:
     """Headers at once, then the body a byte at a time."""
     head = response(200, b"", length=len(data))
@@ -445,6 +453,7 @@ def metadata_answering(
             "cut short",
         ),
         (metadata_answering(drip(ANCHOR.encode(), 0.3)), ExitCode.METADATA_UNREACHABLE, "too slow"),
+        (metadata_answering(drip_headers(0.3)), ExitCode.METADATA_UNREACHABLE, "too slow"),
         (
             metadata_answering([b"SSH-2.0-OpenSSH_9.6\r\n"]),
             ExitCode.METADATA_UNREACHABLE,
@@ -548,6 +557,11 @@ NINE_MIB = json.dumps(pod({"big": "x" * (9 * 1024 * 1024)}))
             api_answering([response(200, json.dumps(pod()), length=100_000)]),
             ExitCode.KUBE_UNREACHABLE,
             "cut short",
+        ),
+        (
+            api_answering(drip_headers(0.3)),
+            ExitCode.KUBE_UNREACHABLE,
+            "answer too slow: not complete within",
         ),
         (
             api_answering(drip(json.dumps(pod()).encode(), 0.05)),
