@@ -79,6 +79,15 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         help="the assign action latencies to measure failover at (default 0,2)",
     )
     cli.add_argument(
+        "--forwarder-scale",
+        type=_scale,
+        default=1,
+        metavar="N",
+        help="the forwarder part's cluster times N: 5,000 Pods, 1,000 Services and 200 Nodes "
+        "at 1 (default), 50,000 Pods, 10,000 Services and 1,000 Nodes at 10; loading takes "
+        "roughly N times as long",
+    )
+    cli.add_argument(
         "--out", type=Path, default=RESULTS, help="where the results go (default bench/results)"
     )
     cli.add_argument("--keep", action="store_true", help="keep the working files (logs)")
@@ -91,6 +100,16 @@ def _parts(text: str) -> tuple[str, ...]:
     if unknown or not wanted:
         raise argparse.ArgumentTypeError(f"parts are {', '.join(ORDER)}; not {text!r}")
     return tuple(p for p in ORDER if p in wanted)
+
+
+def _scale(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1")
+    return value
 
 
 def _latencies(text: str) -> tuple[float, ...]:
@@ -116,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         "node-death": lambda log: _in_namespace(node_death_bench.run, workdir / "node-death", log),
         "function": lambda log: _quietly(function_bench.main, log),
-        "forwarder": lambda log: _quietly(forwarder_bench.main, log),
+        "forwarder": lambda log: _quietly(lambda: forwarder_bench.main(args.forwarder_scale), log),
         "probe-cost": lambda log: _in_namespace(probe_cost_bench.run, workdir / "probe-cost", log),
         "zip": lambda _log: zip_bench.run(workdir / "zip"),
         "bigcluster": lambda log: _quietly(

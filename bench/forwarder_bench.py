@@ -1,12 +1,13 @@
 """Benchmark of the event forwarder on a loaded control plane.
 
-5,000 Pods, 1,000 Services (100 opted in), 200 Nodes and their EndpointSlices; the forwarder
+5,000 Pods, 1,000 Services (100 opted in), 200 Nodes and their EndpointSlices times a scale
+factor (``--forwarder-scale``; 10 is 50,000 Pods); the forwarder
 runs as shipped (the image's files, the kustomize base's identity) against a recording HTTPS
 receiver. Measured: resident memory (peak and settled), CPU time, posts per 1,000 pod
 changes (in a burst and paced), node heartbeats' posts, and the time from a change to its
 POST arriving.
 
-Run alone with ``python -m bench.forwarder_bench``.
+Run alone with ``python -m bench.forwarder_bench [SCALE]``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ from testbed.tls import TestCA
 NODES = 200
 SERVICES = 1000
 OPTED_IN = 100
+"""At scale 1; every count of objects is multiplied by the scale."""
 PODS_PER_SERVICE = 5
 NAMESPACES = 10
 CHANGES = 1000
@@ -54,8 +57,36 @@ LATENCY_SAMPLES = 20
 QUIET_WINDOW = 0.5
 MAX_DELAY = 2.0
 WORKERS = 8
+"""Keep-alive connections writing at once: enough to keep the apiserver busy on two cores."""
 
 _local = threading.local()
+
+
+@dataclass(frozen=True)
+class Size:
+    """How many objects of each kind: today's bench times ``scale``."""
+
+    scale: int = 1
+
+    def __post_init__(self) -> None:
+        if self.scale < 1:
+            raise ValueError(f"scale {self.scale}: a whole number of at least 1")
+
+    @property
+    def nodes(self) -> int:
+        return NODES * self.scale
+
+    @property
+    def services(self) -> int:
+        return SERVICES * self.scale
+
+    @property
+    def opted_in(self) -> int:
+        return OPTED_IN * self.scale
+
+    @property
+    def pods(self) -> int:
+        return self.services * PODS_PER_SERVICE
 
 
 def now() -> str:
@@ -132,9 +163,14 @@ def node_body(i: int) -> tuple[dict[str, Any], dict[str, Any]]:
     return node, status
 
 
+def opted_in(i: int) -> bool:
+    """One Service in ``SERVICES // OPTED_IN`` opts in, at any scale."""
+    return i % (SERVICES // OPTED_IN) == 0
+
+
 def service_body(namespace: str, i: int) -> dict[str, Any]:
     annotations = {"meta.helm.sh/release-name": f"app-{i}"}
-    if i % (SERVICES // OPTED_IN) == 0:
+    if opted_in(i):
         annotations[contract.ADDRESS] = f"198.18.{i // 250}.{i % 250 + 1}"
     return {
         "metadata": {
@@ -216,8 +252,9 @@ def endpoint(pod: dict[str, Any], ready: bool) -> dict[str, Any]:
 class Cluster:
     """The loaded cluster and the bookkeeping to change it like kubelets and controllers."""
 
-    def __init__(self, plane: ControlPlane) -> None:
+    def __init__(self, plane: ControlPlane, size: Size = Size()) -> None:
         self.plane = plane
+        self.size = size
         self.nodes: list[str] = []
         self.namespaces = [f"bench-{n}" for n in range(NAMESPACES)]
         self.services: list[tuple[str, int, bool]] = []
@@ -243,13 +280,12 @@ class Cluster:
             self.raw().call("POST", "/api/v1/nodes", node)
             self.raw().merge_patch(f"/api/v1/nodes/{node['metadata']['name']}/status", status)
 
-        self.parallel(add_node, range(NODES))
-        self.nodes = [node_body(i)[0]["metadata"]["name"] for i in range(NODES)]
+        self.parallel(add_node, range(self.size.nodes))
+        self.nodes = [node_body(i)[0]["metadata"]["name"] for i in range(self.size.nodes)]
         for namespace in self.namespaces:
             self.raw().call("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
         self.services = [
-            (self.namespaces[i % NAMESPACES], i, i % (SERVICES // OPTED_IN) == 0)
-            for i in range(SERVICES)
+            (self.namespaces[i % NAMESPACES], i, opted_in(i)) for i in range(self.size.services)
         ]
 
         def add_service(item: tuple[str, int, bool]) -> None:
@@ -259,13 +295,15 @@ class Cluster:
             )
             pods = []
             for k in range(PODS_PER_SERVICE):
-                node = self.nodes[(i * PODS_PER_SERVICE + k) % NODES]
+                node = self.nodes[(i * PODS_PER_SERVICE + k) % len(self.nodes)]
                 body = pod_body(namespace, i, k, node)
                 path = f"/api/v1/namespaces/{namespace}/pods"
                 self.raw().call("POST", path, body)
                 n = i * PODS_PER_SERVICE + k
                 ip = f"10.244.{n // 250}.{n % 250 + 2}"
                 name = body["metadata"]["name"]
+                # The kubelet's status write: in the Pod's managedFields, which the metadata
+                # the forwarder lists and watches carries.
                 self.raw().merge_patch(f"{path}/{name}/status", pod_status(ip, True))
                 pods.append({"metadata": body["metadata"], "ip": ip, "node": node})
                 self.ready[name] = True
@@ -276,6 +314,9 @@ class Cluster:
                 f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
                 self.slice_body(namespace, i),
             )
+            done = len(self.pods)
+            if done % 1000 == 0:
+                print(f"  {done * PODS_PER_SERVICE} pods created", file=sys.stderr, flush=True)
 
         self.parallel(add_service, self.services)
 
@@ -403,7 +444,7 @@ def forwarder_env(
     }
 
 
-def run(plane: ControlPlane, workdir: Path) -> dict[str, Any]:
+def run(plane: ControlPlane, workdir: Path, size: Size) -> dict[str, Any]:
     rng = random.Random(11)
     secret = secrets.token_urlsafe(24)
     kube = KubeBed(plane.admin_client())
@@ -412,7 +453,7 @@ def run(plane: ControlPlane, workdir: Path) -> dict[str, Any]:
     )
     kubectl(plane, "apply", "-k", str(overlay))
 
-    cluster = Cluster(plane)
+    cluster = Cluster(plane, size)
     started = time.monotonic()
     cluster.load()
     load_seconds = time.monotonic() - started
@@ -429,7 +470,7 @@ def run(plane: ControlPlane, workdir: Path) -> dict[str, Any]:
     try:
         started = time.monotonic()
         forwarder.start()
-        forwarder.wait_ready(timeout=120)
+        forwarder.wait_ready(timeout=120 * size.scale)
         sync_seconds = time.monotonic() - started
         wait_until(lambda: bool(receiver.resyncs()), timeout=30, what="the start resync")
         after_sync = {**proc_status(forwarder.pid), "cpu_seconds": cpu_seconds(forwarder.pid)}
@@ -463,12 +504,13 @@ def run(plane: ControlPlane, workdir: Path) -> dict[str, Any]:
         forwarder.terminate()
         receiver.stop()
     return {
+        "scale": size.scale,
         "objects": {
-            "nodes": NODES,
-            "services": SERVICES,
-            "opted_in": OPTED_IN,
+            "nodes": size.nodes,
+            "services": size.services,
+            "opted_in": size.opted_in,
             "pods": len(pods),
-            "endpointslices": SERVICES,
+            "endpointslices": size.services,
         },
         "load_seconds": round(load_seconds, 1),
         "sync_seconds": round(sync_seconds, 2),
@@ -478,7 +520,7 @@ def run(plane: ControlPlane, workdir: Path) -> dict[str, Any]:
         "cpu_seconds_start_and_sync": round(after_sync["cpu_seconds"], 2),
         "burst_1000_pod_changes": burst_figures,
         "paced_1000_pod_changes": {**paced_figures, "changes_per_second": PACE},
-        "node_heartbeats_200": heartbeat_figures,
+        "node_heartbeats": {**heartbeat_figures, "nodes": size.nodes},
         "change_to_post_seconds": latency,
         "idle_cpu_percent": round(100 * idle_cpu / 10, 2),
         "quiet_window_seconds": QUIET_WINDOW,
@@ -512,12 +554,13 @@ def change_to_post(
     }
 
 
-def main() -> dict[str, Any]:
+def main(scale: int = 1) -> dict[str, Any]:
+    size = Size(scale)
     with tempfile.TemporaryDirectory(prefix="forwarder-bench-") as tmp:
         workdir = Path(tmp)
         plane = ControlPlane(workdir / "controlplane", binaries()).start()
         try:
-            results = run(plane, workdir)
+            results = run(plane, workdir, size)
         finally:
             plane.stop()
     print(json.dumps(results, indent=2))
@@ -525,4 +568,4 @@ def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    sys.exit(0 if main(int(sys.argv[1]) if len(sys.argv) > 1 else 1) else 1)
