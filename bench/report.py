@@ -253,6 +253,11 @@ def _forwarder_main(forwarder: Mapping[str, Any]) -> list[Row]:
             f"memory after sync / peak ({scale})",
             f"{forwarder['rss_mib_after_sync']:.0f} MiB / {forwarder['peak_rss_mib']:.0f} MiB",
         ),
+        (
+            "forwarder",
+            "start to first sync / loading the cluster",
+            f"{seconds(forwarder['sync_seconds'])} / {seconds(forwarder['load_seconds'])}",
+        ),
         ("forwarder", "POSTs per 1,000 pod changes in a burst", str(burst["posts"])),
         (
             "forwarder",
