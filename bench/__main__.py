@@ -40,16 +40,7 @@ from bench.machine import REPO, machine_info
 from bench.plot import failover_png
 
 RESULTS = REPO / "bench" / "results"
-ORDER = (
-    "failover",
-    "node-death",
-    "function",
-    "forwarder",
-    "probe-cost",
-    "zip",
-    "bigcluster",
-)
-"""The failover first: the figure that matters most, measured on an idle machine."""
+ORDER = report.PARTS  # the failover first: the figure that matters most, on an idle machine
 OK, FAILED, INTERRUPTED = 0, 1, 130
 
 

@@ -3,13 +3,13 @@ importable on an official Python image (standard library and the shared modules 
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
 import tomllib
 
 from testbed import chart_code
 from testbed.controlplane import REPO
+from testbed.python_imports import absolute_imports
 
 
 def test_the_shipped_copy_is_the_source() -> None:
@@ -20,20 +20,12 @@ def test_the_shipped_code_needs_only_the_standard_library_and_the_shared_modules
     packages = {package for _, package in chart_code.SOURCES.values()}
     allowed = set(sys.stdlib_module_names) | packages
     for path in chart_code.CODE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = (
-                [a.name for a in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module or ""]
-                if isinstance(node, ast.ImportFrom) and node.level == 0
-                else []
-            )
-            for name in names:
-                assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
-                if name.startswith("floating_ip."):
-                    assert name[len("floating_ip.") :] + ".py" in chart_code.SHARED_FILES, (
-                        f"{path.name} imports {name}"
-                    )
+        for name in absolute_imports(path):
+            assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+            if name.startswith("floating_ip."):
+                assert name[len("floating_ip.") :] + ".py" in chart_code.SHARED_FILES, (
+                    f"{path.name} imports {name}"
+                )
 
 
 def test_one_python_image_by_one_digest_everywhere() -> None:

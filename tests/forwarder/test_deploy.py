@@ -4,7 +4,6 @@ component, and the command printing the function's identity."""
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
 import re
@@ -38,6 +37,7 @@ from testbed.forwarder_harness import (
     write_overlay,
 )
 from testbed.kube import KubeBed, Port
+from testbed.python_imports import absolute_imports
 from testbed.receiver import Receiver
 from tests.forwarder.conftest import StartForwarder
 from tests.forwarder.test_forwarding import started, web
@@ -107,18 +107,10 @@ def test_the_image_needs_only_the_standard_library_and_the_shared_modules(image_
     ]
     allowed = set(sys.stdlib_module_names) | {"floating_ip", "floating_ip_forwarder"}
     for path in image_app.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = (
-                [a.name for a in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module or ""]
-                if isinstance(node, ast.ImportFrom) and node.level == 0
-                else []
-            )
-            for name in names:
-                assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
-                if name.startswith("floating_ip."):
-                    assert name in SHARED_MODULES, f"{path.name} imports {name}"
+        for name in absolute_imports(path):
+            assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+            if name.startswith("floating_ip."):
+                assert name in SHARED_MODULES, f"{path.name} imports {name}"
     dockerfile = DOCKERFILE.read_text()
     assert "\nUSER 65532:65532\n" in dockerfile
     assert "pip install" not in dockerfile
