@@ -11,7 +11,7 @@ from typing import Any
 from floating_ip import contract
 from floating_ip.handler import Request, Response, handle
 from testbed.doks import WEB_SECRET, DoksWorld
-from testbed.kube import Port
+from testbed.kube import KubeBed, Port
 
 TRAEFIK_PORTS = [Port(80), Port(443), Port(443, "UDP", name="http3")]
 WRITES = ("POST", "PUT", "DELETE", "PATCH")
@@ -52,6 +52,11 @@ def move_traefik(world: DoksWorld, namespace: str, number: int, to: str) -> None
     world.kube.sync_endpoint_slices(namespace, "traefik")
 
 
+def event_reasons(kube: KubeBed, namespace: str) -> list[tuple[str, str]]:
+    """``(type, reason)`` of every Event in the namespace, sorted."""
+    return sorted((e.type, e.reason) for e in kube.core.list_namespaced_event(namespace).items)
+
+
 @dataclass
 class FunctionRunner:
     world: DoksWorld
@@ -72,6 +77,21 @@ class FunctionRunner:
         assert response.status == 200, json.dumps(response.body, indent=1)
         assert response.body["errors"] == [], response.body["errors"]
         return response.body
+
+    def assert_an_idle_resync_writes_nothing(self, namespace: str, name: str = "traefik") -> None:
+        """After a settled run, a second one plans no change and writes to neither API."""
+        kube = self.world.kube
+        version = kube.core.read_namespaced_service(name, namespace).metadata.resource_version
+        before_events = event_reasons(kube, namespace)
+        self.world.do.clear_requests()
+
+        report = self.ok()
+
+        assert report["changes"] == []
+        assert self.do_writes() == []
+        after = kube.core.read_namespaced_service(name, namespace).metadata.resource_version
+        assert after == version
+        assert event_reasons(kube, namespace) == before_events
 
     def do_writes(self) -> list[str]:
         return [f"{r.method} {r.path}" for r in self.world.do.requests() if r.method in WRITES]

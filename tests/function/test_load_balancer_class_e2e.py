@@ -15,7 +15,7 @@ from kubernetes import watch
 from floating_ip import contract
 from testbed.controlplane import ControlPlane
 from testbed.doks import DoksWorld
-from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
+from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner, event_reasons
 from testbed.kube import KubeBed
 from testbed.processes import wait_until
 
@@ -53,10 +53,6 @@ def ingress(svc: Any) -> list[tuple[str, str | None]]:
     return [(entry.ip, entry.ip_mode) for entry in entries]
 
 
-def events(kube: KubeBed, namespace: str) -> list[tuple[str, str]]:
-    return sorted((e.type, e.reason) for e in kube.core.list_namespaced_event(namespace).items)
-
-
 def written_by_function(svc: Any) -> list[tuple[str | None, str]]:
     """``(subresource, fieldsV1 as JSON)`` of every managedFields entry the function owns."""
     return [
@@ -89,7 +85,7 @@ def test_a_class_service_gets_its_ingress_through_status_and_no_spec_write(
     status_fields = [fields for subresource, fields in owned if subresource == "status"]
     assert status_fields and '"f:loadBalancer"' in status_fields[0]
     assert not [fields for _, fields in owned if '"f:spec"' in fields]
-    assert ("Normal", "IPAssigned") in events(kube, namespace)
+    assert ("Normal", "IPAssigned") in event_reasons(kube, namespace)
 
 
 def test_kubectl_shows_the_reserved_ip_under_external_ip(
@@ -124,16 +120,7 @@ def test_an_idle_resync_of_a_class_service_writes_nothing(
 ) -> None:
     traefik_lb(world, namespace)
     runner.ok()
-    version = service(kube, namespace).metadata.resource_version
-    before_events = events(kube, namespace)
-    world.do.clear_requests()
-
-    report = runner.ok()
-
-    assert report["changes"] == []
-    assert runner.do_writes() == []
-    assert service(kube, namespace).metadata.resource_version == version
-    assert events(kube, namespace) == before_events
+    runner.assert_an_idle_resync_writes_nothing(namespace)
 
 
 def test_a_move_in_class_mode_lists_both_anchors_until_the_ip_has_moved(
@@ -238,6 +225,6 @@ def test_a_load_balancer_of_another_class_gets_a_warning_and_no_write(
     svc = service(kube, namespace)
     assert ingress(svc) == [] and not svc.spec.external_ips
     assert [c["kind"] for c in report["changes"]] == ["service", "event"]
-    assert ("Warning", "WrongLoadBalancerClass") in events(kube, namespace)
+    assert ("Warning", "WrongLoadBalancerClass") in event_reasons(kube, namespace)
     assert "example.com/other" in svc.metadata.annotations[contract.STATUS]
     assert runner.ok()["changes"] == [], "the Warning is not repeated"

@@ -10,7 +10,7 @@ from kubernetes import watch
 
 from floating_ip import contract
 from testbed.doks import DoksWorld
-from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner, resync
+from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner, event_reasons, resync
 from testbed.kube import KubeBed
 from testbed.processes import wait_until
 
@@ -35,10 +35,6 @@ def service(kube: KubeBed, namespace: str) -> Any:
     return kube.core.read_namespaced_service("traefik", namespace)
 
 
-def events(kube: KubeBed, namespace: str) -> list[tuple[str, str]]:
-    return sorted((e.type, e.reason) for e in kube.core.list_namespaced_event(namespace).items)
-
-
 def test_first_run_places_the_ip_opens_the_firewall_and_reports(
     runner: FunctionRunner, world: DoksWorld, kube: KubeBed, namespace: str
 ) -> None:
@@ -61,7 +57,7 @@ def test_first_run_places_the_ip_opens_the_firewall_and_reports(
     assert opened == {("tcp", "80"), ("tcp", "443"), ("udp", "443")}
     for rule in firewall["inbound_rules"]:
         assert sorted(rule["sources"]["addresses"]) == ["0.0.0.0/0", "::/0"]
-    assert ("Normal", "IPAssigned") in events(kube, namespace)
+    assert ("Normal", "IPAssigned") in event_reasons(kube, namespace)
     assert report["services"][0]["holder_node"] == world.node("a")
 
 
@@ -70,16 +66,7 @@ def test_a_second_run_with_nothing_changed_writes_nothing(
 ) -> None:
     traefik(world, namespace)
     runner.ok()
-    version = service(kube, namespace).metadata.resource_version
-    before_events = events(kube, namespace)
-    world.do.clear_requests()
-
-    report = runner.ok()
-
-    assert report["changes"] == []
-    assert runner.do_writes() == []
-    assert service(kube, namespace).metadata.resource_version == version
-    assert events(kube, namespace) == before_events
+    runner.assert_an_idle_resync_writes_nothing(namespace)
 
 
 def move_pod(world: DoksWorld, namespace: str, to: str) -> None:
@@ -100,7 +87,7 @@ def test_the_ip_follows_the_pod_to_another_node(
         "198.51.100.7",
         world.droplets["b"].anchor_ip,
     ]
-    assert ("Normal", "IPMoved") in events(kube, namespace)
+    assert ("Normal", "IPMoved") in event_reasons(kube, namespace)
 
 
 def test_make_before_break_both_anchors_listed_while_the_ip_moves(
@@ -214,7 +201,7 @@ def test_dry_run_reports_the_plan_and_writes_nothing(
     assert runner.do_writes() == []
     assert world.holder_of(IP) is None
     assert service(kube, namespace).metadata.resource_version == version
-    assert events(kube, namespace) == []
+    assert event_reasons(kube, namespace) == []
 
 
 def test_a_resync_asking_for_a_dry_run_writes_nothing(
