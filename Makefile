@@ -63,7 +63,7 @@ soak: $(STAMP) controlplane
 
 # The DigitalOcean API subset the imitation is checked against, derived from the description
 # handed to the project beside the repository (the only step that reads it).
-OPENAPI_SOURCE ?= ../shared/do-openapi/digitalocean-public-v2.bundled.yaml
+# OPENAPI_SOURCE=FILE names another copy; by default the script finds the one handed over.
 openapi-subset: $(STAMP)
 	$(PY) -m testbed.derive_openapi $(OPENAPI_SOURCE)
 

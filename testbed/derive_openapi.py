@@ -3,8 +3,8 @@
 The full bundled description (2.9 MB of YAML) is handed to the project beside the repository;
 tests and the demo read only the subset this writes, so a plain clone carries its contract.
 
-    python -m testbed.derive_openapi SOURCE.yaml            # rewrite the subset
-    python -m testbed.derive_openapi SOURCE.yaml --check    # exit 1 when stale
+    python -m testbed.derive_openapi [SOURCE.yaml]            # rewrite the subset
+    python -m testbed.derive_openapi [SOURCE.yaml] --check    # exit 1 when stale
 
 The subset keeps every operation of the paths below, with their schemas (the bundle has every
 ``$ref`` resolved already, which this checks), plus what validation needs from the document's
@@ -24,6 +24,13 @@ from typing import Any
 import yaml
 
 SUBSET = Path(__file__).parent / "do_imitation" / "digitalocean-openapi-subset.json"
+# Where the team hands the full description over: beside the repository, read only here.
+HANDED_OVER = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "do-openapi"
+    / "digitalocean-public-v2.bundled.yaml"
+)
 
 # What the function, the doctor and the imitation call; a new call adds its path here.
 PATHS = (
@@ -102,7 +109,13 @@ def render(subset: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m testbed.derive_openapi")
-    parser.add_argument("source", type=Path, help="the bundled DigitalOcean OpenAPI YAML")
+    parser.add_argument(
+        "source",
+        type=Path,
+        nargs="?",
+        default=HANDED_OVER,
+        help="the bundled DigitalOcean OpenAPI YAML (default: the one handed over beside the repo)",
+    )
     parser.add_argument("--check", action="store_true", help="fail when the subset is stale")
     args = parser.parse_args(argv)
     if not args.source.is_file():
