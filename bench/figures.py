@@ -173,6 +173,20 @@ def seconds_until_tokens(
     return max(0.0, (wanted - have) / per_second)
 
 
+def seconds_until_window_room(
+    counted: Iterable[float], now: float, wanted: int, *, limit: int, window: float
+) -> float:
+    """How long until a sliding ``window`` holding at most ``limit`` requests (made at the
+    ``counted`` times) has room for ``wanted`` more: DigitalOcean's per-token minute."""
+    if wanted > limit:
+        raise ValueError(f"{wanted} requests never fit a window of {limit}")
+    live = sorted(t for t in counted if t > now - window)
+    excess = len(live) + wanted - limit
+    if excess <= 0:
+        return 0.0
+    return max(0.0, live[excess - 1] + window - now)
+
+
 def mode_ratio(
     external_ips: Mapping[str, Any], by_class: Mapping[str, Any]
 ) -> list[dict[str, Any]]:

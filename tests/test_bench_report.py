@@ -175,6 +175,20 @@ def test_more_tokens_than_the_burst_are_never_there() -> None:
         figures.seconds_until_tokens([], 0.0, 11, per_second=1, burst=10, since=0.0)
 
 
+def test_a_full_minute_waits_until_enough_of_its_oldest_requests_age_out() -> None:
+    counted = [float(n) for n in range(10)]  # ten requests at 0..9 s
+    room = figures.seconds_until_window_room
+    assert room(counted, 10.0, 2, limit=12, window=60.0) == 0  # 10 + 2 fit
+    assert room(counted, 10.0, 4, limit=12, window=60.0) == pytest.approx(51.0)  # 0 and 1 go
+    assert room(counted, 65.0, 4, limit=12, window=60.0) == 0  # 0..4 already gone
+    assert room([], 0.0, 12, limit=12, window=60.0) == 0
+
+
+def test_more_requests_than_the_window_holds_never_fit() -> None:
+    with pytest.raises(ValueError):
+        figures.seconds_until_window_room([], 0.0, 13, limit=12, window=60.0)
+
+
 # --- tables -----------------------------------------------------------------------------------
 
 
