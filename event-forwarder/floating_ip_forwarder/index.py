@@ -32,6 +32,17 @@ Affected = frozenset[ServiceKey]
 NOTHING: Affected = frozenset()
 
 
+def stored(view: Indexed) -> bool:
+    """Whether the index keeps ``view``. An opted-out Service and a Pod without an anchor
+    are simply absent: upserting one changes exactly what its absence from a relist does, so
+    a list may drop them page by page instead of holding every Pod until the last page."""
+    if isinstance(view, ServiceView):
+        return view.inputs is not None
+    if isinstance(view, PodView):
+        return view.anchor is not None
+    return True
+
+
 class ClusterIndex:
     def __init__(self) -> None:
         self._services: dict[ServiceKey, ServiceView] = {}

@@ -159,7 +159,8 @@ class Watcher:
                 accept=self.resource.list_accept,
             )
             meta: dict[str, Any] = page.get("metadata") or {}
-            views += (self.resource.project(item) for item in page.get("items") or ())
+            projected = (self.resource.project(item) for item in page.get("items") or ())
+            views += filter(self.resource.listed, projected)
             token = str(meta.get("continue") or "")
             version = str(meta.get("resourceVersion", ""))
             del page  # let a large page go before the next one arrives

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from floating_ip_forwarder.index import ClusterIndex
+from floating_ip_forwarder import resources
+from floating_ip_forwarder.index import ClusterIndex, stored
 from floating_ip_forwarder.projections import (
     EndpointView,
     Kind,
@@ -149,6 +150,33 @@ def test_relist_finds_changes_and_deletions_in_its_scope_only() -> None:
     assert index.opted_in() == frozenset({("other", "db")})
     affected, _ = index.replace(Kind.NODE, None, [node("n1"), node("n2")])
     assert affected == NONE
+
+
+def test_a_relist_without_the_views_the_index_does_not_store_answers_the_same() -> None:
+    """The watcher drops an opted-out Service and a Pod without an anchor from a list as it
+    reads it: an index fed the whole list and one fed only the stored views must agree."""
+    relists = [
+        (Kind.SERVICE, [svc("web", address=None, holder="n1"), svc("plain", address=None)]),
+        (Kind.SERVICE, [svc("web", holder="n1"), svc("plain", address=None)]),
+        (Kind.POD, [PodView((NS, "web-1"), None), PodView((NS, "web-2"), "10.20.0.5")]),
+        (Kind.POD, [PodView((NS, "web-1"), "10.20.0.6"), PodView((NS, "web-2"), None)]),
+    ]
+    whole, filtered = web_index(), web_index()
+    for kind, listed in relists:
+        kept = [view for view in listed if stored(view)]
+        assert len(kept) < len(listed), "each relist has something to drop"
+        assert whole.replace(kind, NS, listed) == filtered.replace(kind, NS, kept)
+        assert whole.opted_in() == filtered.opted_in()
+        assert whole.keys(kind, NS) == filtered.keys(kind, NS)
+
+
+def test_lists_drop_only_opted_out_services_and_pods_without_an_anchor() -> None:
+    assert not resources.SERVICES.listed(svc("plain", address=None, holder="n1"))
+    assert resources.SERVICES.listed(svc("web"))
+    assert not resources.PODS.listed(PodView((NS, "web-1"), None))
+    assert resources.PODS.listed(PodView((NS, "web-1"), "10.20.0.5"))
+    assert resources.ENDPOINT_SLICES.listed(slc("plain-a", "plain", ep("n3", "plain-1")))
+    assert resources.NODES.listed(node("n1"))
 
 
 def test_relist_of_unchanged_objects_affects_nothing() -> None:

@@ -7,13 +7,18 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from floating_ip_forwarder import projections
-from floating_ip_forwarder.projections import JSON, Kind, View
+from floating_ip_forwarder.index import stored
+from floating_ip_forwarder.projections import JSON, Kind, NodeLeaseView, View
 
 FULL = "application/json"
 # Pods are watched as metadata only (the anchor annotation is all the forwarder needs from
 # them): a fraction of a full Pod to transfer, decode and keep.
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+
+
+def _stored(view: View) -> bool:
+    return isinstance(view, NodeLeaseView) or stored(view)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +33,8 @@ class Resource:
     watch_accept: str = FULL
     page_size: int = 500
     """Objects per list page: bounds the memory a relist needs at once."""
+    listed: Callable[[View], bool] = lambda _view: True
+    """Which listed objects a relist must hand on (the others are as good as absent)."""
 
     def path(self, namespace: str | None, **query: str | int) -> str:
         base = self.api
@@ -36,7 +43,9 @@ class Resource:
         return f"{base}/{self.plural}?{urlencode(query)}"
 
 
-SERVICES = Resource(Kind.SERVICE, "/api/v1", "services", True, projections.service)
+# At 50,000 Pods and 10,000 Services, holding every listed view until the last page cost
+# ~9 MiB of resident memory: only those the index keeps are handed on.
+SERVICES = Resource(Kind.SERVICE, "/api/v1", "services", True, projections.service, listed=_stored)
 ENDPOINT_SLICES = Resource(
     Kind.ENDPOINT_SLICE,
     "/apis/discovery.k8s.io/v1",
@@ -54,6 +63,7 @@ PODS = Resource(
     projections.pod,
     list_accept=METADATA_LIST,
     watch_accept=METADATA,
+    listed=_stored,
 )
 
 ALL = (SERVICES, ENDPOINT_SLICES, NODES, PODS)
