@@ -31,8 +31,11 @@ class Resource:
     project: Callable[[JSON], View]
     list_accept: str = FULL
     watch_accept: str = FULL
-    page_size: int = 500
-    """Objects per list page: bounds the memory a relist needs at once."""
+    page_size: int = 100
+    """Objects per list page: bounds the memory a relist needs at once. Every page decoded
+    leaves its mark on the heap, four lists at once: at 50,000 Pods, 10,000 Services and
+    1,000 Nodes the forwarder settled at 62-64 MiB with pages of 500, 56 with 200, 54 with
+    100, 52.5 with 50; the first sync took 11-18 s at every size (within the noise)."""
     listed: Callable[[View], bool] = lambda _view: True
     """Which listed objects a relist must hand on (the others are as good as absent)."""
 
