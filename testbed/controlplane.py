@@ -241,10 +241,33 @@ class ControlPlane:
             "--v=0",
         ]
 
-    def _apiserver_ready(self) -> bool:
+    def response_bytes(self, **labels: str) -> float:
+        """Response body bytes the apiserver has sent so far for requests matching ``labels``
+        (e.g. ``verb="LIST", resource="nodes"``): its ``apiserver_response_sizes`` histogram's
+        sum. It counts what was written to the connection, so a gzipped body counts
+        compressed (the metric wraps the writer the gzip writer writes into)."""
+        with urllib.request.urlopen(
+            f"{self.url}/metrics", context=self._admin_tls(), timeout=10
+        ) as reply:
+            text = reply.read().decode()
+        wanted = [f'{key}="{value}"' for key, value in labels.items()]
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("apiserver_response_sizes_sum{"):
+                names, value = line.rsplit(" ", 1)
+                if all(label in names.split("{", 1)[1].rstrip("}").split(",") for label in wanted):
+                    total += float(value)
+        return total
+
+    def _admin_tls(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.ca.ca_file))
         context.load_cert_chain(str(self.admin.cert), str(self.admin.key))
-        with urllib.request.urlopen(f"{self.url}/readyz", context=context, timeout=2) as reply:
+        return context
+
+    def _apiserver_ready(self) -> bool:
+        with urllib.request.urlopen(
+            f"{self.url}/readyz", context=self._admin_tls(), timeout=2
+        ) as reply:
             return bool(reply.status == 200)
 
 

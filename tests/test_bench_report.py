@@ -386,6 +386,22 @@ def test_old_and_new_are_tabled_side_by_side_with_their_ratios() -> None:
     assert values["memory limit (project.yml) / peak RSS, new"] == "256 MB / 70 MB = 3.7 x"
 
 
+def test_big_cluster_bytes_on_the_wire_are_tabled_beside_the_decoded_ones() -> None:
+    new = {**big_side(0.4, 70.0, 900_000), "kube_decoded_bytes_per_invocation": 3_200_000}
+    old = {**big_side(1.1, 90.0, 3_200_000), "kube_decoded_bytes_per_invocation": 3_200_000}
+    big = {
+        "cluster": {"services": 1000, "opted_in": 30, "nodes": 200, "pods": 5000},
+        "new": new,
+        "old": old,
+        "memory_limit_mb": 256,
+        "margin": 3.66,
+    }
+    values = {r[1]: r[2] for r in report.main_rows({"bigcluster": big})}
+    label = "Kubernetes bytes per invocation, on the wire / decoded"
+    assert values[f"{label}, new"] == "0.90 MB / 3.20 MB"
+    assert values[f"{label}, old"] == "3.20 MB / 3.20 MB"
+
+
 def test_class_mode_is_compared_with_external_ips_mode_per_latency() -> None:
     external = parts()["failover"]
     elsewhere = {"settings": [setting(0.5)]}

@@ -49,7 +49,9 @@ def reconcile(config: Config, trigger: Trigger, deadline: Deadline) -> Reconcile
             report["changes"] = applied.changes
             report["errors"] = applied.errors
             report["pending"] = sorted(applied.pending_ips)
+            # As received (gzip-compressed when big) and as parsed.
             report["observed"]["kubernetes_bytes_read"] = kube.bytes_read
+            report["observed"]["kubernetes_bytes_decoded"] = kube.bytes_decoded
             report["unclaimed"] = [unclaimed.message for unclaimed in decided.unclaimed]
             return ReconcileResult(report, bool(applied.pending_ips), bool(applied.errors))
         raise AssertionError("unreachable")  # pragma: no cover

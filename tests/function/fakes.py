@@ -71,6 +71,7 @@ class FakeKube(Kubernetes):
         """``<namespace>/<name>`` -> data."""
         self.version = 0
         self.bytes_read = 0
+        self.bytes_decoded = 0
 
     def close(self) -> None:
         pass
@@ -82,7 +83,8 @@ class FakeKube(Kubernetes):
             for o in self.listed.get(kind, [])
             if namespace is None or o["metadata"].get("namespace") == namespace
         ]
-        self.bytes_read += len(json.dumps({"items": items}))
+        self.bytes_decoded += len(json.dumps({"items": items}))
+        self.bytes_read = self.bytes_decoded  # never compressed here
         return items
 
     def list_services(

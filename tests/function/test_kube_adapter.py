@@ -3,6 +3,7 @@ paths, pages, headers and bodies it sends, and how it sorts failures."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -34,6 +35,10 @@ class FakeApiserver:
     answer: Callable[[Seen], Reply]
     url: str = ""
     seen: list[Seen] = field(default_factory=list)
+    gzip_over: int | None = None
+    """Like the kube-apiserver: a body over this many bytes is gzipped when the client asks."""
+    sent: list[int] = field(default_factory=list)
+    """Body bytes put on the connection, per response."""
 
 
 @pytest.fixture
@@ -55,6 +60,11 @@ def apiserver() -> Iterator[FakeApiserver]:
             fake.seen.append(seen)
             status, body, headers = fake.answer(seen)
             data = json.dumps(body).encode()
+            compress = fake.gzip_over is not None and len(data) > fake.gzip_over
+            if compress and "gzip" in seen.headers.get("accept-encoding", ""):
+                data = gzip.compress(data)
+                headers = {**headers, "Content-Encoding": "gzip"}
+            fake.sent.append(len(data))
             self.send_response(status)
             for key, value in {"Content-Type": "application/json", **headers}.items():
                 self.send_header(key, value)
@@ -112,6 +122,30 @@ def test_lists_are_read_in_pages_and_filtered_page_by_page(
     ]
     assert apiserver.seen[0].headers["authorization"] == "Bearer secret-token"
     assert kube.bytes_read > 0
+
+
+def test_big_answers_come_gzipped_and_are_counted_as_sent_and_as_decoded(
+    apiserver: FakeApiserver,
+) -> None:
+    apiserver.gzip_over = 1000
+    nodes = [
+        {"metadata": {"name": f"node-{i}"}, "status": {"images": ["x" * 100]}} for i in range(50)
+    ]
+    small = {"kind": "ConfigMap", "data": {"a": "b"}}
+    apiserver.answer = lambda seen: (
+        (200, {"items": nodes, "metadata": {}}, {}) if "nodes" in seen.path else (200, small, {})
+    )
+    kube = client(apiserver)
+    assert kube.list_nodes() == nodes
+    assert apiserver.seen[0].headers["accept-encoding"] == "gzip"
+    big_sent = apiserver.sent[0]
+    big_body = len(json.dumps({"items": nodes, "metadata": {}}))
+    assert big_sent < big_body / 5, "compressed on the way"
+    assert (kube.bytes_read, kube.bytes_decoded) == (big_sent, big_body)
+    # Under the threshold the body comes as it is: both counts grow alike.
+    assert kube.read_config_map_data("kube-system", "small") == {"a": "b"}
+    assert kube.bytes_read == big_sent + len(json.dumps(small))
+    assert kube.bytes_decoded == big_body + len(json.dumps(small))
 
 
 def test_an_expired_continue_token_starts_the_list_over(

@@ -12,7 +12,8 @@ import pytest
 from floating_ip import contract
 from floating_ip.adapters import kubernetes
 from floating_ip.adapters.kubernetes import Kubernetes
-from testbed.doks import DoksWorld
+from testbed.controlplane import ControlPlane
+from testbed.doks import DoksWorld, function_token
 from testbed.function_harness import FunctionRunner, serve_traefik
 from testbed.kube import KubeBed, Port
 
@@ -68,3 +69,44 @@ def test_pods_and_slices_are_read_only_where_annotated_services_are(
         assert len(pages) >= 3 and all(q["limit"] == "2" for q in pages), pages
         assert "continue" not in pages[0] and all("continue" in q for q in pages[1:3])
     assert report["observed"]["kubernetes_bytes_read"] > 0
+
+
+def test_a_big_list_comes_gzipped_and_is_counted_as_sent(
+    control_plane: ControlPlane, kube: KubeBed, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Four Services with 60 kB of annotations each: one page of them is over the 128 KiB
+    # above which the kube-apiserver compresses; the namespace's (empty) Pod list is not.
+    notes = {
+        f"example.com/note-{n}": f"release {n} of app, build {n * 7}; " * 270 for n in range(8)
+    }
+    for n in range(4):
+        kube.create_service(namespace, f"big-{n}", [Port(80)], annotations=notes)
+    encodings: list[str | None] = []
+    send = Kubernetes._send
+
+    def recording(self: Kubernetes, *a: Any) -> Any:
+        status, data, headers, reason = send(self, *a)
+        encodings.append(headers.get("Content-Encoding"))
+        return status, data, headers, reason
+
+    monkeypatch.setattr(Kubernetes, "_send", recording)
+    function = Kubernetes(
+        control_plane.url, function_token(control_plane, kube), control_plane.ca.ca_pem
+    )
+    listed = {"verb": "LIST", "resource": "services", "scope": "namespace"}
+    try:
+        before = control_plane.response_bytes(**listed)
+        services = function.list_services(namespace)
+        sent = control_plane.response_bytes(**listed) - before
+        read, decoded = function.bytes_read, function.bytes_decoded
+        assert function.list_pods(namespace) == []
+    finally:
+        function.close()
+
+    assert sorted(s["metadata"]["name"] for s in services) == [f"big-{n}" for n in range(4)]
+    assert all(s["metadata"]["annotations"] == notes for s in services), "decoded whole"
+    assert encodings == ["gzip", None]
+    assert decoded > 128 * 1024 > read
+    assert read == sent, "what the apiserver put on the connection"
+    # The small list is counted alike both ways.
+    assert function.bytes_decoded - decoded == function.bytes_read - read > 0
