@@ -6,6 +6,7 @@ from floating_ip_forwarder import resources
 from floating_ip_forwarder.index import ClusterIndex, stored
 from floating_ip_forwarder.projections import (
     EndpointView,
+    Indexed,
     Kind,
     NodeView,
     PodView,
@@ -155,7 +156,7 @@ def test_relist_finds_changes_and_deletions_in_its_scope_only() -> None:
 def test_a_relist_without_the_views_the_index_does_not_store_answers_the_same() -> None:
     """The watcher drops an opted-out Service and a Pod without an anchor from a list as it
     reads it: an index fed the whole list and one fed only the stored views must agree."""
-    relists = [
+    relists: list[tuple[Kind, list[Indexed]]] = [
         (Kind.SERVICE, [svc("web", address=None, holder="n1"), svc("plain", address=None)]),
         (Kind.SERVICE, [svc("web", holder="n1"), svc("plain", address=None)]),
         (Kind.POD, [PodView((NS, "web-1"), None), PodView((NS, "web-2"), "10.20.0.5")]),
