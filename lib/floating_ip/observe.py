@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from floating_ip import contract, translate
 from floating_ip.adapters.digitalocean import DigitalOcean
 from floating_ip.adapters.kubernetes import JSON, Kubernetes
 from floating_ip.config import Config
-from floating_ip.core.model import Cluster, Observation, Suspicion
+from floating_ip.core.model import Cluster, Firewall, Node, Observation, ReservedIP, Suspicion
 from floating_ip.deadline import Deadline
 from floating_ip.retry import with_retries
 
@@ -34,18 +36,50 @@ def observe(config: Config, kube: Kubernetes, do: DigitalOcean, deadline: Deadli
     def read(what: str, call: Callable[[], T]) -> T:
         return with_retries(call, deadline, what)
 
-    raw_services = _services_of_ours(config, kube, read)
-    names_by_namespace: dict[str, list[str]] = {}
-    for service in filter(translate.is_managed, raw_services):
-        meta = service["metadata"]
-        names_by_namespace.setdefault(meta["namespace"], []).append(meta["name"])
-    raw_slices: list[JSON] = []
-    raw_pods: list[JSON] = []
-    for namespace, names in sorted(names_by_namespace.items()):
-        raw_slices += read(
-            "list endpointslices", partial(kube.list_endpoint_slices, namespace, names)
-        )
-        raw_pods += read("list pods", partial(kube.list_pods, namespace))
+    # Every read is a round trip to an API server: what does not depend on the Services runs
+    # beside them, so an invocation waits for the longer of two lanes, not for every call.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="observe") as lane:
+        beside = lane.submit(_independent_of_services, config, kube, do, read)
+        raw_services = _services_of_ours(config, kube, read)
+        names_by_namespace: dict[str, list[str]] = {}
+        for service in filter(translate.is_managed, raw_services):
+            meta = service["metadata"]
+            names_by_namespace.setdefault(meta["namespace"], []).append(meta["name"])
+        raw_slices: list[JSON] = []
+        raw_pods: list[JSON] = []
+        for namespace, names in sorted(names_by_namespace.items()):
+            raw_slices += read(
+                "list endpointslices", partial(kube.list_endpoint_slices, namespace, names)
+            )
+            raw_pods += read("list pods", partial(kube.list_pods, namespace))
+        rest = beside.result()
+    return Observation(
+        cluster=rest.cluster,
+        services=translate.services(raw_services, raw_slices),
+        nodes=rest.nodes,
+        pods=tuple(translate.pod(p) for p in raw_pods),
+        reserved_ips=rest.reserved_ips,
+        firewall=rest.firewall,
+    )
+
+
+@dataclass(frozen=True)
+class _Rest:
+    """What ``observe`` reads beside the Services."""
+
+    cluster: Cluster
+    nodes: tuple[Node, ...]
+    reserved_ips: tuple[ReservedIP, ...]
+    firewall: Firewall | None
+
+
+class _Read(Protocol):
+    def __call__(self, what: str, call: Callable[[], T]) -> T: ...
+
+
+def _independent_of_services(
+    config: Config, kube: Kubernetes, do: DigitalOcean, read: _Read
+) -> _Rest:
     raw_nodes = read("list nodes", kube.list_nodes)
     suspected = read("read suspicions", partial(_suspicions, kube))
     raw_ips = read("list reserved IPs", do.reserved_ips)
@@ -57,11 +91,9 @@ def observe(config: Config, kube: Kubernetes, do: DigitalOcean, deadline: Deadli
     ours = [
         f for f in read("list firewalls", do.firewalls) if f.get("name") == cluster.firewall_name
     ]
-    return Observation(
+    return _Rest(
         cluster=cluster,
-        services=translate.services(raw_services, raw_slices),
         nodes=translate.with_suspicions((translate.node(n) for n in raw_nodes), suspected),
-        pods=tuple(translate.pod(p) for p in raw_pods),
         reserved_ips=tuple(translate.reserved_ip(ip) for ip in raw_ips),
         firewall=translate.firewall(ours[0]) if ours else None,
     )

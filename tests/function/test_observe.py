@@ -4,6 +4,8 @@ journal every call (tests/function/fakes.py)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -98,16 +100,46 @@ def test_only_annotated_services_and_their_namespaces_are_read() -> None:
     assert seen.cluster.region == "nyc3"
     assert seen.firewall is not None and seen.firewall.id == "fw-ours"
     assert [r.droplet_id for r in seen.reserved_ips] == [101]
-    assert journal.calls == [
+    # Two lanes, each in its order: the Services and what they lead to, and beside them
+    # what does not depend on them.
+    services_lane = [
         ("list services", "*"),
         ("list endpointslices", "ingress"),
         ("list pods", "ingress"),
+    ]
+    beside = [
         ("list nodes", "*"),
         ("get configmap", f"{contract.SUSPICIONS_NAMESPACE}/{contract.SUSPICIONS_CONFIGMAP}"),
         ("list reserved IPs",),
         ("get cluster", CLUSTER_ID),
         ("list firewalls",),
     ]
+    assert [c for c in journal.calls if c in services_lane] == services_lane
+    assert [c for c in journal.calls if c not in services_lane] == beside
+
+
+def test_digitalocean_is_read_while_the_services_are() -> None:
+    """The Services' list waits until DigitalOcean's reserved IPs have been asked for: read
+    one after the other, it would wait in vain."""
+    asked = threading.Event()
+
+    class SlowServices(FakeKube):
+        def list_services(
+            self, namespace: str | None, keep: Callable[[JSON], bool] | None = None
+        ) -> list[JSON]:
+            assert asked.wait(10), "the reserved IPs were not read beside the Services"
+            return super().list_services(namespace, keep)
+
+    class Signalling(FakeDigitalOcean):
+        def reserved_ips(self) -> list[JSON]:
+            asked.set()
+            return super().reserved_ips()
+
+    journal = Journal()
+    kube = SlowServices(journal, LISTED)
+    do = Signalling(journal, reserved_ips=RESERVED, firewalls=FIREWALLS)
+    seen = observe.observe(config(), kube, do, FakeDeadline())
+    assert [str(s.ref) for s in seen.services] == ["ingress/traefik"]
 
 
 def test_the_forwarders_suspicions_mark_their_nodes_on_every_run() -> None:

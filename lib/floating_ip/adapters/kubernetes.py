@@ -17,6 +17,7 @@ ten. A smaller body comes as it is. urllib3 decodes.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -48,6 +49,7 @@ class Kubernetes:
         config.api_key_prefix = {"authorization": "Bearer"}
         config.retries = 0
         self._api = ApiClient(config)
+        self._counting = threading.Lock()
         self.bytes_read = 0
         """Response body bytes received so far as sent (compressed when the apiserver
         compressed them; without the headers and TLS): what the network carried."""
@@ -182,8 +184,9 @@ class Kubernetes:
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise TransientError(f"kubernetes {method} {path}: {type(error).__name__}") from None
         # tell(): the body bytes urllib3 pulled from the connection, before decoding.
-        self.bytes_read += int(reply.response.tell())
-        self.bytes_decoded += len(data)
+        with self._counting:  # observe reads from two threads
+            self.bytes_read += int(reply.response.tell())
+            self.bytes_decoded += len(data)
         return int(reply.status), data, reply.headers, str(reply.reason)
 
 
