@@ -149,9 +149,9 @@ def test_every_assignment_is_posted_before_the_first_action_read() -> None:
     assert {r["status"] for r in records(applied).values()} == {"completed"}
 
 
-def test_one_schedule_serves_every_action_so_the_last_ip_moves_one_action_time_in() -> None:
-    """Three actions that each need five reads are done after five ticks' worth of reads
-    (the reads capped per tick), not fifteen ticks one after the other."""
+def test_one_schedule_serves_every_action_instead_of_one_schedule_per_ip() -> None:
+    """Three actions that each need five reads are all seen done after ceil(15 / 2) = 8 ticks
+    of one schedule (two reads a tick), not 3 x 5 ticks one IP after the other."""
     journal = Journal()
     deadline = FakeDeadline()
     run(dict.fromkeys(IPS, ("in-progress",) * 5 + ("completed",)), journal, deadline=deadline)
