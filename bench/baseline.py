@@ -15,10 +15,11 @@ BASELINE_COMMIT = "a675f1d"
 the leading-edge forwarder and the faster action polling."""
 
 
-def export(target: Path, *paths: str) -> Path:
-    """``paths`` of the baseline commit, written under ``target`` (which is returned)."""
+def export(target: Path, *paths: str, commit: str = BASELINE_COMMIT) -> Path:
+    """``paths`` of ``commit`` (the baseline by default), written under ``target`` (which is
+    returned)."""
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", BASELINE_COMMIT, *paths],
+        ["git", "archive", "--format=tar", commit, *paths],
         cwd=REPO,
         capture_output=True,
         check=True,

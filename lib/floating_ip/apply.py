@@ -2,11 +2,13 @@
 
 1. the firewall; 2. Service patches that add the new holder's anchor IP (to
 ``spec.externalIPs``, or to ``status.loadBalancer.ingress`` through ``services/status``);
-3. the reserved-IP assignments, each waited for until its action completes (none when a
-patch of step 2 failed: the IPs stay on their droplets); 4. patches that drop old anchors and
-write status (skipped when their assignment did not complete: the old anchor then stays);
-5. Events; 6. unclaimed IPs released (when the user opted in). Dry run records every write
-it would make and makes none.
+3. the reserved-IP assignments (none when a patch of step 2 failed: the IPs stay on their
+droplets): every one is started, then all are waited for together until their actions end,
+so when several IPs move at once (their holders gone together) the last one moves one action
+time after the change, not one action time per IP before it; 4. patches that drop old
+anchors and write status (skipped when their assignment did not complete: the old anchor
+then stays); 5. Events; 6. unclaimed IPs released (when the user opted in). Dry run records
+every write it would make and makes none.
 
 A change decided but not made (an action DigitalOcean reports ``errored``, one still running
 at the deadline, a write refused) is recorded as failed: it leaves a Warning Event
@@ -15,11 +17,11 @@ at the deadline, a write refused) is recorded as failed: it leaves a Warning Eve
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from floating_ip import translate
@@ -50,6 +52,12 @@ interval is time the failover may overshoot the action. So poll every 0.15 s for
 3 s (an action that short is over at most 0.15 s before we know), then back off to one read a
 second. A token has 250 requests a minute for everything: an 11 s action costs ~32 reads, a
 minute-long one ~81, never more than a third of the budget."""
+ACTION_READS_PER_TICK = 2
+"""Several assignments are waited for on one schedule, reading at most this many of their
+actions per tick, the least recently read first. Reading all N would cost N times the reads
+of one action (N = 5 IPs for 11 s: ~160 of the token's 250 a minute). One invocation waits
+at most ~23 s, ~42 ticks: at most ~84 reads, a third of a minute's budget, however many IPs
+move. The price: of actions that end together, all but two are seen a tick or more later."""
 COMPONENT = "floating-ip"
 MAX_MESSAGE = 1024
 """Kubernetes keeps an Event's message short; a DigitalOcean error body can be long."""
@@ -68,6 +76,26 @@ class Applied:
     """Assignments still in progress when the deadline came: the sender should retry."""
     failures: list[Failure] = field(default_factory=list)
     """Changes decided but not made, each with the Services its Warning goes to."""
+
+
+@dataclass
+class _Move:
+    """An assignment started in step 3, followed until its action ends or time runs out."""
+
+    assignment: Assignment
+    record: JSON
+    started: float
+    """``deadline.elapsed()`` before its POST."""
+    action_id: int = 0
+    status: str = "in-progress"
+    seconds: float | None = None
+    """From its POST to when its action was seen ended."""
+    refused: PermanentError | None = None
+    """The POST, or a read of its action, was refused."""
+
+    @property
+    def running(self) -> bool:
+        return self.refused is None and self.status == "in-progress"
 
 
 @dataclass(frozen=True)
@@ -122,8 +150,12 @@ class Applier:
         return all(made)
 
     def _move_ips(self, assignments: Sequence[Assignment]) -> None:
-        for assignment in assignments:
-            self._assign(assignment)
+        """Every assignment is started before any is waited for: they are independent IPs,
+        and DigitalOcean runs their actions side by side."""
+        moves = [move for a in assignments if (move := self._start_assign(a)) is not None]
+        self._wait_for(moves)
+        for move in moves:
+            self._settle(move)
 
     def _hold_ips(self, assignments: Sequence[Assignment]) -> None:
         """A new holder without its anchor in ``spec.externalIPs`` would drop the traffic:
@@ -217,7 +249,10 @@ class Applier:
         self._versions[key] = reply.get("metadata", {}).get("resourceVersion", "")
         return True
 
-    def _assign(self, assignment: Assignment) -> None:
+    def _start_assign(self, assignment: Assignment) -> _Move | None:
+        """POST the assignment; None in dry run. A transient failure that outlasts the retries
+        propagates: this action did not start (those started before it run on), nothing after
+        it is written, and the sender retries."""
         record: JSON = {
             "kind": "reserved_ip",
             "ip": assignment.ip,
@@ -226,30 +261,68 @@ class Applier:
             "from_droplet_id": assignment.from_droplet_id,
         }
         if self._record(record):
-            return
+            return None
+        move = _Move(assignment, record, self.deadline.elapsed())
+        ip, droplet = assignment.ip, assignment.droplet_id
+        try:
+            action = self._retry(f"assign {ip}", lambda: self.do.assign(ip, droplet))
+        except PermanentError as error:
+            move.refused = error
+            return move
+        move.action_id = int(action["id"])
+        self._seen(move, action)
+        return move
+
+    def _wait_for(self, moves: Sequence[_Move]) -> None:
+        """Read the actions still in progress on one schedule (see ACTION_READS_PER_TICK)
+        until each has ended; those still running when time runs out stay ``in-progress``."""
+        running = [move for move in moves if move.running]
+        delays = action_poll_delays()
+        try:
+            while running:
+                ips = ", ".join(move.assignment.ip for move in running)
+                self.deadline.sleep(next(delays), f"the assignment of {ips}")
+                read, rest = running[:ACTION_READS_PER_TICK], running[ACTION_READS_PER_TICK:]
+                for move in read:
+                    read_action = partial(self.do.action, move.action_id)
+                    try:
+                        self._seen(move, self._retry(f"action {move.action_id}", read_action))
+                    except PermanentError as error:
+                        move.refused = error
+                # The unread go first next tick: every action is read within a few ticks.
+                running = [move for move in rest + read if move.running]
+        except TransientError:
+            pass  # out of time: the actions run on without us; the next run sees the IPs
+
+    def _seen(self, move: _Move, action: JSON) -> None:
+        move.status = str(action.get("status", ""))
+        if move.status != "in-progress":
+            move.seconds = round(self.deadline.elapsed() - move.started, 3)
+
+    def _settle(self, move: _Move) -> None:
+        """Record how the assignment ended: completed, failed, or still in progress."""
+        record, assignment = move.record, move.assignment
         ip, droplet = assignment.ip, assignment.droplet_id
         what = f"assign reserved IP {ip} to node {assignment.node_name} (droplet {droplet})"
-        started = time.monotonic()
-        try:
-            status = self._assign_and_wait(ip, droplet)
-        except PermanentError as error:
+        if move.refused is not None:
+            # Looked up after the wait: a repeated POST's first action may have ended since.
             if self._already_on(ip, droplet):
                 # A retried POST whose first answer was lost: DigitalOcean acted on the first
                 # and refuses the repeat (422). The IP is where it should be.
                 record["status"] = "completed"
                 self.result.completed_ips.add(ip)
                 return
-            self._fail(record, error)
-            self._failed(what, error, self._sharing(ip))
+            self._fail(record, move.refused)
+            self._failed(what, move.refused, self._sharing(ip))
             return
-        record["status"] = status
+        status = record["status"] = move.status
         if status == "in-progress":
             # The action runs on without us; the next run sees the IP locked, then moved.
             self.result.pending_ips.add(ip)
             late = "DigitalOcean's action was still in progress at the deadline"
             self._failed(what, late, self._sharing(ip))
             return
-        record["seconds"] = round(time.monotonic() - started, 3)
+        record["seconds"] = move.seconds
         if status == "completed":
             self.result.completed_ips.add(ip)
         else:
@@ -282,17 +355,6 @@ class Applier:
         record["status"] = status
         if status != "completed":
             self.result.errors.append(f"unassign {ip}: action {status}")
-
-    def _assign_and_wait(self, ip: str, droplet: int) -> str:
-        """The action's final status, or ``in-progress`` when time ran out after it started.
-
-        A transient failure before the action started propagates: nothing changed, the
-        sender retries."""
-        action = self._retry(f"assign {ip}", lambda: self.do.assign(ip, droplet))
-        try:
-            return self._wait(int(action["id"]), action.get("status", ""), ip)
-        except TransientError:
-            return "in-progress"
 
     def _wait(self, action_id: int, status: str, ip: str) -> str:
         delays = action_poll_delays()
