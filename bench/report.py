@@ -27,7 +27,12 @@ PARTS = (
 Row = tuple[str, ...]
 
 PEERS: tuple[Row, ...] = (
-    ("flipop (DigitalOcean)", "60 s", "full reconcile every minute"),
+    # As the README's comparison: its source is event-driven, the minute's reconcile a fallback.
+    (
+        "flipop (DigitalOcean)",
+        "no published figure",
+        "event-driven (pod and node informers), then its own cool-off between assignments",
+    ),
     ("hcloud-fip-controller", "30 s", "polls every 30 s"),
     ("MetalLB layer 2", "a few seconds", "memberlist; > ~10 s is treated as a bug"),
     ("kube-vip", "5-15 s", "Service leader lease (15/10/2 s)"),
