@@ -42,7 +42,8 @@ from testbed.doks import DoksWorld, function_token
 from testbed.function_harness import resync
 from testbed.kube import KubeBed, Port
 
-KUBE_RESOURCES = ("services", "endpointslices", "pods", "nodes", "events")
+KUBE_RESOURCES = ("services", "endpointslices", "pods", "nodes", "events", "configmaps")
+"""Every kind the function reads or writes (configmaps: the forwarder's suspicions)."""
 
 
 # --- warm decision time (the pure core) -------------------------------------------------------
