@@ -6,7 +6,10 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from floating_ip import contract
 from floating_ip.core.firewall import MAX_RULES, decide_firewall
 from floating_ip.core.firewall_rules import inbound_rules, normal_ports, normal_rules
 from floating_ip.core.model import (
@@ -14,9 +17,11 @@ from floating_ip.core.model import (
     FirewallAction,
     FirewallRule,
     Reason,
+    Service,
     Sources,
 )
-from tests.core.builders import CLUSTER
+from floating_ip.core.plan import plan
+from tests.core.builders import CLUSTER, nodes, observe, rip, svc
 
 EVERYONE = ("0.0.0.0/0", "::/0")
 OURS = CLUSTER.firewall_name
@@ -201,3 +206,81 @@ def test_rule_limit(inbound: int, outbound: int, allowed: bool) -> None:
     if decision.problem:
         assert decision.problem.reason is Reason.FIREWALL_LIMIT
         assert str(MAX_RULES) in decision.problem.message
+
+
+# --- the firewall opens exactly what the opted-in Services ask for ---------------------------
+
+SOURCE_POOL = ("10.0.0.0/8", "192.0.2.0/24", "2001:db8::/32")
+Opened = set[tuple[str, int, str]]
+"""``(protocol, port, source)``: one thing the firewall lets in."""
+
+
+@st.composite
+def firewall_services(draw: st.DrawFn) -> list[Service]:
+    """Up to four Services, each on its own reserved IP, with neighbouring and repeated
+    ports (so that ranges form, and gaps between them), some with the firewall off, some
+    with their own sources, some with SCTP ports the firewall cannot open."""
+    ports = st.lists(st.integers(min_value=79, max_value=85), max_size=4, unique=True)
+    services = []
+    for number in range(draw(st.integers(min_value=0, max_value=4))):
+        annotations = {contract.FIREWALL: draw(st.sampled_from(["true", "false"]))}
+        sources = draw(st.lists(st.sampled_from(SOURCE_POOL), max_size=2, unique=True))
+        if sources:
+            annotations[contract.FIREWALL_SOURCES] = ",".join(sources)
+        services.append(
+            svc(
+                f"s{number}",
+                f"203.0.113.{20 + number}",
+                tcp=draw(ports),
+                udp=draw(ports),
+                sctp=draw(ports),
+                annotations=annotations,
+            )
+        )
+    return services
+
+
+def asked_for(services: list[Service]) -> Opened:
+    """The union, over the Services with the firewall on, of their TCP and UDP ports, each
+    from the Service's sources (everyone when it names none)."""
+    opened: Opened = set()
+    for service in services:
+        if service.annotation(contract.FIREWALL) != "true":
+            continue
+        named = service.annotation(contract.FIREWALL_SOURCES)
+        sources = named.split(",") if named else contract.DEFAULT_FIREWALL_SOURCES
+        opened |= {
+            (port.protocol.lower(), port.port, source)
+            for port in service.ports
+            if port.protocol.lower() in {"tcp", "udp"}
+            for source in sources
+        }
+    return opened
+
+
+def let_in(rules: tuple[FirewallRule, ...]) -> Opened:
+    """Everything the rules let in, ranges spelled out (``"0"``: every port)."""
+    opened: Opened = set()
+    for each in rules:
+        first, _, last = each.ports.partition("-")
+        ports = range(1, 65536) if each.ports == "0" else range(int(first), int(last or first) + 1)
+        opened |= {(each.protocol, p, s) for p in ports for s in each.sources.addresses}
+    return opened
+
+
+@settings(max_examples=300, derandomize=True, database=None)
+@given(firewall_services())
+def test_the_firewall_opens_exactly_the_services_ports(services: list[Service]) -> None:
+    observation = observe(
+        *services,
+        nodes=nodes("n1", "n2", "n3", "n4"),
+        ips=[rip(s.annotation(contract.ADDRESS) or "") for s in services],
+    )
+    change = plan(observation).firewall
+    wanted = asked_for(services)
+    if not wanted:
+        assert change is None, "no Service asks for a port: no firewall is created"
+        return
+    assert change is not None and change.body is not None
+    assert change.action is FirewallAction.CREATE
+    assert let_in(change.body.inbound_rules) == wanted, "no port more, and none less"
