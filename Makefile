@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: chart-code helm images test soak lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
+.PHONY: chart-code helm images test soak lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check mutation
 
 $(STAMP): requirements-dev.txt packages/floating-ip/reconcile/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,12 @@ soak: $(STAMP) controlplane
 		$(PY) -m pytest -q -s -p no:cacheprovider --timeout=0 tests/core/test_model_based.py
 	SYSTEM_SOAK_ROUNDS=$(SOAK_ROUNDS) \
 		$(PY) -m pytest -q -s -p no:cacheprovider --timeout=0 tests/forwarder/test_system_soak.py
+
+# Mutation testing of the pure parts (targets and goals: [tool.mutation] in pyproject.toml),
+# with a score per module; survivors must be killed or listed in tests/mutation/equivalent.txt.
+# Not in make test (about 20 minutes on 2 cores). MUTATION_ARGS="--only PATH" narrows it.
+mutation: $(STAMP)
+	$(PY) -m tools.mutation $(MUTATION_ARGS)
 
 # The DigitalOcean API subset the imitation is checked against, derived from the description
 # handed to the project beside the repository (the only step that reads it).
