@@ -7,15 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from floating_ip_forwarder.config import (
-    SERVICE_ACCOUNT_DIR,
+from floating_ip_common.kube_access import SERVICE_ACCOUNT_DIR, KubeAccess
+from floating_ip_common.kube_client import KubeClient
+from floating_ip_forwarder.app.settings import (
     ForwarderConfigError,
     ForwarderSettings,
-    KubeAccess,
     from_env,
     parse_duration,
 )
-from floating_ip_forwarder.kube_client import KubeClient
 
 IN_POD = {
     "FUNCTION_URL": "https://faas-nyc1-1.doserverless.co/api/v1/web/fn-1/floating-ip/reconcile",

@@ -10,11 +10,11 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from floating_ip_forwarder.kube_client import ApiError, Connection, KubeClient
-from floating_ip_forwarder.metrics import ForwarderMetrics
-from floating_ip_forwarder.projections import View
-from floating_ip_forwarder.resources import NODES, Resource
-from floating_ip_forwarder.watcher import Watcher
+from floating_ip_common.kube_client import ApiError, Connection, KubeClient
+from floating_ip_forwarder.forwarding.projections import View
+from floating_ip_forwarder.forwarding.watched_kinds import NODES, Resource
+from floating_ip_forwarder.forwarding.watcher import Watcher
+from floating_ip_forwarder.ops.metrics import ForwarderMetrics
 
 Event = dict[str, Any]
 

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from floating_ip import contract
 from floating_ip.adapters.digitalocean import DigitalOcean
 from floating_ip.adapters.kubernetes import Kubernetes
 from floating_ip.deadline import Deadline
 from floating_ip.errors import OutOfTime
+from floating_ip_common import contract
 
 JSON = dict[str, Any]
 Call = tuple[str, ...]
