@@ -72,7 +72,9 @@ def test_anything_but_a_unicast_ipv4_anchor_is_refused(answer: str, reason: str)
 
 def test_a_long_answer_is_cut_short_in_the_message() -> None:
     page = "<html>" + "x" * 5000 + "</html>"
-    with pytest.raises(MetadataInvalid) as refused:
+    with pytest.raises(
+        MetadataInvalid, match=r"\.\.\. \(5013 characters\) for anchor_ipv4"
+    ) as refused:
         parse_anchor_ipv4(page, SOURCE)
     assert len(str(refused.value)) < 300
     assert "(5013 characters)" in str(refused.value)
@@ -178,7 +180,7 @@ def test_transient_failures_are_retried_with_doubling_backoff() -> None:
 
 def test_the_attempts_are_bounded() -> None:
     clock, timeouts = FakeClock(), list[float]()
-    with pytest.raises(GaveUp) as gave_up:
+    with pytest.raises(GaveUp, match=r"^failure 3$") as gave_up:
         with_retries(
             flaky(99, clock, timeouts),
             policy=RetryPolicy(attempts=3),
@@ -192,7 +194,7 @@ def test_the_attempts_are_bounded() -> None:
 def test_the_deadline_bounds_attempts_and_each_request() -> None:
     clock, timeouts = FakeClock(), list[float]()
     policy = RetryPolicy(attempts=10, request_timeout=5.0, first_delay=1.0, max_delay=1.0)
-    with pytest.raises(GaveUp) as gave_up:
+    with pytest.raises(GaveUp, match=r"^failure 3$") as gave_up:
         with_retries(
             flaky(99, clock, timeouts, cost=2.0),
             policy=policy,
@@ -212,7 +214,7 @@ def test_a_permanent_failure_is_not_retried() -> None:
         calls.append(timeout)
         raise PermissionDenied("no")
 
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied, match=r"^no$"):
         with_retries(call, policy=RetryPolicy(), deadline=Deadline(30), sleep=pytest.fail)
     assert len(calls) == 1
 
@@ -322,6 +324,6 @@ def test_a_metadata_url_must_be_http(url: str) -> None:
     "argv", [["--timeout", "0"], ["--timeout", "nan"], ["--attempts", "0"], ["--bogus"]]
 )
 def test_bad_flags_exit_with_the_configuration_code(argv: list[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
+    with pytest.raises(SystemExit, match=f"^{int(ExitCode.CONFIG)}$") as exited:
         cli.parser().parse_args(argv)
     assert exited.value.code == ExitCode.CONFIG

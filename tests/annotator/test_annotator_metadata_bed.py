@@ -105,7 +105,7 @@ def test_a_hang_outlasts_the_client_and_ends_at_stop() -> None:
     try:
         service.add_droplet(101)
         service.inject(101, bed.hang(60))
-        with pytest.raises(TimeoutError):
+        with pytest.raises(TimeoutError, match="timed out"):
             get(service.url(101) + "/metadata/v1/" + bed.ANCHOR_PATH, timeout=0.3)
     finally:
         started = time.monotonic()
@@ -118,6 +118,6 @@ def test_a_stopped_service_refuses_connections(metadata_service: MetadataService
     url = metadata_service.url(101) + "/metadata/v1/id"
     assert get(url)[0] == 200
     metadata_service.stop()
-    with pytest.raises(urllib.error.URLError) as refused:
+    with pytest.raises(urllib.error.URLError, match="Connection refused") as refused:
         get(url)
     assert isinstance(refused.value.reason, ConnectionRefusedError)

@@ -38,9 +38,18 @@ def test_percentile_agrees_with_numpy_on_random_samples() -> None:
             assert figures.percentile(samples, p) == pytest.approx(numpy.percentile(samples, p))
 
 
-@pytest.mark.parametrize(("samples", "p"), [([], 50), ([1.0], -1), ([1.0], 101)])
-def test_percentile_refuses_no_samples_and_impossible_ranks(samples: list[float], p: int) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("samples", "p", "message"),
+    [
+        ([], 50, "^no samples$"),
+        ([1.0], -1, "^percentile -1 is outside 0-100$"),
+        ([1.0], 101, "^percentile 101 is outside 0-100$"),
+    ],
+)
+def test_percentile_refuses_no_samples_and_impossible_ranks(
+    samples: list[float], p: int, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
         figures.percentile(samples, p)
 
 
@@ -171,7 +180,7 @@ def test_a_drained_bucket_says_how_long_to_wait() -> None:
 
 
 def test_more_tokens_than_the_burst_are_never_there() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^11 tokens never fit a bucket of 10$"):
         figures.seconds_until_tokens([], 0.0, 11, per_second=1, burst=10, since=0.0)
 
 
@@ -185,7 +194,7 @@ def test_a_full_minute_waits_until_enough_of_its_oldest_requests_age_out() -> No
 
 
 def test_more_requests_than_the_window_holds_never_fit() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^13 requests never fit a window of 12$"):
         figures.seconds_until_window_room([], 0.0, 13, limit=12, window=60.0)
 
 

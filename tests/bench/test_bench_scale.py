@@ -32,7 +32,7 @@ def test_one_service_in_ten_opts_in_at_any_scale() -> None:
 def test_a_scale_that_is_not_a_whole_number_of_at_least_one_is_refused(
     text: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match=r"^2$"):  # argparse's usage error
         parse(["--forwarder-scale", text])
     assert f"{text!r}" in capsys.readouterr().err
 

@@ -39,6 +39,9 @@ from tests.core.builders import (
 from tests.core.scenarios import ALL, SCENARIOS, Scenario
 from tests.core.simulator import apply
 
+USER_FIRST, USER_LAST = "198.51.100.101", "198.51.100.102"
+"""Entries of the user's own in ``spec.externalIPs``, outside every scenario's addresses."""
+
 
 def assigned(the_plan: Plan) -> dict[str, str]:
     return {a.ip: a.node_name for a in the_plan.assignments}
@@ -67,9 +70,20 @@ def test_scenario(scenario: Scenario) -> None:
 
 @pytest.mark.parametrize("scenario", [pytest.param(s, id=s.id) for s in SCENARIOS])
 def test_user_external_ips_survive(scenario: Scenario) -> None:
-    after = apply(scenario.observation, plan(scenario.observation))
-    for before in scenario.observation.services:
+    """Every Service of every scenario also lists two entries of the user's own, one before
+    and one after whatever it lists: a plan may add and drop anchors around them, never
+    remove or reorder them (without them, most scenarios would compare empty lists)."""
+    observation = replace(
+        scenario.observation,
+        services=tuple(
+            replace(s, external_ips=(USER_FIRST, *s.external_ips, USER_LAST))
+            for s in scenario.observation.services
+        ),
+    )
+    after = apply(observation, plan(observation))
+    for before in observation.services:
         users = [ip for ip in before.external_ips if not ip.startswith("10.")]
+        assert USER_FIRST in users and USER_LAST in users
         assert [ip for ip in service(after, before.name).external_ips if ip in users] == users
 
 

@@ -271,12 +271,29 @@ def test_stale_ticket_is_ignored() -> None:
     assert c.depth() == 0
 
 
+WINDOWS = r"need 0 <= quiet <= ceiling"
+POSITIVE = r"rate, burst and collapse_at must be positive"
+
+
 @pytest.mark.parametrize(
-    ("quiet", "ceiling", "rate", "burst", "collapse_at"),
-    [(1.0, 0.5, 1.0, 1, 1), (-1.0, 1.0, 1.0, 1, 1), (0.5, 1.0, 0.0, 1, 1), (0.5, 1.0, 1.0, 0, 1)],
+    ("quiet", "ceiling", "rate", "burst", "collapse_at", "message"),
+    [
+        pytest.param(1.0, 0.5, 1.0, 1, 1, WINDOWS, id="quiet-above-ceiling"),
+        pytest.param(-1.0, 1.0, 1.0, 1, 1, WINDOWS, id="negative-quiet"),
+        pytest.param(0.5, 1.0, 0.0, 1, 1, POSITIVE, id="no-rate"),
+        pytest.param(0.5, 1.0, 1.0, 0, 1, POSITIVE, id="no-burst"),
+        pytest.param(0.5, 1.0, 1.0, 1, 0, POSITIVE, id="no-collapse"),
+    ],
 )
 def test_nonsense_settings_are_refused(
-    quiet: float, ceiling: float, rate: float, burst: int, collapse_at: int
+    quiet: float, ceiling: float, rate: float, burst: int, collapse_at: int, message: str
 ) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         make(quiet, ceiling, rate, burst, collapse_at)
+
+
+def test_the_edges_of_the_settings_are_accepted() -> None:
+    """No quiet window, a ceiling equal to it, one send and collapsing at once: allowed."""
+    c = make(0.0, 0.0, 0.001, 1, 1)
+    c.touch("ns/a", 0.0)
+    assert c.take(0.0) is not None

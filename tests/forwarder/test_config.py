@@ -40,7 +40,7 @@ def settings(**changes: str) -> ForwarderSettings:
 
 
 def problems(env: dict[str, str], is_file: Callable[[str], bool] = files_exist) -> list[str]:
-    with pytest.raises(ForwarderConfigError) as error:
+    with pytest.raises(ForwarderConfigError, match=r"^invalid configuration:\n  ") as error:
         from_env(env, is_file)
     return error.value.problems
 
@@ -197,7 +197,7 @@ def test_parse_duration(text: str, seconds: float) -> None:
 
 @pytest.mark.parametrize("text", ["", "-1s", "1d", "s", "1.s"])
 def test_parse_duration_refuses(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"is not a duration \(like 500ms, 2s, 5m\)"):
         parse_duration(text)
 
 

@@ -98,6 +98,10 @@ def test_micro_time() -> None:
     assert micro_time(WALL) == "2025-03-01T12:00:00.000000Z"
 
 
-def test_renew_deadline_must_be_shorter_than_the_lease() -> None:
-    with pytest.raises(ValueError):
-        Election("me", 10, 10)
+@pytest.mark.parametrize(
+    ("lease", "renew"),
+    [pytest.param(10, 10, id="renew-as-long"), pytest.param(10, 0, id="no-renew-deadline")],
+)
+def test_renew_deadline_must_be_shorter_than_the_lease(lease: float, renew: float) -> None:
+    with pytest.raises(ValueError, match=r"need 0 < renew_deadline < lease_duration"):
+        Election("me", lease, renew)

@@ -184,7 +184,7 @@ def test_a_new_anchor_that_cannot_be_added_keeps_the_ip_and_the_old_anchor() -> 
 def test_a_conflict_on_the_new_anchor_stops_apply_so_the_reconcile_observes_again() -> None:
     journal = Journal()
     journal.fail("patch", ConflictError("kubernetes patch: 409 conflict"))
-    with pytest.raises(ConflictError):
+    with pytest.raises(ConflictError, match="kubernetes patch: 409 conflict"):
         run(MOVE_PLAN, journal)
     assert steps(journal) == FULL_ORDER[:2]
 
@@ -219,7 +219,7 @@ def test_an_assignment_that_fails_keeps_the_old_anchor(failure: Exception | None
 def test_a_transient_failure_before_the_action_starts_propagates_for_the_sender_to_retry() -> None:
     journal = Journal()
     journal.fail("assign", *[TransientError("digitalocean assign: 503")] * 100)
-    with pytest.raises(TransientError):
+    with pytest.raises(TransientError, match="digitalocean assign: 503"):
         run(MOVE_PLAN, journal)
     assert steps(journal)[:2] == FULL_ORDER[:2]
     assert {c[0] for c in journal.calls[2:]} == {"assign"}  # retried, nothing else written

@@ -252,7 +252,7 @@ def test_a_repeated_post_refused_for_an_ip_already_in_place_is_success_among_oth
 def test_a_transient_failure_of_a_later_post_propagates_before_any_wait() -> None:
     journal = Journal()
     journal.fail("assign", None, *[TransientError("digitalocean assign: 503")] * 100)
-    with pytest.raises(TransientError):
+    with pytest.raises(TransientError, match="digitalocean assign: 503"):
         run(dict.fromkeys(IPS, ("in-progress", "completed")), journal)
     assert "action" not in journal.operations()
     assert dropped(journal) == set()

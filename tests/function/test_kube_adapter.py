@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -215,7 +216,7 @@ def test_failures_are_sorted_by_what_the_caller_should_do(
 ) -> None:
     message = {"kind": "Status", "message": "the object has been modified"}
     apiserver.answer = lambda seen: (status, message, headers)
-    with pytest.raises(kind) as raised:
+    with pytest.raises(kind, match=re.escape(text)) as raised:
         client(apiserver).patch_service("ingress", "web", {})
     assert text in str(raised.value)
     assert "PATCH /api/v1/namespaces/ingress/services/web" in str(raised.value)
@@ -226,6 +227,6 @@ def test_failures_are_sorted_by_what_the_caller_should_do(
 
 def test_an_unreachable_apiserver_is_transient() -> None:
     kube = Kubernetes("http://127.0.0.1:9", "t", None)
-    with pytest.raises(TransientError) as raised:
+    with pytest.raises(TransientError, match="GET /api/v1/nodes") as raised:
         kube.list_nodes()
     assert "GET /api/v1/nodes" in str(raised.value)

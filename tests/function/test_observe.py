@@ -200,5 +200,5 @@ def test_a_read_failing_until_the_deadline_propagates() -> None:
     journal = Journal()
     journal.fail("list reserved IPs", *[TransientError("digitalocean: 503")] * 1000)
     kube, do = adapters(journal)
-    with pytest.raises(TransientError):
+    with pytest.raises(TransientError, match="digitalocean: 503"):
         observe.observe(config(), kube, do, FakeDeadline(3.0))

@@ -104,7 +104,7 @@ def test_a_lost_race_observes_again_and_plans_afresh(journal: Journal) -> None:
 
 def test_a_race_lost_every_time_gives_up_after_three_attempts(journal: Journal) -> None:
     journal.fail("patch", *[ConflictError("kubernetes patch: 409")] * 3)
-    with pytest.raises(ConflictError):
+    with pytest.raises(ConflictError, match="kubernetes patch: 409"):
         reconcile.reconcile(CONFIG, RESYNC, FakeDeadline())
     assert journal.operations().count("list services") == reconcile.MAX_ATTEMPTS == 3
     assert "assign" not in writes(journal)

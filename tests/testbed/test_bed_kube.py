@@ -52,7 +52,7 @@ def test_watch_from_a_compacted_resource_version_is_gone(
         namespace, k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="newer"))
     )
     control_plane.compact_etcd()
-    with pytest.raises(ApiException) as gone:
+    with pytest.raises(ApiException, match=r"^\(410\)\nReason: ") as gone:
         for _ in watch.Watch().stream(
             kube.core.list_namespaced_config_map,
             namespace,
@@ -69,7 +69,7 @@ def test_a_conflicting_update_gets_409(kube: KubeBed, namespace: str) -> None:
     )
     kube.core.patch_namespaced_config_map("cas", namespace, {"data": {"v": "2"}})
     created.data = {"v": "3"}
-    with pytest.raises(ApiException) as conflict:
+    with pytest.raises(ApiException, match=r"^\(409\)\nReason: Conflict\n") as conflict:
         kube.core.replace_namespaced_config_map("cas", namespace, created)
     assert conflict.value.status == 409
 
@@ -87,12 +87,12 @@ def test_a_token_whose_role_lacks_a_verb_gets_403(
     token = kube.mint_token(namespace, "reader")
     core = k8s.CoreV1Api(control_plane.token_client(token))
     assert core.list_namespaced_config_map(namespace).items == []
-    with pytest.raises(ApiException) as forbidden:
+    with pytest.raises(ApiException, match=r"^\(403\)\nReason: Forbidden\n") as forbidden:
         core.create_namespaced_config_map(
             namespace, k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="nope"))
         )
     assert forbidden.value.status == 403
-    with pytest.raises(ApiException) as unauthenticated:
+    with pytest.raises(ApiException, match=r"^\(401\)\nReason: Unauthorized\n") as unauthenticated:
         k8s.CoreV1Api(control_plane.token_client("not-a-token")).list_namespaced_config_map(
             namespace
         )
