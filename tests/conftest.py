@@ -1,6 +1,8 @@
 import pytest
 
 pytest_plugins = [
+    "pytester",
+    "tests.ci_skips",
     "testbed.kube_fixtures",
     "testbed.metadata",
     "testbed.do_imitation.fixtures",
