@@ -191,3 +191,50 @@ def test_relist_of_unchanged_objects_affects_nothing() -> None:
         ],
     )
     assert (affected, changes) == (NONE, 0)
+
+
+def test_the_index_keeps_every_slice_and_node_and_counts_what_it_keeps() -> None:
+    index = web_index()
+    assert stored(slc("orphan", None)) and stored(node("n9"))
+    assert index.node_names() == frozenset({"n1", "n2", "n3", "n4"})
+    index.upsert(PodView((NS, "web-1"), "10.20.0.5"))
+    assert index.size() == {"services": 1, "endpointslices": 2, "nodes": 4, "anchored_pods": 1}
+
+
+def test_services_on_several_nodes_are_all_named() -> None:
+    index = web_index()
+    index.upsert(svc("api", "203.0.113.20", holder="n4"))
+    assert index.services_on(["n2", "n4"]) == WEB | {(NS, "api")}
+
+
+def test_deleting_a_node_never_seen_affects_nothing_even_if_a_service_names_it() -> None:
+    index = web_index()
+    index.upsert(svc("web", holder="n9"))  # a stale holder annotation
+    assert index.remove(Kind.NODE, "n9") == NONE
+
+
+def test_a_relist_names_every_service_whose_objects_went_away() -> None:
+    index = web_index()
+    index.upsert(svc("api", "203.0.113.20"))
+    index.upsert(slc("api-a", "api", ep("n3", "api-1")))
+    affected, changes = index.replace(Kind.ENDPOINT_SLICE, NS, [])
+    assert (affected, changes) == (WEB | {(NS, "api")}, 2)
+
+
+def test_opting_out_of_a_shared_address_names_the_one_left_behind() -> None:
+    index = ClusterIndex()
+    index.upsert(svc("a", "203.0.113.1"))
+    index.upsert(svc("b", "203.0.113.1"))
+    assert index.upsert(svc("a", address=None)) == frozenset({(NS, "a"), (NS, "b")})
+
+
+def test_a_slice_that_is_gone_or_relabelled_no_longer_links_its_nodes() -> None:
+    index = web_index()
+    index.upsert(slc("web-b", "web", ep("n4", "web-3")))
+    assert index.remove(Kind.ENDPOINT_SLICE, (NS, "web-b")) == WEB
+    assert index.upsert(node("n4", ready="False")) == NONE, "web's endpoint on n4 went away"
+    assert index.upsert(node("n2", ready="Unknown")) == WEB, "web-a still links n2"
+    index.upsert(slc("web-a", "plain", ep("n1", "web-1"), ep("n2", "web-2")))  # relabelled
+    assert index.upsert(node("n2", ready="False")) == NONE, "n2 backs no opted-in Service"
+    assert index.upsert(node("n1", ready="False")) == WEB, "still web's holder"
+    assert index.probe_targets() == {}

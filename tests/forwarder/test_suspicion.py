@@ -160,3 +160,61 @@ def test_cap_keeps_the_earlier_suspects() -> None:
     state = run(state, n(4, n1=DOWN, n2=DOWN, n3=DOWN), 2.0, 3)
     assert "n1" in state.suspected
     assert len(state.suspected) == 2
+
+
+@pytest.mark.parametrize(
+    ("rounds", "expected"),
+    [
+        pytest.param(
+            [n(3, n1=DOWN)] * 2,
+            Suspect("n1", Probe.TCP, 1.0, "1 endpoint refused or timed out 2 times in a row"),
+            id="one-endpoint",
+        ),
+        pytest.param(
+            [n(3, n1=NodeRound(probed=2, answered=0, lease_age=1.0))] * 2,
+            Suspect("n1", Probe.TCP, 1.0, "2 endpoints refused or timed out 2 times in a row"),
+            id="two-endpoints",
+        ),
+        pytest.param(
+            [n(3, n1=stale(20.0))],
+            Suspect("n1", Probe.LEASE, 0.0, "kubelet Lease not renewed for 20 s"),
+            id="lease-stale-exactly-at-the-limit",
+        ),
+    ],
+)
+def test_what_a_suspicion_tells_people(
+    rounds: list[dict[str, NodeRound]], expected: Suspect
+) -> None:
+    """The node, the signal, since when, and a detail a person can read (as the Service's
+    status and the Warning show it)."""
+    state = State()
+    for second, seen in enumerate(rounds):
+        state = step(state, seen, float(second), LIMITS)
+    assert list(state.suspects.values()) == [expected]
+
+
+def test_every_lease_at_the_limit_means_our_watch_is_stuck() -> None:
+    state = step(State(), {name: stale(20.0) for name in n(3)}, 0.0, LIMITS)
+    assert state.suspected == frozenset()
+
+
+def test_one_failed_round_during_the_hold_down_restarts_it() -> None:
+    state = run(State(), n(3, n1=DOWN), 0.0, 2)  # suspected at t=1
+    state = run(state, n(3), 2.0, 20)  # healthy t=2..21
+    state = step(state, n(3, n1=DOWN), 22.0, LIMITS)  # one failed round: not dead, not healthy
+    state = run(state, n(3), 23.0, 29)  # healthy t=23..51: 28 s
+    assert state.suspected == {"n1"}
+    state = step(state, n(3), 53.0, LIMITS)  # healthy for 30 s since t=23
+    assert state.suspected == frozenset()
+
+
+def test_a_cleared_node_adopted_again_earns_a_new_hold_down() -> None:
+    """A new leader may publish a suspicion this one has cleared already: it is kept for a
+    whole hold-down from the next round, as any adopted suspicion."""
+    state = run(State(), n(3, n1=DOWN), 0.0, 2)
+    state = run(state, n(3), 2.0, 31)  # cleared at t=32
+    assert state.suspected == frozenset()
+    state = adopt(state, [Suspect("n1", Probe.TCP, 1.0, "published by the old leader")])
+    state = run(state, n(3), 33.0, 30)  # healthy t=33..62: 29 s
+    assert state.suspected == {"n1"}
+    assert step(state, n(3), 63.0, LIMITS).suspected == frozenset()
