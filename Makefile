@@ -70,8 +70,8 @@ soak: venv controlplane
 # Mutation testing of the pure parts (targets and goals: [tool.mutation] in pyproject.toml),
 # with a score per module; survivors must be killed or listed in tests/mutation/equivalent.txt.
 # Not in make test (about 20 minutes on 2 cores). MUTATION_ARGS="--only PATH" narrows it.
-mutation: $(STAMP)
-	$(PY) -m tools.mutation $(MUTATION_ARGS)
+mutation: venv
+	$(PY) -m tools.mutation --source-roots "$(SOURCE_ROOTS)" $(MUTATION_ARGS)
 
 # The DigitalOcean API subset the imitation is checked against, derived from the description
 # handed to the project beside the repository (the only step that reads it).

@@ -59,6 +59,11 @@ from hypothesis import Phase, settings
 settings.register_profile("mutation", phases=(Phase.explicit, Phase.reuse, Phase.generate))
 settings.load_profile("mutation")
 
+# The venv's .pth also lists the repository's source roots: the mutants must win.
+import floating_ip  # noqa: E402
+
+assert Path(floating_ip.__file__).is_relative_to(Path(__file__).parent), floating_ip.__file__
+
 _STATS = Path(__file__).with_name("mutmut-stats.json")
 
 
@@ -124,11 +129,11 @@ def read_pyproject() -> dict[str, Any]:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def read_settings() -> Settings:
-    data = read_pyproject()
-    section = data["tool"]["mutation"]
+def read_settings(source_roots: Sequence[str]) -> Settings:
+    """``[tool.mutation]``, and the import roots holding packages (not ``.``)."""
+    section = read_pyproject()["tool"]["mutation"]
     targets = tuple(Target(path, float(goal)) for path, goal in section["targets"].items())
-    roots = tuple(r for r in data["tool"]["pytest"]["ini_options"]["pythonpath"] if r != ".")
+    roots = tuple(r for r in source_roots if r != ".")
     return Settings(targets, tuple(section["tests"]), section["markers"], roots)
 
 
@@ -170,8 +175,8 @@ def stage(settings: Settings, picked: Sequence[tuple[Target, list[str]]]) -> Non
     ignore = shutil.ignore_patterns("__pycache__", "node_modules", "*.pyc")
     packages = []
     for root in settings.import_roots:
-        for package in sorted((ROOT / root).iterdir()):
-            if (package / "__init__.py").exists():
+        for package in sorted((ROOT / root).iterdir()):  # packages, namespace ones too
+            if package.is_dir() and package.name.isidentifier():
                 shutil.copytree(package, STAGE / package.name, ignore=ignore)
                 packages.append(package.name)
     for name in ALSO_COPY:
@@ -181,7 +186,7 @@ def stage(settings: Settings, picked: Sequence[tuple[Target, list[str]]]) -> Non
     globs = [glob for _, target_globs in picked for glob in target_globs]
     sources = sorted({glob.split("/")[0] for glob in globs})
     pytest_ini = dict(read_pyproject()["tool"]["pytest"]["ini_options"])
-    pytest_ini["pythonpath"] = ["."]
+    pytest_ini["pythonpath"] = ["."]  # the staged packages, before the venv's source roots
     mutmut = {
         "source_paths": sources,
         "only_mutate": globs,
@@ -204,12 +209,13 @@ def toml_section(name: str, values: Mapping[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_mutmut(children: int) -> float:
+def run_mutmut(children: int, model_examples: int) -> float:
     mutmut = Path(sys.executable).with_name("mutmut")
     started = time.monotonic()
     done = subprocess.run(  # noqa: S603 (the venv's mutmut, fixed arguments)
         [str(mutmut), "run", "--max-children", str(children)],
         cwd=STAGE,
+        env={**os.environ, "MODEL_EXAMPLES": str(model_examples)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -344,18 +350,30 @@ def row(name: str, found: Tally, goal: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global STAGE  # noqa: PLW0603 (one run, one place: every step reads it)
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--only", nargs="*", default=[], help="repository paths of targets")
+    parser.add_argument(
+        "--source-roots", default="lib in-cluster .", help="the Makefile's SOURCE_ROOTS"
+    )
     parser.add_argument("--children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--model-examples",
+        type=int,
+        default=20,
+        help="histories of tests/core/test_model_based.py per mutant it runs for (make test: 100)",
+    )
     parser.add_argument("--report-only", action="store_true", help="judge the last run again")
+    parser.add_argument("--stage", type=Path, default=STAGE, help="where the run happens")
     args = parser.parse_args(argv)
-    settings = read_settings()
+    STAGE = args.stage.resolve()
+    settings = read_settings(args.source_roots.split())
     picked = chosen(settings, args.only)
     equivalent = read_equivalent()
     elapsed = None
     if not args.report_only:
         stage(settings, picked)
-        elapsed = run_mutmut(args.children)
+        elapsed = run_mutmut(args.children, args.model_examples)
     lines, problems = judge(picked, equivalent)
     if not args.only:  # a whole run made every mutant there is: an entry must name one
         made = {name for _, globs in picked for m in modules_of(globs) for name, _ in results(m)}
@@ -365,7 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if e.name not in made
         ]
     if elapsed is not None:
-        lines.append(f"\nmutmut ran for {elapsed / 60:.1f} min ({args.children} workers).")
+        lines.append(
+            f"\nmutmut ran for {elapsed / 60:.1f} min ({args.children} workers, "
+            f"{args.model_examples} model-based histories per mutant)."
+        )
     summary = "\n".join(lines)
     if problems:
         summary += "\n\nTo kill with a test, or to list with the reason in tests/mutation/"

@@ -9,9 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from floating_ip import contract
 from floating_ip.core.firewall import MAX_RULES, decide_firewall
-from floating_ip.core.firewall_rules import inbound_rules, normal_ports, normal_rules
+from floating_ip.core.firewall_rules import (
+    inbound_rules,
+    normal_ports,
+    normal_rules,
+    sorted_addresses,
+)
 from floating_ip.core.model import (
     Firewall,
     FirewallAction,
@@ -21,6 +25,7 @@ from floating_ip.core.model import (
     Sources,
 )
 from floating_ip.core.plan import plan
+from floating_ip_common import contract
 from tests.core.builders import CLUSTER, nodes, observe, rip, svc
 
 EVERYONE = ("0.0.0.0/0", "::/0")
@@ -284,3 +289,13 @@ def test_the_firewall_opens_exactly_the_services_ports(services: list[Service]) 
     assert change is not None and change.body is not None
     assert change.action is FirewallAction.CREATE
     assert let_in(change.body.inbound_rules) == wanted, "no port more, and none less"
+
+
+def test_addresses_are_canonical_ipv4_then_ipv6_in_numeric_order() -> None:
+    assert sorted_addresses(["::/0", "10.0.0.0/8", "9.0.0.0/8", "zone-b", "2001:db8::/32"]) == (
+        "9.0.0.0/8",
+        "10.0.0.0/8",
+        "::/0",
+        "2001:db8::/32",
+        "zone-b",
+    )

@@ -74,7 +74,9 @@ FOREIGN_IP = "192.0.2.99"
 PORT_SETS = ((80,), (443,), (80, 443), (53,))
 GOING_AWAY = "ToBeDeletedByClusterAutoscaler"
 
-EXAMPLES = int(os.environ.get("MODEL_SOAK_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("MODEL_SOAK_EXAMPLES", os.environ.get("MODEL_EXAMPLES", "100")))
+"""``make soak`` draws many new histories; ``make mutation`` replays fewer of the fixed ones
+(``MODEL_EXAMPLES``): it runs this test for every mutant that the table tests let through."""
 STEPS = int(os.environ.get("MODEL_SOAK_STEPS", "60"))
 FIGURES: Counter[str] = Counter()
 """Steps, settles and faults seen, for the soak's printed report."""

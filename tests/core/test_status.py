@@ -38,6 +38,25 @@ NOT_READY = (Unfit.NOT_READY,)
             "3 more nodes: 2 NotReady, 1 Cordoned",
             id="past-the-limit-counted",
         ),
+        pytest.param(
+            (
+                *(NodeVerdict(f"n{i}", NOT_READY) for i in range(1, 6)),
+                NodeVerdict("n6", (Unfit.TAINTED,)),
+            ),
+            "n1: NotReady; n2: NotReady; n3: NotReady; n4: NotReady; n5: NotReady; "
+            "1 more node: 1 Tainted",
+            id="one-more-node",
+        ),
+        pytest.param(
+            (
+                *(NodeVerdict(f"n{i}", NOT_READY) for i in range(1, 6)),
+                NodeVerdict("n6", (Unfit.TAINTED,)),
+                NodeVerdict("n7", (Unfit.CORDONED,)),
+            ),
+            "n1: NotReady; n2: NotReady; n3: NotReady; n4: NotReady; n5: NotReady; "
+            "2 more nodes: 1 Cordoned, 1 Tainted",
+            id="two-more-nodes-equal-counts-by-name",
+        ),
     ],
 )
 def test_unfit_summary(verdicts: tuple[NodeVerdict, ...], expected: str) -> None:

@@ -297,3 +297,90 @@ def test_the_edges_of_the_settings_are_accepted() -> None:
     c = make(0.0, 0.0, 0.001, 1, 1)
     c.touch("ns/a", 0.0)
     assert c.take(0.0) is not None
+
+
+# --- the edges: exactly at the quiet window, at the collapse threshold, at a backoff's end --
+
+
+def test_a_change_exactly_one_quiet_window_after_the_last_is_leading_again() -> None:
+    c = make(quiet=0.5)
+    c.touch("ns/a", 0.0)
+    assert drain(c, 0.0) == ["ns/a"]
+    c.touch("ns/a", 0.5)
+    assert drain(c, 0.5) == ["ns/a"], "quiet for the whole window: sent at once"
+
+
+def test_a_recent_change_is_remembered_even_when_the_memory_is_pruned() -> None:
+    c = make(quiet=0.5, burst=2000, collapse_at=5000)
+    for i in range(1100):  # more keys than the memory keeps before pruning
+        c.touch(f"ns/s{i}", 100.0)
+    assert len(drain(c, 100.0)) == 1100
+    assert c.take(100.1) is None  # prunes: every key changed 0.1 s ago, all kept
+    c.touch("ns/s0", 100.2)
+    assert c.take(100.2) is None, "changed 0.2 s ago: waits for its quiet window"
+    assert drain(c, 100.7) == ["ns/s0"]
+
+
+def test_as_many_changed_services_as_the_threshold_collapse_into_a_resync() -> None:
+    c = make(collapse_at=3)
+    for name in ("ns/a", "ns/b", "ns/c"):
+        c.touch(name, 0.0)
+    taken = c.take(0.0)
+    assert taken is not None and taken.key == RESYNC
+    assert c.depth() == 1, "the resync covers the three"
+
+
+def test_the_service_due_first_goes_first() -> None:
+    c = make(quiet=0.5, rate=1.0, burst=1)
+    c.touch("ns/z", 0.0)
+    assert drain(c, 0.0) == ["ns/z"]
+    c.touch("ns/z", 0.1)  # due at 0.6 (its quiet window)
+    c.touch("ns/a", 0.3)  # quiet before: due at once, at 0.3
+    c.touch("ns/b", 0.4)  # likewise, due at 0.4
+    taken = c.take(1.0)  # one token again: only one goes
+    assert taken is not None and taken.key == "ns/a"
+
+
+def test_wake_in_counts_the_tokens_and_never_goes_below_zero() -> None:
+    c = make(rate=2.0, burst=1)
+    c.touch("ns/a", 0.0)
+    assert drain(c, 0.0) == ["ns/a"]
+    c.touch("ns/b", 0.25)  # leading, due at once; the bucket holds half a token
+    assert c.wake_in(0.25) == pytest.approx(0.25), "half a token more at 2 per second"
+    assert c.wake_in(10.0) == 0.0, "due long ago, tokens full: now, not a negative wait"
+
+
+def test_while_a_resync_is_in_flight_a_burst_waits_for_no_second_one() -> None:
+    c = make(collapse_at=2)
+    c.touch(RESYNC, 0.0)
+    resync = c.take(0.0)
+    assert resync is not None and resync.key == RESYNC
+    for name in ("ns/a", "ns/b", "ns/c"):
+        c.touch(name, 1.0)
+    taken = c.take(1.0)
+    assert taken is not None and taken.key == "ns/a", "one resync at a time: services go"
+
+
+def test_a_collapse_may_start_a_resync_the_moment_its_backoff_ends() -> None:
+    c = make(quiet=0.5, collapse_at=2)
+    c.touch(RESYNC, 0.0)
+    resync = c.take(0.0)
+    assert resync is not None
+    c.failed(resync, now=0.0, delay=5.0)
+    c.touch(RESYNC, 4.8)  # changed again: its own quiet window ends at 5.3
+    c.touch("ns/a", 4.9)
+    c.touch("ns/b", 4.9)
+    taken = c.take(5.0)
+    assert taken is not None and taken.key == RESYNC
+
+
+def test_a_collapsed_resync_that_fails_is_retried_after_its_delay() -> None:
+    c = make(collapse_at=2)
+    c.touch("ns/a", 0.0)
+    c.touch("ns/b", 0.0)
+    resync = c.take(0.0)
+    assert resync is not None and resync.key == RESYNC
+    c.failed(resync, now=0.0, delay=3.0)
+    assert c.take(2.9) is None
+    again = c.take(3.0)
+    assert again is not None and (again.key, again.attempt) == (RESYNC, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -250,3 +251,152 @@ def test_pod_projection_is_its_anchor_only() -> None:
     assert projections.pod(pod) == projections.PodView(("apps", "web-1"), "10.20.0.5")
     bare = mutate(pod, lambda o: o["metadata"].pop("annotations"))
     assert projections.pod(bare).anchor is None
+
+
+# --- what an object projects to, sparse or malformed ------------------------------------------
+# The apiserver sends well-formed objects, but a field may be absent (an older object, a
+# controller that leaves it out) and the watcher must never crash on one: each row is an
+# object and the exact projection, with the defaults the function's reading agrees with.
+
+ADDRESS = {contract.ADDRESS: "203.0.113.10"}
+NO_INPUTS = projections.ServiceInputs(
+    "203.0.113.10", None, None, (), "Cluster", "ClusterIP", None, ()
+)
+
+
+def inputs(**changes: Any) -> projections.ServiceInputs:
+    return replace(NO_INPUTS, **changes)
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        pytest.param({}, projections.ServiceView(("", ""), None, None), id="empty"),
+        pytest.param(
+            {"metadata": "not a mapping", "spec": ["nor", "this"]},
+            projections.ServiceView(("", ""), None, None),
+            id="malformed",
+        ),
+        pytest.param(
+            {"metadata": {"annotations": ADDRESS}, "spec": "not a mapping"},
+            projections.ServiceView(("", ""), NO_INPUTS, None),
+            id="opted-in-without-name-or-spec",
+        ),
+        pytest.param(
+            {
+                "metadata": {"annotations": ADDRESS},
+                "spec": {"ports": [{}, {"port": 53, "protocol": None}]},
+            },
+            projections.ServiceView(("", ""), inputs(ports=((0, "TCP"), (53, "TCP"))), None),
+            id="ports-without-number-or-protocol",
+        ),
+        pytest.param(
+            {
+                "metadata": {"annotations": ADDRESS},
+                "spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": ["10.0.0.0/8"]},
+            },
+            projections.ServiceView(
+                ("", ""), inputs(service_type="LoadBalancer", source_ranges=("10.0.0.0/8",)), None
+            ),
+            id="load-balancer-with-source-ranges",
+        ),
+        pytest.param(
+            {"metadata": {"annotations": ADDRESS}, "spec": {"type": 5, "loadBalancerClass": 7}},
+            projections.ServiceView(("", ""), NO_INPUTS, None),
+            id="non-text-type-and-class",
+        ),
+    ],
+)
+def test_what_a_service_projects_to(obj: Obj, expected: projections.ServiceView) -> None:
+    assert projections.service(obj) == expected
+
+
+def endpoint(node: str | None, pod: str | None, **fields: Any) -> Obj:
+    raw: Obj = {"addresses": ["10.244.0.9"], **fields}
+    if node is not None:
+        raw["nodeName"] = node
+    if pod is not None:
+        raw["targetRef"] = {"kind": "Pod", "name": pod}
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "endpoint_view", "probed"),
+    [
+        pytest.param(
+            endpoint(None, "web-1"),
+            projections.EndpointView(None, "web-1", True, True, False),
+            (),
+            id="no-node-is-never-probed",
+        ),
+        pytest.param(
+            {
+                "nodeName": "n1",
+                "addresses": "10.244.0.9",
+                "targetRef": {"kind": "Node", "name": "n1"},
+            },
+            projections.EndpointView("n1", None, True, True, False),
+            (),
+            id="addresses-not-a-list-and-a-target-that-is-no-pod",
+        ),
+        pytest.param(
+            endpoint("n1", "web-1"),
+            projections.EndpointView("n1", "web-1", True, True, False),
+            (("n1", "10.244.0.9"),),
+            id="ready",
+        ),
+    ],
+)
+def test_what_an_endpoint_projects_to(
+    raw: Obj, endpoint_view: projections.EndpointView, probed: tuple[tuple[str, str], ...]
+) -> None:
+    view = projections.endpoint_slice({"endpoints": [raw]})
+    assert (view.endpoints, view.probed) == ((endpoint_view,), probed)
+
+
+@pytest.mark.parametrize(
+    "endpoints",
+    [
+        pytest.param([endpoint("n2", None), endpoint("n1", None)], id="same-pod-other-nodes"),
+        pytest.param([endpoint("n1", "web-2"), endpoint("n1", "web-1")], id="same-node-other-pods"),
+        pytest.param([endpoint("n1", "web-1"), endpoint(None, "web-2")], id="one-without-node"),
+    ],
+)
+def test_endpoints_in_another_order_are_no_change(endpoints: list[Obj]) -> None:
+    forward = projections.endpoint_slice({"endpoints": endpoints})
+    backward = projections.endpoint_slice({"endpoints": endpoints[::-1]})
+    assert forward == backward
+    assert forward.endpoints == backward.endpoints
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        pytest.param(
+            {"metadata": "x", "spec": "y", "status": "z"},
+            projections.NodeView("", None, False, False, (), None, None, None),
+            id="malformed",
+        ),
+        pytest.param(
+            {
+                "metadata": {"name": "n1", "deletionTimestamp": "2026-01-01T00:00:00Z"},
+                "spec": {
+                    "unschedulable": True,
+                    "taints": [{}, {"key": "k", "effect": "NoSchedule", "value": "v"}],
+                },
+                "status": {"conditions": [{"type": "MemoryPressure", "status": "False"}]},
+            },
+            projections.NodeView(
+                "n1", None, True, True, (("", "", ""), ("k", "NoSchedule", "v")), None, None, None
+            ),
+            id="cordoned-deleting-tainted-no-ready-condition",
+        ),
+        pytest.param(
+            {"metadata": {"name": "n2"}, "spec": {"unschedulable": "yes"}},
+            projections.NodeView("n2", None, False, False, (), None, None, None),
+            id="unschedulable-is-true-only-when-true",
+        ),
+    ],
+)
+def test_what_a_node_projects_to(obj: Obj, expected: projections.NodeView) -> None:
+    assert projections.node(obj) == expected
