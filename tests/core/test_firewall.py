@@ -85,6 +85,10 @@ def test_ports_normalised(protocol: str, ports: str, expected: str) -> None:
             [rule("tcp", "80", "10.0.0.0/8")],
             id="duplicate",
         ),
+        pytest.param(
+            [rule("tcp", "80", "10.1.2.3/8")], [rule("tcp", "80", "10.0.0.0/8")], id="host-bits"
+        ),
+        pytest.param([rule("icmp", "80")], [rule("icmp", "0")], id="icmp-has-no-ports"),
     ],
 )
 def test_same_rules_in_other_shapes_compare_equal(
@@ -121,6 +125,11 @@ def test_same_rules_in_other_shapes_compare_equal(
             [("udp", 53, EVERYONE), ("tcp", 53, EVERYONE)],
             [rule("tcp", "53", *EVERYONE), rule("udp", "53", *EVERYONE)],
             id="protocols-apart",
+        ),
+        pytest.param(
+            [("tcp", 8001, EVERYONE), ("tcp", 443, EVERYONE), ("tcp", 8000, EVERYONE)],
+            [rule("tcp", "443", *EVERYONE), rule("tcp", "8000-8001", *EVERYONE)],
+            id="rules-by-first-port",
         ),
         pytest.param([], [], id="nothing"),
     ],
@@ -298,4 +307,27 @@ def test_addresses_are_canonical_ipv4_then_ipv6_in_numeric_order() -> None:
         "::/0",
         "2001:db8::/32",
         "zone-b",
+    )
+
+
+def test_rules_in_canonical_order_unknown_spellings_first() -> None:
+    rules = [rule("tcp", "80"), rule("tcp", "0"), rule("tcp", "eighty"), rule("tcp", "8000-9000")]
+    assert [r.ports for r in normal_rules(rules)] == ["eighty", "0", "80", "8000-9000"]
+
+
+def test_every_kind_of_source_is_kept_sorted_and_once() -> None:
+    sources = Sources(
+        addresses=("10.0.0.0/8",),
+        droplet_ids=(102, 101, 102),
+        load_balancer_uids=("lb-b", "lb-a"),
+        kubernetes_ids=("k-b", "k-a", "k-a"),
+        tags=("web", "k8s"),
+    )
+    [normal] = normal_rules([FirewallRule("tcp", "80", sources)])
+    assert normal.sources == Sources(
+        addresses=("10.0.0.0/8",),
+        droplet_ids=(101, 102),
+        load_balancer_uids=("lb-a", "lb-b"),
+        kubernetes_ids=("k-a", "k-b"),
+        tags=("k8s", "web"),
     )
