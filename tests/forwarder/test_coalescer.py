@@ -362,7 +362,7 @@ def test_while_a_resync_is_in_flight_a_burst_waits_for_no_second_one() -> None:
 
 
 def test_a_collapse_may_start_a_resync_the_moment_its_backoff_ends() -> None:
-    c = make(quiet=0.5, collapse_at=2)
+    c = make(quiet=0.5, ceiling=10.0, collapse_at=2)
     c.touch(RESYNC, 0.0)
     resync = c.take(0.0)
     assert resync is not None
@@ -371,7 +371,7 @@ def test_a_collapse_may_start_a_resync_the_moment_its_backoff_ends() -> None:
     c.touch("ns/a", 4.9)
     c.touch("ns/b", 4.9)
     taken = c.take(5.0)
-    assert taken is not None and taken.key == RESYNC
+    assert taken is not None and taken.key == RESYNC, "the backoff is over: the burst collapses"
 
 
 def test_a_collapsed_resync_that_fails_is_retried_after_its_delay() -> None:
