@@ -17,7 +17,8 @@ from floating_ip_annotator.plan import (
     desired_annotations,
     object_state,
 )
-from floating_ip_annotator.retry import Deadline, GaveUp, RetryPolicy, with_retries
+from floating_ip_annotator.retry import GaveUp, RetryPolicy, with_retries
+from floating_ip_common.deadline import Deadline
 
 
 class WriteOutcome(enum.Enum):
@@ -47,9 +48,9 @@ def run(settings: AnnotatorSettings) -> Result:
     """Everything is read and checked before the one write, so a failure writes nothing."""
     deadline = Deadline(settings.timeout)
     # Local configuration first: a missing token should not wait for the network.
-    credentials = kube.in_cluster(settings.environ, settings.token_file, settings.ca_file)
+    client = kube.in_cluster(settings.environ, settings.token_file, settings.ca_file)
     identity = metadata.read_identity(settings.metadata_root, settings.policy, deadline)
-    api = KubeApi(credentials)
+    api = KubeApi(client)
     target = settings.target
     try:
         outcome = with_retries(
@@ -59,8 +60,7 @@ def run(settings: AnnotatorSettings) -> Result:
         )
     except GaveUp as gave_up:
         raise KubeUnreachable(
-            f"Kubernetes API at {credentials.server} failing after "
-            + gave_up.summary(settings.timeout)
+            f"Kubernetes API at {api.server} failing after " + gave_up.summary(settings.timeout)
         ) from None
     return Result(outcome, identity)
 

@@ -1,37 +1,36 @@
-"""The Kubernetes API as an in-cluster client sees it: read one object, merge-patch it."""
+"""The Kubernetes API as an in-cluster client sees it: read one object, merge-patch it, with
+the shared client (``floating_ip_common``); its answers mapped to the annotator's failures."""
 
 from __future__ import annotations
 
-import dataclasses
-import ipaddress
-import json
-import os
-import re
-import ssl
+import http.client
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from floating_ip_annotator import transport
 from floating_ip_annotator.errors import (
     AnnotatorConfigError,
     KubeRejected,
     PermissionDenied,
     Transient,
 )
+from floating_ip_common import kube_access
+from floating_ip_common.kube_access import KubeAccess, KubeAccessError
+from floating_ip_common.kube_client import (
+    MERGE_PATCH_TYPE,
+    AnswerTooLarge,
+    ApiError,
+    KubeClient,
+)
+from floating_ip_common.kube_errors import Failure, describe
 
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-TOKEN_FILE = SERVICE_ACCOUNT_DIR / "token"
-CA_FILE = SERVICE_ACCOUNT_DIR / "ca.crt"
+TOKEN_FILE = Path(kube_access.TOKEN_FILE)
+CA_FILE = Path(kube_access.CA_FILE)
 # A Node with many cached images is a few hundred KiB of JSON; stop well above that.
 MAX_OBJECT_BYTES = 8 * 1024 * 1024
-# A projected ServiceAccount token is about 1 KiB; a larger "token" is the wrong file.
-MAX_TOKEN_BYTES = 64 * 1024
-_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
-_PORT = re.compile(r"[1-9][0-9]{0,4}")
+USER_AGENT = "floating-ip-annotator"
 
 
 @dataclass(frozen=True)
@@ -56,78 +55,33 @@ class Target:
         return f"{self.kind} {self.namespace}/{self.name}"
 
 
-@dataclass(frozen=True)
-class Credentials:
-    server: str
-    token: str = field(repr=False)  # never in a log line, not even by accident
-    context: ssl.SSLContext = field(repr=False)
-
-
-def in_cluster(environ: Mapping[str, str], token_file: Path, ca_file: Path) -> Credentials:
-    """What every in-cluster client uses: the service env vars, the mounted token and CA."""
-    host = environ.get("KUBERNETES_SERVICE_HOST", "")
-    port = environ.get("KUBERNETES_SERVICE_PORT", "")
-    if not host or not port:
+def in_cluster(environ: Mapping[str, str], token_file: Path, ca_file: Path) -> KubeClient:
+    """What every in-cluster client uses: the service env vars, the mounted token and CA,
+    all checked now, so that a mistake is named before any network call."""
+    url, problems = kube_access.in_pod_url(environ)
+    if url is None:
         raise AnnotatorConfigError(
             "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set: "
             "not running in a Kubernetes pod?"
         )
-    _check_server(host, port)
-    if ":" in host:
-        host = f"[{host}]"
-    token = _read_token(token_file)
+    if problems:
+        raise AnnotatorConfigError("; ".join(problems))
     try:
-        context = ssl.create_default_context(cafile=os.fspath(ca_file))
-    except (OSError, ssl.SSLError) as error:
-        raise AnnotatorConfigError(f"cannot load the cluster CA from {ca_file}: {error}") from None
-    return Credentials(f"https://{host}:{port}", token, context)
-
-
-def _check_server(host: str, port: str) -> None:
-    """Refused here, not found "unreachable" after every retry (or sent somewhere else)."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        if not _HOSTNAME.fullmatch(host):
-            raise AnnotatorConfigError(
-                f"KUBERNETES_SERVICE_HOST {host!r} is not an IP address or host name"
-            ) from None
-    if not _PORT.fullmatch(port) or int(port) > 65535:
-        raise AnnotatorConfigError(f"KUBERNETES_SERVICE_PORT {port!r} is not a port (1-65535)")
-
-
-def _read_token(token_file: Path) -> str:
-    """The token, checked without ever quoting it: it goes into a header as it is."""
-    try:
-        with token_file.open("rb") as file:
-            raw = file.read(MAX_TOKEN_BYTES + 1)
-    except OSError as error:
-        raise AnnotatorConfigError(
-            f"cannot read the ServiceAccount token at {token_file}: {error.strerror} "
-            "(is automountServiceAccountToken false?)"
-        ) from None
-    if len(raw) > MAX_TOKEN_BYTES:
-        raise AnnotatorConfigError(
-            f"the ServiceAccount token file {token_file} is larger than {MAX_TOKEN_BYTES} bytes: "
-            "not a token"
-        )
-    token = raw.strip()
-    if not token:
-        raise AnnotatorConfigError(f"the ServiceAccount token file {token_file} is empty")
-    if not all(0x21 <= byte <= 0x7E for byte in token):
-        raise AnnotatorConfigError(
-            f"the ServiceAccount token in {token_file} contains bytes a token never has "
-            "(spaces, line breaks, control or non-ASCII characters)"
-        )
-    return token.decode("ascii")
+        kube_access.read_token(str(token_file))
+        return KubeClient(KubeAccess(url, str(token_file), str(ca_file)), user_agent=USER_AGENT)
+    except KubeAccessError as error:
+        raise AnnotatorConfigError(str(error)) from None
 
 
 class KubeApi:
     """GET and PATCH of single objects; statuses mapped to the annotator's errors."""
 
-    def __init__(self, credentials: Credentials) -> None:
-        self._credentials = credentials
-        self._director = transport.opener(credentials.context)
+    def __init__(self, client: KubeClient) -> None:
+        self._client = client
+
+    @property
+    def server(self) -> str:
+        return self._client.api_url
 
     def get(self, target: Target, timeout: float) -> dict[str, Any]:
         return self._call("GET", target, None, timeout)
@@ -138,69 +92,57 @@ class KubeApi:
     def _call(
         self, method: str, target: Target, body: Mapping[str, Any] | None, timeout: float
     ) -> dict[str, Any]:
-        headers = {
-            "Authorization": f"Bearer {self._credentials.token}",
-            "Accept": "application/json",
-            "User-Agent": "floating-ip-annotator",
-        }
-        data = None
-        if body is not None:
-            headers["Content-Type"] = "application/merge-patch+json"
-            data = json.dumps(body).encode()
-        request = urllib.request.Request(  # noqa: S310 - the URL is https, built here
-            self._credentials.server + target.path, data=data, headers=headers, method=method
-        )
-        reply = transport.send(self._director, request, timeout=timeout, max_bytes=MAX_OBJECT_BYTES)
-        # Whatever the answer holds, it never carries the token into a log line.
-        reply = dataclasses.replace(
-            reply, body=reply.body.replace(self._credentials.token, "<token>")
-        )
-        if reply.status == 200:
-            return _object(reply, target)
-        raise _failure(reply, method, target)
+        connection = self._client.connection(read_timeout=timeout)
+        try:
+            return connection.request(
+                method,
+                target.path,
+                body,
+                content_type=MERGE_PATCH_TYPE,
+                max_bytes=MAX_OBJECT_BYTES,
+            )
+        except ApiError as error:
+            raise failure(error, method, target) from None
+        except AnswerTooLarge:
+            raise KubeRejected(
+                f"the Kubernetes API answered more than {MAX_OBJECT_BYTES} bytes for {target}: "
+                "not a single object"
+            ) from None
+        except KubeAccessError as error:
+            raise AnnotatorConfigError(str(error)) from None
+        except ValueError:
+            raise KubeRejected(f"the Kubernetes API answered non-JSON for {target}") from None
+        except (OSError, http.client.HTTPException) as error:
+            raise Transient(describe(error, timeout)) from None
+        finally:
+            connection.close()
 
 
-def _object(reply: transport.Reply, target: Target) -> dict[str, Any]:
-    if reply.oversized:
-        raise KubeRejected(
-            f"the Kubernetes API answered more than {MAX_OBJECT_BYTES} bytes for {target}: "
-            "not a single object"
-        )
-    try:
-        parsed = json.loads(reply.body)
-    except (ValueError, RecursionError):
-        raise KubeRejected(
-            f"the Kubernetes API answered non-JSON for {target}: {_quoted(reply.body)}"
-        ) from None
-    if not isinstance(parsed, dict):
-        raise KubeRejected(f"the Kubernetes API answered a non-object for {target}")
-    return parsed
-
-
-def _failure(reply: transport.Reply, method: str, target: Target) -> Exception:
-    message = _status_message(reply.body)
+def failure(error: ApiError, method: str, target: Target) -> Exception:
+    """The annotator's failure for a refused request: retried, or named with what to fix."""
     doing = "reading" if method == "GET" else "patching"
-    if reply.status == 401:
+    kind = error.failure
+    if kind is Failure.UNAUTHORIZED:
         return PermissionDenied(
             f"the Kubernetes API rejected the ServiceAccount token (401) {doing} {target}: "
-            f"{message}"
+            f"{error.message}"
         )
-    if reply.status == 403:
+    if kind is Failure.FORBIDDEN:
         return PermissionDenied(
-            f"permission denied {doing} {target}: {message}; {_needed_role(target)}"
+            f"permission denied {doing} {target}: {error.message}; {_needed_role(target)}"
         )
-    if reply.status in {409, 429} or reply.status >= 500:
-        return Transient(f"HTTP {reply.status} {doing} {target}: {message}")
-    if reply.status == 404:
-        return KubeRejected(f"{target} not found (404): {message}")
-    if 300 <= reply.status < 400:
-        # Never followed: the token would go along to wherever it points.
+    if kind in (Failure.CONFLICT, Failure.TRANSIENT):
+        # A conflict: the object changed between the read and the patch; read again.
+        return Transient(f"HTTP {error.status} {doing} {target}: {error.message}")
+    if kind is Failure.NOT_FOUND:
+        return KubeRejected(f"{target} not found (404): {error.message}")
+    if kind is Failure.REDIRECTED:
         return KubeRejected(
-            f"the Kubernetes API redirected {doing} {target} (HTTP {reply.status}) to "
-            f"{_quoted(reply.location) if reply.location else 'nowhere'}, not followed: "
+            f"the Kubernetes API redirected {doing} {target} (HTTP {error.status}) to "
+            f"{error.location or 'nowhere'}, not followed: "
             "the API server does not redirect, is KUBERNETES_SERVICE_HOST right?"
         )
-    return KubeRejected(f"HTTP {reply.status} {doing} {target}: {message}")
+    return KubeRejected(f"HTTP {error.status} {doing} {target}: {error.message}")
 
 
 def _needed_role(target: Target) -> str:
@@ -210,21 +152,3 @@ def _needed_role(target: Target) -> str:
             "(get and patch nodes)"
         )
     return "the ServiceAccount needs the floating-ip-annotator Role (get and patch pods)"
-
-
-def _status_message(body: str) -> str:
-    """The ``message`` of a Kubernetes Status object, else the body cut short; quoted when
-    it holds line breaks or control characters, so it cannot forge log lines."""
-    try:
-        status = json.loads(body)
-    except (ValueError, RecursionError):
-        status = None
-    if isinstance(status, dict) and isinstance(status.get("message"), str):
-        return _quoted(str(status["message"]))
-    return _quoted(body.strip()) if body.strip() else "(no message)"
-
-
-def _quoted(text: str, limit: int = 200) -> str:
-    """``text`` cut at ``limit`` characters, as it is when printable, else as a repr."""
-    cut = text[:limit] + ("..." if len(text) > limit else "")
-    return cut if cut.isprintable() else repr(cut)

@@ -14,7 +14,8 @@ from floating_ip_annotator.errors import (
     Transient,
 )
 from floating_ip_annotator.identity import DropletIdentity, parse_anchor_ipv4, parse_droplet_id
-from floating_ip_annotator.retry import Deadline, GaveUp, RetryPolicy, with_retries
+from floating_ip_annotator.retry import GaveUp, RetryPolicy, with_retries
+from floating_ip_common.deadline import Deadline
 
 DEFAULT_URL = "http://169.254.169.254"
 ANCHOR_PATH = "metadata/v1/interfaces/public/0/anchor_ipv4/address"

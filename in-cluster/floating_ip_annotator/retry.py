@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
 from floating_ip_annotator.errors import Transient
+from floating_ip_common import backoff
+from floating_ip_common.deadline import Deadline
 
 T = TypeVar("T")
 
@@ -24,22 +27,9 @@ class RetryPolicy:
 
     def delays(self) -> Iterator[float]:
         """The waits between attempts (one fewer than ``attempts``)."""
-        delay = self.first_delay
-        for _ in range(self.attempts - 1):
-            yield delay
-            delay = min(delay * 2, self.max_delay)
-
-
-class Deadline:
-    """The whole run's time budget, shared by every call."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._end = clock() + seconds
-        self.seconds = seconds
-
-    def remaining(self) -> float:
-        return max(0.0, self._end - self._clock())
+        return itertools.islice(
+            backoff.growing(self.first_delay, self.max_delay), max(self.attempts - 1, 0)
+        )
 
 
 class GaveUp(Exception):

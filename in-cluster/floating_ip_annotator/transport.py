@@ -1,17 +1,18 @@
-"""One HTTP request with urllib, network failures turned into :class:`Transient`."""
+"""One plain-HTTP request to the metadata service with urllib, network failures turned into
+:class:`Transient` (the Kubernetes API is reached through ``floating_ip_common``)."""
 
 from __future__ import annotations
 
 import contextlib
 import http.client
 import socket
-import ssl
 import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
 from floating_ip_annotator.errors import Transient
+from floating_ip_common.kube_errors import describe
 
 WATCHDOG_FACTOR = 1.5
 """A whole answer may take this many request timeouts before its connection is cut."""
@@ -78,36 +79,19 @@ class _WatchedHTTPConnection(http.client.HTTPConnection):
         _watch(self.sock)
 
 
-class _WatchedHTTPSConnection(http.client.HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _watch(self.sock)
-
-
 class _HTTPHandler(urllib.request.HTTPHandler):
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(_WatchedHTTPConnection, req)
 
 
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, context: ssl.SSLContext) -> None:
-        super().__init__(context=context)
-        self.context = context
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_WatchedHTTPSConnection, req, context=self.context)
-
-
-def opener(context: ssl.SSLContext | None = None) -> urllib.request.OpenerDirector:
-    """Direct connections only: both services are link-local or in-cluster, and a proxy from
-    the environment (``HTTPS_PROXY``) must never see the token."""
+def opener() -> urllib.request.OpenerDirector:
+    """Direct connections only: the metadata service is link-local, and a proxy from the
+    environment (``HTTP_PROXY``) must never see what it answers."""
     handlers: list[urllib.request.BaseHandler] = [
         urllib.request.ProxyHandler({}),
         _NoRedirects(),
         _HTTPHandler(),
     ]
-    if context is not None:
-        handlers.append(_HTTPSHandler(context))
     return urllib.request.build_opener(*handlers)
 
 
@@ -187,18 +171,3 @@ def _cause(error: object, timeout: float, watchdog: _Watchdog) -> str:
     if watchdog.fired:
         return f"answer too slow: not complete within {timeout * WATCHDOG_FACTOR:.3g}s"
     return describe(error, timeout)
-
-
-def describe(error: object, timeout: float) -> str:
-    """A short cause for a log line: "connection refused", "timed out after 2s", ..."""
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(error, TimeoutError):
-        return f"timed out after {timeout:g}s"
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted: {error.verify_message}"
-    if isinstance(error, http.client.RemoteDisconnected):
-        return "connection closed without an answer"
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror[0].lower() + error.strerror[1:]
-    return str(error) or type(error).__name__

@@ -294,7 +294,11 @@ HUGE = "a" * 100_000
         (["--node"], {"NODE_NAME": "pool-a/status"}, "NODE_NAME 'pool-a/status' is not a"),
         (["--node"], {"NODE_NAME": "pool-a?dryRun=All"}, "is not a Kubernetes name"),
         (["--node"], {"NODE_NAME": ""}, "NODE_NAME is not set"),
-        ([], {"KUBERNETES_SERVICE_PORT": "https"}, "KUBERNETES_SERVICE_PORT 'https' is not a port"),
+        (
+            [],
+            {"KUBERNETES_SERVICE_PORT": "https"},
+            "KUBERNETES_SERVICE_PORT: 'https' is not a port",
+        ),
         ([], {"KUBERNETES_SERVICE_PORT": "0"}, "is not a port"),
         ([], {"KUBERNETES_SERVICE_PORT": "65536"}, "is not a port"),
         ([], {"KUBERNETES_SERVICE_PORT": "443/x"}, "is not a port"),

@@ -3,13 +3,12 @@ what it writes, when it retries, and how it is configured."""
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from floating_ip_annotator import cli, kube, metadata, transport
+from floating_ip_annotator import cli, kube, metadata
 from floating_ip_annotator.errors import (
     AnnotatorConfigError,
     ExitCode,
@@ -22,8 +21,11 @@ from floating_ip_annotator.errors import (
 from floating_ip_annotator.identity import DropletIdentity, parse_anchor_ipv4, parse_droplet_id
 from floating_ip_annotator.kube import Target
 from floating_ip_annotator.plan import annotation_patch, check_node_droplet, desired_annotations
-from floating_ip_annotator.retry import Deadline, GaveUp, RetryPolicy, with_retries
+from floating_ip_annotator.retry import GaveUp, RetryPolicy, with_retries
 from floating_ip_common.contract import ANCHOR_IPV4, DROPLET_ID
+from floating_ip_common.deadline import Deadline
+from floating_ip_common.kube_client import ApiError
+from floating_ip_common.kube_errors import status_message
 
 SOURCE = "http://169.254.169.254/metadata/v1/interfaces/public/0/anchor_ipv4/address"
 IDENTITY = DropletIdentity(droplet_id=3164494, anchor_ipv4="10.17.0.5")
@@ -245,24 +247,21 @@ def test_targets_name_their_api_path() -> None:
 def test_statuses_map_to_retry_or_a_named_failure(
     status: int, target: Target, error: type[Exception], words: str
 ) -> None:
-    body = '{"kind": "Status", "message": "the message"}'
-    failure = kube._failure(transport.Reply(status, body), "GET", target)
+    body = b'{"kind": "Status", "message": "the message"}'
+    failure = kube.failure(ApiError(status, status_message(body)), "GET", target)
     assert type(failure) is error
     assert words in str(failure)
 
 
-def test_credentials_never_show_the_token(tmp_path: Path) -> None:
+def test_a_bad_ca_is_named_and_the_token_never_shown(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("secret-token-value\n")
     ca = tmp_path / "ca.crt"
     ca.write_bytes(b"")
     environ = {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"}
-    with pytest.raises(AnnotatorConfigError, match="cannot load the cluster CA"):
+    with pytest.raises(AnnotatorConfigError, match="cannot load the cluster CA") as refused:
         kube.in_cluster(environ, token, ca)
-    credentials = kube.Credentials(
-        "https://[fd00::1]:443", "secret-token-value", ssl.create_default_context()
-    )
-    assert "secret-token-value" not in repr(credentials)
+    assert "secret-token-value" not in str(refused.value)
 
 
 @pytest.mark.parametrize(

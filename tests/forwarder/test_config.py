@@ -305,9 +305,9 @@ def test_a_bad_token_file_is_named_without_quoting_the_token(
     token = tmp_path / "token"
     token.write_bytes(content)
     client = KubeClient(KubeAccess("https://127.0.0.1:6443", str(token), None))
-    with pytest.raises(ValueError, match="contains spaces, line breaks") as refused:
+    with pytest.raises(ValueError, match=r"is empty|contains bytes a token never has") as refused:
         client.headers("application/json")
     assert "tok-SECRET" not in str(refused.value)
     assert str(token) in str(refused.value)
     token.write_bytes(b"tok-good\n")
-    assert client.headers("application/json")["Authorization"] == "Bearer tok-good"
+    assert client.headers("application/json")[0]["Authorization"] == "Bearer tok-good"

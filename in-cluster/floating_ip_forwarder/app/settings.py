@@ -6,15 +6,18 @@ Deployment is fixed in one round.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
 
-from floating_ip_common.kube_access import SERVICE_ACCOUNT_DIR, KubeAccess
+from floating_ip_common.kube_access import (
+    ACCESS_VARIABLES,
+    KubeAccess,
+    https_url_problems,
+    locate,
+)
 
 PLATFORM_RATE_LIMIT = 600
 """DigitalOcean Functions: invocations per minute per namespace."""
@@ -25,7 +28,6 @@ _CLUSTER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _LOG_LEVELS = ("debug", "info", "warning", "error")
-_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 MAX_DURATION = 7 * 24 * 3600.0
 """Longer is a typo (and past ``threading.TIMEOUT_MAX`` a wait raises)."""
 
@@ -288,57 +290,13 @@ def _header_safe(text: str) -> bool:
     return all(0x21 <= ord(char) <= 0x7E for char in text)
 
 
-def _check_url(name: str, url: str, problems: list[str]) -> None:
-    """An https URL that can be requested as given; the secret never goes elsewhere."""
-    if not url.isprintable() or any(char.isspace() for char in url):
-        problems.append(f"{name}: {url[:200]!r} contains whitespace or control characters")
-        return
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as error:
-        problems.append(f"{name}: not a URL ({error})")
-        return
-    if parts.scheme != "https" or not parts.hostname:
-        problems.append(f"{name} must be an https:// URL (the secret travels with it)")
-    if parts.username or parts.password:
-        problems.append(f"{name} must not carry credentials; they come from their own settings")
-
-
 def _check_function_url(url: str, problems: list[str]) -> None:
-    _check_url("FUNCTION_URL", url, problems)
-
-
-def _check_service(host: str, port: str, problems: list[str]) -> None:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        if not _HOSTNAME.fullmatch(host):
-            problems.append(
-                f"KUBERNETES_SERVICE_HOST: {host[:200]!r} is not an IP address or host name"
-            )
-    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
-        problems.append(f"KUBERNETES_SERVICE_PORT: {port[:200]!r} is not a port (1-65535)")
+    problems += https_url_problems("FUNCTION_URL", url)
 
 
 def _kube_access(read: _Reader, is_file: Callable[[str], bool]) -> KubeAccess:
-    api_url = read.text("KUBE_API_URL")
-    if not api_url:
-        host, port = read.text("KUBERNETES_SERVICE_HOST"), read.text("KUBERNETES_SERVICE_PORT")
-        if host and port:
-            _check_service(host, port, read.problems)
-            api_url = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
-        else:
-            read.problems.append(
-                "KUBE_API_URL is not set and this is not a pod (no KUBERNETES_SERVICE_HOST):"
-                " set KUBE_API_URL, KUBE_TOKEN_FILE and KUBE_CA_FILE"
-            )
-    else:
-        _check_url("KUBE_API_URL", api_url, read.problems)
-    token_file = read.text("KUBE_TOKEN_FILE", f"{SERVICE_ACCOUNT_DIR}/token")
-    read.file("KUBE_TOKEN_FILE", token_file, is_file)
-    ca_file = read.text("KUBE_CA_FILE")
-    if not ca_file and not read.text("KUBE_API_URL"):
-        ca_file = f"{SERVICE_ACCOUNT_DIR}/ca.crt"
-    read.file("KUBE_CA_FILE", ca_file, is_file)
-    return KubeAccess(api_url.rstrip("/"), token_file, ca_file or None)
+    access, problems = locate({name: read.text(name) for name in ACCESS_VARIABLES})
+    read.problems += problems
+    read.file("KUBE_TOKEN_FILE", access.token_file, is_file)
+    read.file("KUBE_CA_FILE", access.ca_file or "", is_file)
+    return access

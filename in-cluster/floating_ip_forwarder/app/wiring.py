@@ -34,6 +34,8 @@ from floating_ip_forwarder.ops.metrics import ForwarderMetrics
 OPS_ADDRESS = "0.0.0.0"  # noqa: S104
 SHUTDOWN_SECONDS = 5.0
 
+USER_AGENT = "doks-floating-ip-event-forwarder"
+
 log = logging.getLogger(__name__)
 
 
@@ -116,7 +118,7 @@ def run(settings: ForwarderSettings) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     metrics = ForwarderMetrics()
-    client = KubeClient(settings.kube)
+    client = KubeClient(settings.kube, user_agent=USER_AGENT)
     context = function_context(settings.function_ca_file)
     senders = [
         Sender(settings.function_url, settings.web_secret, context, settings.function_timeout)

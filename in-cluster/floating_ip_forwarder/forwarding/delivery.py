@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from floating_ip_common import backoff
 from floating_ip_common.retry_after import MAX_RETRY_AFTER
 
 
@@ -63,5 +64,6 @@ class RetryPolicy:
         if retry_after is not None:
             # The server knows when it will be back: neither earlier nor much later.
             return retry_after * (1 + 0.1 * rand)
-        ceiling = min(self.cap, self.base * self.factor ** min(attempt, 32))
-        return ceiling / 2 + ceiling / 2 * rand  # "equal jitter": spread, never near zero
+        return backoff.equal_jitter(
+            backoff.ceiling(attempt, self.base, self.cap, self.factor), rand
+        )
