@@ -4,6 +4,7 @@ both granting the same RBAC, both running the same pods."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -37,7 +38,11 @@ def user_overlay(tmp_path: Path) -> Iterator[Path]:
     """The example overlay as a user has it after their three edits: a copy of the shipped
     folders with secret.env written (the URL and cluster id placeholders stay)."""
     shutil.copytree(DEPLOY, tmp_path / "deploy", ignore=shutil.ignore_patterns("secret.env"))
-    shutil.copytree(REPO / "charts", tmp_path / "charts")
+    shutil.copytree(REPO / "charts", tmp_path / "charts", symlinks=True)
+    # The base's Component: the in-cluster code, which the chart's files/code links to.
+    shutil.copytree(
+        REPO / "in-cluster", tmp_path / "in-cluster", ignore=shutil.ignore_patterns("__pycache__")
+    )
     (tmp_path / "deploy" / "example" / "secret.env").write_text("WEB_SECRET=users-own-secret\n")
     yield tmp_path / "deploy" / "example"
 
@@ -101,15 +106,20 @@ def rbac(docs: list[Doc]) -> set[tuple[Any, ...]]:
 
 def pod_spec(docs: list[Doc], kind: str) -> Doc:
     """The pod template's spec with generated names reduced to their stem (kustomize's hash
-    suffix) and the release's own labels left out: what the kubelet would run."""
+    suffix), the release's own labels left out and volumes in name order (the kubelet mounts
+    them by name): what the kubelet would run."""
     [found] = [d for d in docs if d["kind"] == kind]
     spec: Doc = found["spec"]["template"]["spec"]
     text = yaml.safe_dump(spec)
     for doc in docs:
         name = doc["metadata"]["name"]
-        if doc["kind"] in ("ConfigMap", "Secret") and name[-11:-10] == "-":
+        if doc["kind"] in ("ConfigMap", "Secret") and re.search(r"-[a-z0-9]{10}$", name):
             text = text.replace(name, name[:-11])
     reduced: Doc = yaml.safe_load(text)
+    reduced["volumes"] = sorted(reduced.get("volumes", []), key=lambda v: v["name"])
+    for container in reduced.get("initContainers", []) + reduced["containers"]:
+        if "volumeMounts" in container:
+            container["volumeMounts"].sort(key=lambda m: m["name"])
     return reduced
 
 
