@@ -13,6 +13,7 @@ import pytest
 
 from floating_ip.core.model import Reason
 from floating_ip_common import contract
+from floating_ip_common.kube_access import ACCESS_VARIABLES
 from floating_ip_forwarder.app import settings as forwarder_config
 from testbed.layout import REPO
 from tools import docs_site, docs_tables
@@ -75,10 +76,12 @@ def test_every_annotation_and_event_reason_is_documented() -> None:
 def test_the_settings_docs_name_every_variable_the_forwarder_reads() -> None:
     """The generated table plus the page's prose name every variable ``from_env`` reads."""
     read = {name for name, _ in docs_tables._calls(forwarder_config, forwarder_config.from_env)}
-    read |= {"KUBE_API_URL", "KUBE_TOKEN_FILE", "KUBE_CA_FILE"}  # read by _kube_access
+    read |= set(ACCESS_VARIABLES)  # read through floating_ip_common's locate
     documented = {s.variable for s in docs_tables.forwarder_settings()}
     page = (DOCS / "settings.md").read_text()
-    for name in read - documented - {"HOSTNAME", "KUBERNETES_SERVICE_HOST"}:
+    for name in (
+        read - documented - {"HOSTNAME", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"}
+    ):
         assert f"`{name}`" in page, name
 
 
