@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from floating_ip.core.model import Reason
+from floating_ip_annotator import cli as annotator_cli
+from floating_ip_annotator import metadata as annotator_metadata
 from floating_ip_common import contract
 from floating_ip_common.kube_access import ACCESS_VARIABLES
 from floating_ip_forwarder.app import settings as forwarder_config
@@ -127,3 +129,19 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "index.html").is_file()
     assert "RESYNC_PERIOD" in (tmp_path / "settings.html").read_text()
+
+
+def test_the_annotators_documented_defaults_are_its_parsers() -> None:
+    """The annotator's page keeps its table by hand (flags and variables mixed); each default
+    it shows is checked against the code that defines it."""
+    rows = {}
+    for line in (DOCS / "annotator.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| `--") and len(cells) == 3:
+            rows[cells[0].split("`")[1]] = cells[1].strip("`")
+    defaults = {a.dest: a.default for a in annotator_cli.parser()._actions}
+    for flag in ("--timeout", "--request-timeout", "--attempts", "--token-file", "--ca-file"):
+        default = defaults[flag.removeprefix("--").replace("-", "_")]
+        shown = f"{default:g}" if isinstance(default, float) else str(default)
+        assert rows[flag] == shown, flag
+    assert rows["--metadata-url"] == annotator_metadata.DEFAULT_URL
