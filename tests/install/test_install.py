@@ -25,6 +25,8 @@ SETTINGS = (
     "clusterId=0f1e2d3c-4b5a-4697-8877-665544332211",
     "webSecret.value=a-secret-of-at-least-16-chars",
 )
+HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
+"""What kustomize appends to a generated name (a plain name may end in "-nodes-code")."""
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")
 
 
@@ -38,11 +40,7 @@ def user_overlay(tmp_path: Path) -> Iterator[Path]:
     """The example overlay as a user has it after their three edits: a copy of the shipped
     folders with secret.env written (the URL and cluster id placeholders stay)."""
     shutil.copytree(DEPLOY, tmp_path / "deploy", ignore=shutil.ignore_patterns("secret.env"))
-    shutil.copytree(REPO / "charts", tmp_path / "charts", symlinks=True)
-    # The base's Component: the in-cluster code, which the chart's files/code links to.
-    shutil.copytree(
-        REPO / "in-cluster", tmp_path / "in-cluster", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    shutil.copytree(REPO / "in-cluster", tmp_path / "in-cluster")
     (tmp_path / "deploy" / "example" / "secret.env").write_text("WEB_SECRET=users-own-secret\n")
     yield tmp_path / "deploy" / "example"
 
@@ -113,7 +111,7 @@ def pod_spec(docs: list[Doc], kind: str) -> Doc:
     text = yaml.safe_dump(spec)
     for doc in docs:
         name = doc["metadata"]["name"]
-        if doc["kind"] in ("ConfigMap", "Secret") and re.search(r"-[a-z0-9]{10}$", name):
+        if doc["kind"] in ("ConfigMap", "Secret") and HASH_SUFFIX.search(name):
             text = text.replace(name, name[:-11])
     reduced: Doc = yaml.safe_load(text)
     reduced["volumes"] = sorted(reduced.get("volumes", []), key=lambda v: v["name"])
