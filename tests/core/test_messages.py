@@ -25,7 +25,7 @@ from floating_ip.core.model import (
 )
 from floating_ip.core.plan import plan
 from floating_ip_common import contract
-from tests.core.builders import DEAD, IP_A, lb, node, observe, rip, svc
+from tests.core.builders import DEAD, IP_A, IP_B, lb, node, observe, rip, svc
 
 SINCE = "2026-01-31T12:00:00Z"
 
@@ -220,3 +220,20 @@ def test_a_users_own_dns_target_survives_the_clean_up() -> None:
     )
     [patch] = plan(observe(service, nodes=[node("n1")])).after_assign
     assert dict(patch.annotations) == {contract.STATUS: None}
+
+
+def test_a_suspected_holder_keeps_the_ip_when_every_fit_droplet_is_taken() -> None:
+    the_plan = plan(
+        observe(
+            svc("web", on=["n1", "n2"]),
+            svc("api", IP_B, on=["n2"]),
+            nodes=[node("n1", suspicion=DEAD), node("n2")],
+            ips=[rip(IP_A, "n1"), rip(IP_B, "n2")],
+        )
+    )
+    assert the_plan.assignments == ()
+    assert message_of(the_plan, Reason.UNREACHABLE) == (
+        f"Reserved IP {IP_A} stays on node n1 (droplet 101): node n1 is unreachable: tcp probe "
+        f"failed since {SINCE} (1 endpoint refused or timed out 2 times in a row), but every "
+        "fit node already holds another reserved IP."
+    )
