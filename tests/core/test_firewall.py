@@ -55,6 +55,7 @@ def firewall(*inbound: FirewallRule, **fields: Any) -> Firewall:
         pytest.param("tcp", " 8000-9000 ", "8000-9000", id="range"),
         pytest.param("icmp", "", "0", id="icmp-has-no-ports"),
         pytest.param("tcp", "eighty", "eighty", id="unknown-kept-as-is"),
+        pytest.param("tcp", "080", "80", id="leading-zero"),
     ],
 )
 def test_ports_normalised(protocol: str, ports: str, expected: str) -> None:

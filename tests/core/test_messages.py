@@ -237,3 +237,28 @@ def test_a_suspected_holder_keeps_the_ip_when_every_fit_droplet_is_taken() -> No
         f"failed since {SINCE} (1 endpoint refused or timed out 2 times in a row), but every "
         "fit node already holds another reserved IP."
     )
+
+
+def test_a_service_clashing_on_ports_is_told_who_has_the_ip_and_on_which_ports() -> None:
+    the_plan = plan(
+        observe(
+            svc("web", on=["n1"], tcp=[80, 443], created="2025-01-01T00:00:00Z"),
+            svc("api", on=["n1"], tcp=[80, 443], udp=[53], created="2025-01-02T00:00:00Z"),
+            nodes=[node("n1")],
+            ips=[rip(IP_A)],
+        )
+    )
+    assert message_of(the_plan, Reason.IP_CONFLICT) == (
+        f"Reserved IP {IP_A} is already used by Service default/web on TCP/443, TCP/80; "
+        "this Service does not get it."
+    )
+
+
+def test_one_node_without_anchor_is_named_in_the_singular() -> None:
+    the_plan = plan(
+        observe(svc("web", on=["n1"]), nodes=[node("n1", with_anchor=False)], ips=[rip(IP_A, "n1")])
+    )
+    assert message_of(the_plan, Reason.MISSING_ANCHOR_IP) == (
+        f"Reserved IP {IP_A} stays on node n1 (droplet 101): the anchor IP of node n1 is unknown "
+        f"(no {contract.ANCHOR_IPV4} annotation on its Pod or Node)."
+    )
