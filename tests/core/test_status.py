@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from floating_ip.core.model import NodeVerdict, Unfit
-from floating_ip.core.status import MAX_NAMED_NODES, unfit_summary
+from floating_ip.core.status import MAX_NAMED_NODES, sentence, status_text, unfit_summary
 
 NOT_READY = (Unfit.NOT_READY,)
 
@@ -68,3 +68,21 @@ def test_the_summary_length_does_not_grow_with_the_cluster() -> None:
         return unfit_summary(tuple(NodeVerdict(f"node-{i:04}", NOT_READY) for i in range(count)))
 
     assert len(many(10_000)) - len(many(MAX_NAMED_NODES + 1)) < 10
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        pytest.param("node n1 is unreachable", "Node n1 is unreachable.", id="capitalised-stop"),
+        pytest.param("Reserved IP kept.", "Reserved IP kept.", id="one-stop-only"),
+        pytest.param("  spaced  ", "Spaced.", id="trimmed"),
+    ],
+)
+def test_a_message_becomes_one_sentence(message: str, expected: str) -> None:
+    assert sentence(message) == expected
+
+
+def test_a_status_is_its_sentences_in_a_row() -> None:
+    assert status_text(["reserved IP kept", "firewall annotation ignored."]) == (
+        "Reserved IP kept. Firewall annotation ignored."
+    )
