@@ -99,9 +99,9 @@ def test_sources_accepts(text: str | None, expected: tuple[str, ...]) -> None:
     ],
 )
 def test_sources_rejects_naming_the_key(text: str, why: str) -> None:
-    with pytest.raises(AnnotationError, match=why) as error:
+    with pytest.raises(AnnotationError, match=f"{why}$") as error:
         parse_sources(text)
-    assert str(error.value).startswith(f"Annotation {contract.FIREWALL_SOURCES}: {text!r} ")
+    assert str(error.value).startswith(f"Annotation {contract.FIREWALL_SOURCES}: {text!r} has ")
 
 
 def test_service_without_address_has_not_opted_in() -> None:

@@ -82,3 +82,16 @@ def test_someone_elses_ingress_entries_are_never_recorded_as_ours() -> None:
     for patch in (*the_plan.before_assign, *the_plan.after_assign):
         marker = dict(patch.annotations).get(contract.WRITTEN)
         assert marker is None or "198.51.100.50" not in marker
+
+
+def test_every_opted_out_service_is_cleaned_whatever_comes_before_it() -> None:
+    placed = svc("a-web", on=["n1"])
+    gone = svc("b-old", None, annotations={contract.STATUS: "x"})
+    the_plan = plan(observe(placed, gone, nodes=[node("n1")], ips=[rip(IP_A)]))
+    cleaned = [p for p in the_plan.after_assign if p.service == gone.ref]
+    assert [dict(p.annotations) for p in cleaned] == [{contract.STATUS: None}]
+
+
+def test_a_node_without_a_region_label_is_taken_to_be_in_the_clusters_region() -> None:
+    the_plan = plan(observe(svc("web", on=["n1"]), nodes=[node("n1", region=None)], ips=[rip()]))
+    assert [a.node_name for a in the_plan.assignments] == ["n1"]
