@@ -155,6 +155,7 @@ def test_unclaimed_ips(
     )
     the_plan = plan(observation)
     assert [(u.ip, u.unassign) for u in the_plan.unclaimed] == expected
+    assert all((u.node_name, u.droplet_id) == ("n2", droplet("n2")) for u in the_plan.unclaimed)
     assert the_plan.unassignments == tuple(u for u in the_plan.unclaimed if u.unassign)
 
 

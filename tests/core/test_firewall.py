@@ -20,8 +20,10 @@ from floating_ip.core.model import (
     Firewall,
     FirewallAction,
     FirewallRule,
+    Protocol,
     Reason,
     Service,
+    ServicePort,
     Sources,
 )
 from floating_ip.core.plan import plan
@@ -332,3 +334,38 @@ def test_every_kind_of_source_is_kept_sorted_and_once() -> None:
         kubernetes_ids=("k-a", "k-b"),
         tags=("k8s", "web"),
     )
+
+
+def test_an_sctp_port_is_refused_by_number_and_the_ports_after_it_still_open() -> None:
+    web = replace(
+        svc("web", tcp=()),
+        ports=(ServicePort(9899, Protocol.SCTP), ServicePort(443, Protocol.TCP)),
+    )
+    the_plan = plan(observe(web, nodes=nodes("n1"), ips=[rip()]))
+    assert the_plan.firewall is not None and the_plan.firewall.body is not None
+    assert let_in(the_plan.firewall.body.inbound_rules) == {
+        ("tcp", 443, source) for source in contract.DEFAULT_FIREWALL_SOURCES
+    }
+    [report] = the_plan.reports
+    assert [p.message for p in report.problems] == [
+        "Cloud firewalls cannot open SCTP port 9899; open it another way"
+    ]
+
+
+def test_a_service_over_the_rule_limit_keeps_its_other_problems() -> None:
+    """51 Services, each opening a port of its own (no two neighbours): over the limit of 50
+    rules. The first also has an SCTP port: it is told both."""
+    services = [svc(f"s{i:02}", f"203.0.113.{100 + i}", tcp=[1000 + 2 * i]) for i in range(51)]
+    services[0] = replace(services[0], ports=(*services[0].ports, ServicePort(9899, Protocol.SCTP)))
+    the_plan = plan(
+        observe(
+            *services,
+            nodes=nodes("n1"),
+            ips=[rip(s.annotation(contract.ADDRESS) or "") for s in services],
+        )
+    )
+    first = next(r for r in the_plan.reports if r.service == services[0].ref)
+    assert [p.reason for p in first.problems] == [
+        Reason.UNSUPPORTED_PROTOCOL,
+        Reason.FIREWALL_LIMIT,
+    ]
