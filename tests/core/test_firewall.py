@@ -354,9 +354,10 @@ def test_an_sctp_port_is_refused_by_number_and_the_ports_after_it_still_open() -
 
 def test_a_service_over_the_rule_limit_keeps_its_other_problems() -> None:
     """51 Services, each opening a port of its own (no two neighbours): over the limit of 50
-    rules. The first also has an SCTP port: it is told both."""
+    rules. The first also has two SCTP ports: it is told all three problems."""
     services = [svc(f"s{i:02}", f"203.0.113.{100 + i}", tcp=[1000 + 2 * i]) for i in range(51)]
-    services[0] = replace(services[0], ports=(*services[0].ports, ServicePort(9899, Protocol.SCTP)))
+    sctp = (ServicePort(9899, Protocol.SCTP), ServicePort(9900, Protocol.SCTP))
+    services[0] = replace(services[0], ports=(*services[0].ports, *sctp))
     the_plan = plan(
         observe(
             *services,
