@@ -368,5 +368,6 @@ def test_a_service_over_the_rule_limit_keeps_its_other_problems() -> None:
     first = next(r for r in the_plan.reports if r.service == services[0].ref)
     assert [p.reason for p in first.problems] == [
         Reason.UNSUPPORTED_PROTOCOL,
+        Reason.UNSUPPORTED_PROTOCOL,
         Reason.FIREWALL_LIMIT,
     ]

@@ -16,6 +16,7 @@ from floating_ip.core.exposure import (
 from floating_ip.core.model import (
     ConditionStatus,
     EventType,
+    Firewall,
     Ingress,
     IPMode,
     Observation,
@@ -25,7 +26,7 @@ from floating_ip.core.model import (
 )
 from floating_ip.core.plan import plan
 from floating_ip_common import contract
-from tests.core.builders import DEAD, IP_A, IP_B, lb, node, observe, rip, svc
+from tests.core.builders import CLUSTER, DEAD, IP_A, IP_B, lb, node, observe, rip, svc
 
 SINCE = "2026-01-31T12:00:00Z"
 
@@ -262,3 +263,33 @@ def test_one_node_without_anchor_is_named_in_the_singular() -> None:
         f"Reserved IP {IP_A} stays on node n1 (droplet 101): the anchor IP of node n1 is unknown "
         f"(no {contract.ANCHOR_IPV4} annotation on its Pod or Node)."
     )
+
+
+@pytest.mark.parametrize(
+    ("firewall", "tcp", "expected"),
+    [
+        pytest.param(
+            None, [80, 443], "Firewall floating-ip-c0ffee created: 2 inbound rules.", id="created"
+        ),
+        pytest.param(
+            Firewall("fw-1", "floating-ip-c0ffee", tags=(CLUSTER.cluster_tag,)),
+            [80],
+            "Firewall floating-ip-c0ffee updated: 1 inbound rule.",
+            id="updated",
+        ),
+    ],
+)
+def test_the_firewall_event_says_what_was_written(
+    firewall: Firewall | None, tcp: list[int], expected: str
+) -> None:
+    the_plan = plan(
+        observe(svc("web", on=["n1"], tcp=tcp), nodes=[node("n1")], ips=[rip()], firewall=firewall)
+    )
+    assert message_of(the_plan, Reason.FIREWALL_UPDATED) == expected
+
+
+def test_deleting_the_firewall_tells_no_service() -> None:
+    firewall = Firewall("fw-1", "floating-ip-c0ffee", tags=(CLUSTER.cluster_tag,))
+    the_plan = plan(observe(svc("web", None), nodes=[node("n1")], firewall=firewall))
+    assert the_plan.firewall is not None
+    assert [e for e in the_plan.events if e.reason is Reason.FIREWALL_UPDATED] == []
