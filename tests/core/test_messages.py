@@ -286,6 +286,8 @@ def test_the_firewall_event_says_what_was_written(
         observe(svc("web", on=["n1"], tcp=tcp), nodes=[node("n1")], ips=[rip()], firewall=firewall)
     )
     assert message_of(the_plan, Reason.FIREWALL_UPDATED) == expected
+    [event] = [e for e in the_plan.events if e.reason is Reason.FIREWALL_UPDATED]
+    assert (event.type, event.after_ip) == (EventType.NORMAL, None), "told even if a move fails"
 
 
 def test_deleting_the_firewall_tells_no_service() -> None:
