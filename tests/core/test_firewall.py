@@ -371,3 +371,12 @@ def test_a_service_over_the_rule_limit_keeps_its_other_problems() -> None:
         Reason.UNSUPPORTED_PROTOCOL,
         Reason.FIREWALL_LIMIT,
     ]
+
+
+def test_rules_alike_but_for_their_targets_come_out_in_one_order() -> None:
+    """Outbound rules often differ only in their tags: the canonical form still orders them
+    fully, so the same rules read twice, in any order, compare equal."""
+    tagged = [
+        FirewallRule("tcp", "0", Sources(tags=(f"team-{i}",))) for i in (5, 2, 7, 0, 3, 6, 1, 4)
+    ]
+    assert [r.sources.tags for r in normal_rules(tagged)] == [(f"team-{i}",) for i in range(8)]

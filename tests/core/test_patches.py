@@ -3,6 +3,7 @@ needed (a write too many is a conflict risk and a watch event the forwarder must
 
 from __future__ import annotations
 
+from floating_ip.core import own_writes
 from floating_ip.core.model import ConditionStatus, EventType, Reason
 from floating_ip.core.plan import plan
 from floating_ip_common import contract
@@ -95,3 +96,16 @@ def test_every_opted_out_service_is_cleaned_whatever_comes_before_it() -> None:
 def test_a_node_without_a_region_label_is_taken_to_be_in_the_clusters_region() -> None:
     the_plan = plan(observe(svc("web", on=["n1"]), nodes=[node("n1", region=None)], ips=[rip()]))
     assert [a.node_name for a in the_plan.assignments] == ["n1"]
+
+
+def test_a_service_sharing_an_ip_records_a_remembered_anchor_as_its_own() -> None:
+    """n1's anchor is unknown now; web recorded it, api joins the IP: api lists that anchor
+    and its marker says the entry is ours, so a later clean-up can remove it."""
+    web = svc("web", on=["n1"], tcp=[80], external_ips=[anchor("n1")], annotations={**MINE})
+    api = svc("api", on=["n1"], tcp=[443])
+    the_plan = plan(observe(web, api, nodes=[node("n1", with_anchor=False)], ips=[rip(IP_A, "n1")]))
+    [api_patch] = [
+        p for p in (*the_plan.before_assign, *the_plan.after_assign) if p.service == api.ref
+    ]
+    assert api_patch.external_ips == (anchor("n1"),)
+    assert dict(api_patch.annotations)[contract.WRITTEN] == own_writes.render([anchor("n1")])
