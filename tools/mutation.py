@@ -4,8 +4,9 @@ What is mutated, and by which tests, is said once: ``[tool.mutation]`` in pyproj
 mutmut names a mutant after the file's path, while the tests import the code by package
 (``floating_ip.core.holders``, not ``lib.floating_ip.core.holders``), so the run happens in
 a copy of the tree laid out by package (``build/mutation/``): each package of the Makefile's
-``SOURCE_ROOTS`` (``lib``, ``in-cluster``) at the top, beside ``tests`` and ``testbed``. mutmut then runs, for each mutant, only the selected unit tests that call the
-mutated function, fastest first, stopping at the first failure.
+``SOURCE_ROOTS`` (``lib``, ``in-cluster``) at the top, beside ``tests`` and ``testbed``.
+mutmut then runs, for each mutant, only the selected unit tests that call the mutated
+function, fastest first, stopping at the first failure.
 
 A surviving mutant either gets a test that kills it or a line in the equivalent-mutant file
 (``tests/mutation/equivalent.txt``) saying why no test can tell it from the original. The
