@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: chart-code helm images test soak lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
+.PHONY: chart-code helm images dataplane host-tools test soak lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
 
 $(STAMP): requirements-dev.txt packages/floating-ip/reconcile/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ $(DEPLOYER): testbed/deployable/package-lock.json
 # Builds kube-apiserver and etcd from their Go modules once per machine (cached by version).
 controlplane:
 	@testbed/controlplane/build.sh >/dev/null
+
+# kube-proxy from its Go module, cached like the control plane (a key of its own), and the
+# tools the data-path tests drive (nft, iptables, conntrack, ip; apt where root).
+dataplane: host-tools
+	@testbed/dataplane/build.sh >/dev/null
+
+host-tools:
+	@testbed/dataplane/host_tools.sh
 
 # The copy of the in-cluster code the manifests and the chart ship as ConfigMaps: rerun after
 # changing event-forwarder/, annotator/ or lib/floating_ip/contract.py (make unit says so).
@@ -43,7 +51,7 @@ layering: $(STAMP)
 helm:
 	@testbed/helm/build.sh >/dev/null
 
-test: lint typecheck layering controlplane helm $(DEPLOYER)
+test: lint typecheck layering controlplane dataplane helm $(DEPLOYER)
 	$(PY) -m pytest
 
 # The fast inner loop: lint, types, layering and the tests that start no process.
@@ -81,7 +89,7 @@ cluster-down: $(STAMP)
 	@$(PY) -m testbed.cluster down
 
 # Benchmarks of the parts and the whole; results in bench/results/ (not committed). Ends by itself.
-bench: $(STAMP) controlplane $(DEPLOYER)
+bench: $(STAMP) controlplane dataplane $(DEPLOYER)
 	PYTHONPATH=lib:event-forwarder:annotator $(PY) -m bench $(BENCH_ARGS)
 
 # Both images built with buildah and each entrypoint run once with podman (exit 2, uid 65532).
