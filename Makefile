@@ -4,15 +4,26 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The one declaration of where the Python packages live: the function's (lib), the in-cluster
+# parts' (in-cluster), and the bed, tests, demo, benchmarks and tools (.). The venv gets them
+# as a .pth file, so every Python run in it (pytest, lint-imports, demo, bench) sees the same
+# layout; mypy reads them as MYPYPATH.
+SOURCE_ROOTS := lib in-cluster .
+SOURCE_PTH := $(VENV)/lib/python3.11/site-packages/doks-floating-ip.pth
+empty :=
+export MYPYPATH := $(subst $(empty) $(empty),:,$(SOURCE_ROOTS))
 
-.PHONY: chart-code helm images dataplane host-tools test soak lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
+.PHONY: helm images dataplane host-tools test soak lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
 
 $(STAMP): requirements-dev.txt packages/floating-ip/reconcile/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-venv: $(STAMP)
+$(SOURCE_PTH): $(STAMP) Makefile
+	printf '%s\n' $(abspath $(SOURCE_ROOTS)) > $@
+
+venv: $(STAMP) $(SOURCE_PTH)
 
 # The deployer doctl's serverless plugin is forked from: builds the function's zip in tests.
 DEPLOYER := testbed/deployable/node_modules/.package-lock.json
@@ -32,20 +43,15 @@ dataplane: host-tools
 host-tools:
 	@testbed/dataplane/host_tools.sh
 
-# The copy of the in-cluster code the manifests and the chart ship as ConfigMaps: rerun after
-# changing event-forwarder/, annotator/ or lib/floating_ip/contract.py (make unit says so).
-chart-code: $(STAMP)
-	$(PY) -m testbed.chart_code
-
-lint: $(STAMP)
+lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: $(STAMP)
-	$(VENV)/bin/mypy lib event-forwarder annotator testbed tests bench demo tools
+typecheck: venv
+	$(VENV)/bin/mypy lib in-cluster testbed tests bench demo tools
 
-layering: $(STAMP)
-	PYTHONPATH=lib:event-forwarder:annotator $(VENV)/bin/lint-imports
+layering: venv
+	$(VENV)/bin/lint-imports
 
 # Builds helm from its Go module once per machine (cached), for the chart's tests.
 helm:
@@ -63,7 +69,7 @@ unit: lint typecheck layering
 SOAK_EXAMPLES ?= 3000
 SOAK_STEPS ?= 100
 SOAK_ROUNDS ?= 40
-soak: $(STAMP) controlplane
+soak: venv controlplane
 	MODEL_SOAK_EXAMPLES=$(SOAK_EXAMPLES) MODEL_SOAK_STEPS=$(SOAK_STEPS) \
 		$(PY) -m pytest -q -s -p no:cacheprovider --timeout=0 tests/core/test_model_based.py
 	SYSTEM_SOAK_ROUNDS=$(SOAK_ROUNDS) \
@@ -72,25 +78,25 @@ soak: $(STAMP) controlplane
 # The DigitalOcean API subset the imitation is checked against, derived from the description
 # handed to the project beside the repository (the only step that reads it).
 # OPENAPI_SOURCE=FILE names another copy; by default the script finds the one handed over.
-openapi-subset: $(STAMP)
-	$(PY) -m testbed.derive_openapi $(OPENAPI_SOURCE)
+openapi-subset: venv
+	$(PY) -m tools.derive_openapi $(OPENAPI_SOURCE)
 
-openapi-subset-check: $(STAMP)
-	$(PY) -m testbed.derive_openapi $(OPENAPI_SOURCE) --check
+openapi-subset-check: venv
+	$(PY) -m tools.derive_openapi $(OPENAPI_SOURCE) --check
 
-cluster-up: $(STAMP) controlplane
+cluster-up: venv controlplane
 	@$(PY) -m testbed.cluster up
 
 # The whole system on this machine, narrated; stops everything by itself.
-demo: $(STAMP) controlplane
+demo: venv controlplane
 	$(PY) -m demo
 
-cluster-down: $(STAMP)
+cluster-down: venv
 	@$(PY) -m testbed.cluster down
 
 # Benchmarks of the parts and the whole; results in bench/results/ (not committed). Ends by itself.
-bench: $(STAMP) controlplane dataplane $(DEPLOYER)
-	PYTHONPATH=lib:event-forwarder:annotator $(PY) -m bench $(BENCH_ARGS)
+bench: venv controlplane dataplane $(DEPLOYER)
+	$(PY) -m bench $(BENCH_ARGS)
 
 # Both images built with buildah and each entrypoint run once with podman (exit 2, uid 65532).
 # Not part of `make test`: needs podman, buildah, runc and (offline) mmdebstrap.

@@ -37,7 +37,8 @@ from unittest import mock
 
 from bench import baseline
 from bench.recorders import Monitor, ServiceWatch
-from floating_ip import apply, contract, reconcile
+from floating_ip import apply, reconcile
+from floating_ip_common import contract
 from testbed.controlplane import ControlPlane, binaries
 from testbed.do_imitation.server import DoImitation
 from testbed.doks import DoksWorld, Droplet, function_token

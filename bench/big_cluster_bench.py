@@ -29,8 +29,8 @@ from typing import Any
 from bench import baseline
 from bench.forwarder_bench import Cluster, node_body, pod_body, pod_status
 from bench.machine import REPO
-from floating_ip import contract
 from floating_ip.handler import Request, handle
+from floating_ip_common import contract
 from testbed.controlplane import ControlPlane, binaries
 from testbed.do_imitation.server import DoImitation
 from testbed.doks import DoksWorld, function_token

@@ -46,8 +46,8 @@ from demo.narrator import Narrator
 from demo.observe import ACTIONS_PATH
 from demo.options import Options
 from demo.system import System, running
-from floating_ip import contract
-from floating_ip_forwarder.config import ForwarderSettings, parse_duration
+from floating_ip_common import contract
+from floating_ip_forwarder.app.settings import ForwarderSettings, parse_duration
 from testbed.kube import Port
 from testbed.processes import wait_until
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.controlplane import ControlPlane, binaries
 from testbed.forwarder_harness import (
     FORWARDER_ACCOUNT,

@@ -24,9 +24,9 @@ from bench.forwarder_bench import (
     pod_body,
     service_body,
 )
-from floating_ip import contract
-from floating_ip_forwarder import projections
-from floating_ip_forwarder.index import ClusterIndex
+from floating_ip_common import contract
+from floating_ip_forwarder.forwarding import projections
+from floating_ip_forwarder.forwarding.index import ClusterIndex
 
 TOP = 8
 

@@ -20,7 +20,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from floating_ip import contract
 from floating_ip.core.model import (
     Cluster,
     ConditionStatus,
@@ -36,11 +35,13 @@ from floating_ip.core.model import (
 )
 from floating_ip.core.plan import plan
 from floating_ip.handler import Request, handle
-from testbed.controlplane import REPO, ControlPlane, binaries
+from floating_ip_common import contract
+from testbed.controlplane import ControlPlane, binaries
 from testbed.do_imitation.server import DoImitation
 from testbed.doks import DoksWorld, function_token
 from testbed.function_harness import resync
 from testbed.kube import KubeBed, Port
+from testbed.layout import FUNCTION_PYTHONPATH
 
 KUBE_RESOURCES = ("services", "endpointslices", "pods", "nodes", "events", "configmaps")
 """Every kind the function reads or writes (configmaps: the forwarder's suspicions)."""
@@ -149,7 +150,7 @@ def calls_during(plane: ControlPlane, do: DoImitation, action: Any) -> dict[str,
 COLD_START = """
 import json, sys, time
 started = time.perf_counter()
-from floating_ip.entry_functions import main
+from floating_ip.entry_digitalocean_functions import main
 imported = time.perf_counter()
 class Context:
     def get_remaining_time_in_millis(self): return 30000
@@ -180,7 +181,7 @@ def cold_start(env: dict[str, str], runs: int = 5) -> dict[str, Any]:
             capture_output=True,
             text=True,
             check=True,
-            env={**os.environ, **env, "PYTHONPATH": str(REPO / "lib")},
+            env={**os.environ, **env, "PYTHONPATH": FUNCTION_PYTHONPATH},
         )
         totals.append(time.perf_counter() - started)
         figures = json.loads(out.stdout.strip().splitlines()[-1])

@@ -33,7 +33,7 @@ from demo.narrator import Narrator
 from demo.observe import ACTIONS_PATH
 from demo.options import Options
 from demo.system import System, running
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed import netns
 from testbed.kube import Port
 from testbed.pods import PodListener, Power

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import baseline
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.controlplane import ControlPlane, binaries
 from testbed.deployable.deployer import (
     SHIPPED,

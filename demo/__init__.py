@@ -9,14 +9,6 @@ the function through the forwarder, as in production. Its pods' addresses are no
 machine's network, so the forwarder runs with ``NODE_PROBES=off``: a node that loses power is
 found by its kubelet Lease alone (``NODE_LEASE_STALE_AFTER`` shortened to 4 s).
 
-Run it from the repository root: ``python -m demo --help``.
+Run it with ``make demo`` (the venv puts the Makefile's SOURCE_ROOTS on the import path), or
+``.venv/bin/python -m demo --help`` from the repository root.
 """
-
-import sys
-from pathlib import Path
-
-# The function's code is not installed (it ships as a zip): put lib/ on the import path, as
-# the pytest configuration does, so that ``python -m demo`` works without PYTHONPATH.
-_LIB = str(Path(__file__).resolve().parents[1] / "lib")
-if _LIB not in sys.path:
-    sys.path.insert(0, _LIB)

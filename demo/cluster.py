@@ -12,9 +12,10 @@ from pathlib import Path
 
 from demo.errors import DemoError
 from demo.model import Droplet
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.controlplane import ControlPlane
 from testbed.kube import KubeBed
+from testbed.layout import IN_CLUSTER
 from testbed.metadata import MetadataService
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +40,7 @@ class InitContainer:
         environ = {
             **self.image_env,
             "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": os.pathsep.join([str(REPO / "annotator"), str(REPO / "lib")]),
+            "PYTHONPATH": str(IN_CLUSTER),
             "POD_NAME": pod,
             "POD_NAMESPACE": namespace,
             "KUBERNETES_SERVICE_HOST": "127.0.0.1",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from floating_ip import contract
+from floating_ip_common import contract
 
 TRIGGER_NAMES = {
     contract.EVENT_SERVICE_CHANGED: "service.changed",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from demo.model import IpState, Opening, ServiceState, Snapshot
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.do_imitation.server import DoImitation
 from testbed.kube import KubeBed
 

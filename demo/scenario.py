@@ -25,7 +25,7 @@ from demo.model import Droplet, Opening, Snapshot, ip_list, name_of, port_list
 from demo.narrator import Narrator
 from demo.options import LEASE_STALE_AFTER
 from demo.system import System
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.kube import Port
 from testbed.pods import NODE_LEASE_NAMESPACE
 

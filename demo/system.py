@@ -31,13 +31,14 @@ from demo.manifests import Account, ForwarderDeploy
 from demo.model import Droplet
 from demo.narrator import Narrator
 from demo.options import Options
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed import processes
 from testbed.controlplane import ControlPlane, binaries
 from testbed.do_imitation.contract import default_spec_path, load_spec
 from testbed.do_imitation.server import DoImitation
 from testbed.doks import WEB_SECRET, DoksWorld
 from testbed.kube import KubeBed
+from testbed.layout import FUNCTION_PYTHONPATH, IN_CLUSTER
 from testbed.metadata import MetadataService
 from testbed.pods import NODE_LEASE_NAMESPACE, KubeletLease
 from testbed.tls import TestCA
@@ -241,7 +242,7 @@ class _Startup:
         env = cloud.world.function_env(_mint(kube, deploy.function_account))
         port = processes.free_port()
         certificate = cloud.ca.issue("function", "127.0.0.1", "localhost")
-        source = REPO / "lib" / "floating_ip" / "entry_framework.py"
+        source = REPO / "lib" / "floating_ip" / "entry_functions_framework.py"
         argv = [
             sys.executable,
             "-m",
@@ -259,7 +260,7 @@ class _Startup:
             "--log-level=error",
         ]
         log = self.workdir / "function.log"
-        function = _spawn(argv, log, {**env, "PYTHONPATH": str(REPO / "lib")})
+        function = _spawn(argv, log, {**env, "PYTHONPATH": FUNCTION_PYTHONPATH})
         self.stack.callback(processes.stop, function)
         url = f"https://127.0.0.1:{port}/"
         trust = ssl.create_default_context(cafile=str(cloud.ca.ca_file))
@@ -304,12 +305,12 @@ class _Startup:
             "METRICS_PORT": str(processes.free_port()),
             # The bed's pod IPs are not on this machine's network: send nothing to them.
             "NODE_PROBES": "off",
-            "PYTHONPATH": os.pathsep.join([str(REPO / "event-forwarder"), str(REPO / "lib")]),
+            "PYTHONPATH": str(IN_CLUSTER),
             **dict(self.options.forwarder_env),
         }
         answers = LogTail(function.log)
         log = self.workdir / "forwarder.log"
-        forwarder = _spawn([*IMAGE_PYTHON, "-m", "floating_ip_forwarder"], log, env)
+        forwarder = _spawn([*IMAGE_PYTHON, "-m", "floating_ip_forwarder.app"], log, env)
         self.stack.callback(processes.stop, forwarder)
 
         def resynced() -> bool:

@@ -23,12 +23,11 @@ from typing import Any
 from kubernetes import client as k8s
 
 from testbed.controlplane import ControlPlane
+from testbed.layout import IN_CLUSTER, REPO
 from testbed.manifests import command_line, mount_config_maps, rooted
 from testbed.processes import stop, wait_until
 
-REPO = Path(__file__).resolve().parents[1]
-FORWARDER = REPO / "event-forwarder"
-DOCKERFILE = FORWARDER / "Dockerfile"
+DOCKERFILE = IN_CLUSTER / "event-forwarder.Dockerfile"
 DEPLOY = REPO / "deploy"
 BASE = DEPLOY / "base"
 NAMESPACE = "floating-ip"
@@ -40,12 +39,12 @@ CLUSTER_ID = "0f1e2d3c-4b5a-4697-8877-665544332211"
 # --- the image, without Docker ---------------------------------------------------------------
 
 
-def image_layout(root: Path) -> Path:
+def image_layout(root: Path, dockerfile: Path = DOCKERFILE) -> Path:
     """Copy what the Dockerfile's COPY lines copy into ``root`` (its ``/`` ) and return the
     WORKDIR: running from there with ``python -S`` (no site-packages) is running the image's
     files on the image's standard-library-only interpreter."""
     workdir = Path("/")
-    for line in _instructions(DOCKERFILE.read_text()):
+    for line in _instructions(dockerfile.read_text()):
         word, _, rest = line.partition(" ")
         if word.upper() == "WORKDIR":
             workdir = Path(rest.strip())
@@ -55,7 +54,7 @@ def image_layout(root: Path) -> Path:
         *sources, dest = args
         target = root / dest.lstrip("/")
         for source in sources:
-            src = REPO / source
+            src = IN_CLUSTER / source
             if src.is_dir():
                 shutil.copytree(src, target, dirs_exist_ok=True, ignore=_no_caches)
             else:
@@ -205,7 +204,7 @@ class ForwarderProcess:
         self, workdir: Path, env: Mapping[str, str], log: Path, argv: list[str] | None = None
     ) -> None:
         self.workdir = workdir
-        self.argv = argv or [sys.executable, "-S", "-m", "floating_ip_forwarder"]
+        self.argv = argv or [sys.executable, "-S", "-m", "floating_ip_forwarder.app"]
         self.env = dict(env)
         self.log = log
         self.port = int(env["METRICS_PORT"])

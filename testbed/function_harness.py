@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from floating_ip import contract
 from floating_ip.handler import Request, Response, handle
+from floating_ip_common import contract
 from testbed.doks import WEB_SECRET, DoksWorld
 from testbed.kube import KubeBed, Port
 

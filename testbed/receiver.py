@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.processes import wait_until
 from testbed.tls import CertFiles
 

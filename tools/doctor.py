@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from floating_ip import contract
-except ImportError:  # run from a clone: the shared names live in lib/
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
-    from floating_ip import contract
+    from floating_ip_common import contract
+except ImportError:  # run from a clone: the shared names live in in-cluster/
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "in-cluster"))
+    from floating_ip_common import contract
 
 DEFAULT_API = "https://api.digitalocean.com"
 FORWARDER = "event-forwarder"

@@ -33,7 +33,7 @@ status=0
 for part in event-forwarder annotator; do
   image="ghcr.io/$owner/doks-floating-ip-$part:$tag"
   buildah build --quiet --isolation=chroot --pull=never --build-arg "BASE=$base" \
-    -f "$here/$part/Dockerfile" -t "$image" "$here" >/dev/null
+    -f "$here/in-cluster/$part.Dockerfile" -t "$image" "$here/in-cluster" >/dev/null
   user="$(podman image inspect --format '{{.Config.User}}' "$image")"
   set +e
   # Limits below the defaults podman asks for: raising one needs CAP_SYS_RESOURCE, which some

@@ -18,12 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from floating_ip import contract
 from floating_ip.config import Config
 from floating_ip.deadline import Deadline
 from floating_ip.errors import FunctionConfigError, OutOfTime, PermanentError, TransientError
 from floating_ip.reconcile import reconcile
 from floating_ip.trigger import BadEvent, Trigger, parse_trigger
+from floating_ip_common import contract
 
 log = logging.getLogger("floating_ip")
 

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol, TypeVar
 
-from floating_ip import contract, translate
+from floating_ip import translate
 from floating_ip.adapters.digitalocean import DigitalOcean
 from floating_ip.adapters.kubernetes import JSON, Kubernetes
 from floating_ip.config import Config
 from floating_ip.core.model import Cluster, Firewall, Node, Observation, ReservedIP, Suspicion
 from floating_ip.deadline import Deadline
 from floating_ip.retry import with_retries
+from floating_ip_common import contract
 
 T = TypeVar("T")
 

@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from floating_ip import contract
-from floating_ip.core import written
+from floating_ip.core import own_writes
 from floating_ip.core.model import (
     ConditionStatus,
     Endpoint,
@@ -34,6 +33,7 @@ from floating_ip.core.model import (
     Taint,
     annotations_from,
 )
+from floating_ip_common import contract
 
 JSON = dict[str, Any]
 
@@ -44,7 +44,7 @@ def is_managed(service: JSON) -> bool:
 
 def has_our_traces(service: JSON) -> bool:
     """Carries an annotation the function writes (so possibly our externalIPs entries)."""
-    return written.has_traces(service.get("metadata", {}).get("annotations") or {})
+    return own_writes.has_traces(service.get("metadata", {}).get("annotations") or {})
 
 
 def is_ours(service: JSON) -> bool:

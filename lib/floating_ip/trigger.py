@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cloudevents.exceptions import GenericException
 from cloudevents.http import from_http
 
-from floating_ip import contract
+from floating_ip_common import contract
 
 CLUSTER_ID_ATTRIBUTE = "clusterid"
 """CloudEvents extension naming the cluster an event comes from (set by the forwarder)."""

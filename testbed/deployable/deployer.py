@@ -24,7 +24,7 @@ from floating_ip.config import SETTINGS
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "build-function.js"
-SHIPPED = ("project.yml", "packages", "lib")
+SHIPPED = ("project.yml", "packages", "lib", "in-cluster")
 # Left behind by local runs; a fresh checkout has none of them.
 LOCAL_LEFTOVERS = ("__pycache__", "*.pyc", "virtualenv", "__deployer__.zip", ".deployed")
 SETUP = "npm ci --prefix testbed/deployable"

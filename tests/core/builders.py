@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from floating_ip import contract
 from floating_ip.core.model import (
     Cluster,
     ConditionStatus,
@@ -28,6 +27,7 @@ from floating_ip.core.model import (
     Taint,
     annotations_from,
 )
+from floating_ip_common import contract
 
 CLUSTER = Cluster(cluster_id="c0ffee", region="ams3")
 IP_A = "203.0.113.10"

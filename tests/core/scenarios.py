@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from floating_ip import contract
 from floating_ip.core.model import ConditionStatus, Observation, Reason
+from floating_ip_common import contract
 from tests.core.builders import (
     DEAD,
     IP_A,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from floating_ip import contract
 from floating_ip.core.annotations import (
     AnnotationError,
     parse_address,
@@ -13,6 +12,7 @@ from floating_ip.core.annotations import (
     read_intent,
 )
 from floating_ip.core.model import Reason
+from floating_ip_common import contract
 from tests.core.builders import IP_A, svc
 
 

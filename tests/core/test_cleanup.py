@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from floating_ip import contract
-from floating_ip.core import written
+from floating_ip.core import own_writes
 from floating_ip.core.model import Reason, ReservedIP, Unclaimed
 from floating_ip.core.plan import plan
+from floating_ip_common import contract
 from tests.core.builders import (
     CLUSTER,
     IP_A,
@@ -30,7 +30,7 @@ OURS = {
     contract.HOLDER_DROPLET: str(droplet("n1")),
     contract.ANCHOR_IP: anchor("n1"),
     contract.STATUS: "Reserved IP is on node n1.",
-    contract.WRITTEN: written.render([anchor("n1")]),
+    contract.WRITTEN: own_writes.render([anchor("n1")]),
 }
 
 
@@ -46,7 +46,7 @@ OURS = {
             id="written-before-the-marker-existed",
         ),
         pytest.param(
-            {contract.STATUS: "no node is fit", contract.WRITTEN: written.render([])},
+            {contract.STATUS: "no node is fit", contract.WRITTEN: own_writes.render([])},
             [USER_IP],
             None,
             {contract.STATUS, contract.WRITTEN},
@@ -60,7 +60,7 @@ OURS = {
             id="garbled-marker-removes-no-entry",
         ),
         pytest.param(
-            {contract.WRITTEN: written.render([anchor("n1"), anchor("n2")])},
+            {contract.WRITTEN: own_writes.render([anchor("n1"), anchor("n2")])},
             [anchor("n2"), USER_IP, anchor("n1")],
             (USER_IP,),
             {contract.WRITTEN},
@@ -118,14 +118,14 @@ def test_opting_out_after_placement_leaves_nothing_and_settles() -> None:
         observe(svc("web", on=["n1"], external_ips=[USER_IP]), nodes=nodes("n1"), ips=[rip()])
     )
     [web] = placed.services
-    assert web.annotation(contract.WRITTEN) == written.render([anchor("n1")])
+    assert web.annotation(contract.WRITTEN) == own_writes.render([anchor("n1")])
     without = dict(web.annotations)
     del without[contract.ADDRESS]
     opted_out = replace(placed, services=(replace(web, annotations=tuple(without.items())),))
     settled, plans = converge(opted_out)
     [web] = settled.services
     assert web.external_ips == (USER_IP,)
-    assert not written.has_traces(key for key, _ in web.annotations)
+    assert not own_writes.has_traces(key for key, _ in web.annotations)
     assert len(plans) == 2 and plans[-1].is_empty
     assert settled.firewall is None, "its ports close with it"
 

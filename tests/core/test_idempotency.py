@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from floating_ip import contract
 from floating_ip.core.model import ConditionStatus, Observation
 from floating_ip.core.plan import plan
+from floating_ip_common import contract
 from tests.core.builders import IP_A, IP_B, anchor, droplet, node, nodes, observe, rip, svc
 from tests.core.scenarios import SCENARIOS, Scenario
 from tests.core.simulator import apply, converge

@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import pytest
 
-from floating_ip import contract
 from floating_ip.core.exposure import DO_LB_TYPE
 from floating_ip.core.model import (
     ConditionStatus,
@@ -19,6 +18,7 @@ from floating_ip.core.model import (
     Service,
 )
 from floating_ip.core.plan import plan
+from floating_ip_common import contract
 from tests.core.builders import (
     IP_A,
     USER_IP,

@@ -43,8 +43,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from floating_ip import contract
-from floating_ip.core import written
+from floating_ip.core import own_writes
 from floating_ip.core.model import (
     ConditionStatus,
     Endpoint,
@@ -60,6 +59,7 @@ from floating_ip.core.model import (
     annotations_from,
 )
 from floating_ip.core.plan import plan
+from floating_ip_common import contract
 from tests.core.builders import CLUSTER, IP_A, IP_B, IP_C
 from tests.core.simulator import apply, patch_service
 
@@ -432,7 +432,7 @@ class ClusterHistory(RuleBasedStateMachine):
             mine = tuple(ip for ip in service.external_ips if ip in state.user_ips)
             assert mine == state.user_ips
             if state.address is None:
-                assert not written.has_traces(key for key, _ in service.annotations)
+                assert not own_writes.has_traces(key for key, _ in service.annotations)
                 assert service.external_ips == state.user_ips
             elif service.name in self.sharing(state.address) and state.address in OUR_IPS:
                 holder = self.node_of_droplet(self.ips[state.address].droplet_id)

@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import pytest
 
-from floating_ip import contract
 from floating_ip.core.model import (
     ConditionStatus,
     EventType,
@@ -20,6 +19,7 @@ from floating_ip.core.model import (
 )
 from floating_ip.core.plan import plan
 from floating_ip.core.rendezvous import rendezvous_order
+from floating_ip_common import contract
 from tests.core.builders import (
     CLUSTER,
     IP_A,

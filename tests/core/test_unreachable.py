@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from floating_ip import contract
 from floating_ip.core.fitness import verdict
 from floating_ip.core.model import EventType, Reason, Unfit
 from floating_ip.core.plan import plan
+from floating_ip_common import contract
 from tests.core.builders import DEAD, IP_A, node, nodes, observe, rip, svc
 from tests.core.simulator import apply, converge
 

@@ -19,7 +19,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed import netns
 from testbed.doks import DoksWorld
 from testbed.forwarder_harness import ForwarderProcess

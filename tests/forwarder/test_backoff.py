@@ -10,17 +10,17 @@ from typing import cast
 
 import pytest
 
-from floating_ip.retry_after import MAX_RETRY_AFTER
-from floating_ip_forwarder.backoff import (
+from floating_ip_common.kube_client import ApiError, KubeClient
+from floating_ip_common.retry_after import MAX_RETRY_AFTER
+from floating_ip_forwarder.forwarding.delivery import (
     DeliveryOutcome,
     RetryPolicy,
     classify,
     rejection_cause,
 )
-from floating_ip_forwarder.kube_client import ApiError, KubeClient
-from floating_ip_forwarder.metrics import ForwarderMetrics
-from floating_ip_forwarder.resources import NODES
-from floating_ip_forwarder.watcher import WATCH_MAX_RETRY_AFTER, Sink, Watcher
+from floating_ip_forwarder.forwarding.watched_kinds import NODES
+from floating_ip_forwarder.forwarding.watcher import WATCH_MAX_RETRY_AFTER, Sink, Watcher
+from floating_ip_forwarder.ops.metrics import ForwarderMetrics
 
 
 @pytest.mark.parametrize(

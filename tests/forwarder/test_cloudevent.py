@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from floating_ip import contract
-from floating_ip_forwarder import cloudevent
+from floating_ip_common import contract
+from floating_ip_forwarder.forwarding import cloudevent
 
 WHEN = datetime(2025, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
 

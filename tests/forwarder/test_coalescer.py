@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from floating_ip_forwarder.coalescer import Coalescer, Taken
+from floating_ip_forwarder.forwarding.coalescer import Coalescer, Taken
 
 RESYNC = "*"
 

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.controlplane import ControlPlane
 from testbed.do_imitation.server import DoImitation
 from testbed.doks import DoksWorld
-from testbed.forwarder_harness import CLUSTER_ID, NAMESPACE, REPO, Shipped
+from testbed.forwarder_harness import CLUSTER_ID, NAMESPACE, Shipped
 from testbed.kube import KubeBed, Port
+from testbed.layout import REPO
 from testbed.processes import wait_until
 from testbed.tls import CertFiles, TestCA
 from tests.forwarder.conftest import StartForwarder

@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from floating_ip_forwarder.election import Election, LeaseRecord, Step, micro_time, record_from
+from floating_ip_forwarder.election.lease_rules import (
+    Election,
+    LeaseRecord,
+    Step,
+    micro_time,
+    record_from,
+)
 
 WALL = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 

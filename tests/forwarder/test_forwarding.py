@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.controlplane import ControlPlane
 from testbed.forwarder_harness import CLUSTER_ID, RawKube
 from testbed.kube import KubeBed, Port

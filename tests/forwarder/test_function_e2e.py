@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from floating_ip import contract
 from floating_ip.config import SETTINGS
+from floating_ip_common import contract
 from testbed.controlplane import ControlPlane
 from testbed.do_imitation.server import DoImitation
 from testbed.doks import DoksWorld
-from testbed.forwarder_harness import FUNCTION_ACCOUNT, NAMESPACE, REPO, Shipped
+from testbed.forwarder_harness import FUNCTION_ACCOUNT, NAMESPACE, Shipped
 from testbed.kube import KubeBed, Port
+from testbed.layout import FUNCTION_PYTHONPATH, REPO
 from testbed.processes import free_port, start, stop, wait_until
 from testbed.tls import CertFiles, TestCA
 from tests.forwarder.conftest import StartForwarder
@@ -74,12 +75,12 @@ def serve_function(
     token = kube.mint_token(NAMESPACE, FUNCTION_ACCOUNT)
     settings = world.function_env(token, NAMESPACES=namespace, WEB_SECRET=web_secret)
     inherited = {k: v for k, v in os.environ.items() if k not in SETTINGS}
-    env = {**inherited, **settings, "PYTHONPATH": str(REPO / "lib")}
+    env = {**inherited, **settings, "PYTHONPATH": FUNCTION_PYTHONPATH}
     cert = receiver_tls[0].issue("function", "127.0.0.1")
     port = free_port()
     app = (
         "functions_framework:create_app("
-        "target='reconcile', source='lib/floating_ip/entry_framework.py')"
+        "target='reconcile', source='lib/floating_ip/entry_functions_framework.py')"
     )
     argv = [
         str(Path(sys.executable).parent / "gunicorn"),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from floating_ip_forwarder import resources
-from floating_ip_forwarder.index import ClusterIndex, stored
-from floating_ip_forwarder.projections import (
+from floating_ip_forwarder.forwarding import watched_kinds
+from floating_ip_forwarder.forwarding.index import ClusterIndex, stored
+from floating_ip_forwarder.forwarding.projections import (
     EndpointView,
     Indexed,
     Kind,
@@ -172,12 +172,12 @@ def test_a_relist_without_the_views_the_index_does_not_store_answers_the_same() 
 
 
 def test_lists_drop_only_opted_out_services_and_pods_without_an_anchor() -> None:
-    assert not resources.SERVICES.listed(svc("plain", address=None, holder="n1"))
-    assert resources.SERVICES.listed(svc("web"))
-    assert not resources.PODS.listed(PodView((NS, "web-1"), None))
-    assert resources.PODS.listed(PodView((NS, "web-1"), "10.20.0.5"))
-    assert resources.ENDPOINT_SLICES.listed(slc("plain-a", "plain", ep("n3", "plain-1")))
-    assert resources.NODES.listed(node("n1"))
+    assert not watched_kinds.SERVICES.listed(svc("plain", address=None, holder="n1"))
+    assert watched_kinds.SERVICES.listed(svc("web"))
+    assert not watched_kinds.PODS.listed(PodView((NS, "web-1"), None))
+    assert watched_kinds.PODS.listed(PodView((NS, "web-1"), "10.20.0.5"))
+    assert watched_kinds.ENDPOINT_SLICES.listed(slc("plain-a", "plain", ep("n3", "plain-1")))
+    assert watched_kinds.NODES.listed(node("n1"))
 
 
 def test_relist_of_unchanged_objects_affects_nothing() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from floating_ip_forwarder.metrics import ForwarderMetrics
+from floating_ip_forwarder.ops.metrics import ForwarderMetrics
 
 
 def samples(text: str) -> dict[str, float]:

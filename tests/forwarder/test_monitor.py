@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from floating_ip_forwarder.index import ClusterIndex
-from floating_ip_forwarder.metrics import ForwarderMetrics
-from floating_ip_forwarder.monitor import Monitor, ProbeSettings
-from floating_ip_forwarder.node_leases import NodeLeaseClock
-from floating_ip_forwarder.projections import EndpointView, NodeLeaseView, SliceView
-from floating_ip_forwarder.suspicion import Limits
+from floating_ip_forwarder.dead_nodes.kubelet_leases import NodeLeaseClock
+from floating_ip_forwarder.dead_nodes.monitor import Monitor, ProbeSettings
+from floating_ip_forwarder.dead_nodes.suspicion import Limits
+from floating_ip_forwarder.forwarding.index import ClusterIndex
+from floating_ip_forwarder.forwarding.projections import EndpointView, NodeLeaseView, SliceView
+from floating_ip_forwarder.ops.metrics import ForwarderMetrics
 from tests.forwarder.test_index import node, svc
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 
-from floating_ip_forwarder import board, projections
-from floating_ip_forwarder.index import ClusterIndex
-from floating_ip_forwarder.node_leases import NodeLeaseClock
-from floating_ip_forwarder.projections import NodeLeaseView
-from floating_ip_forwarder.suspicion import Probe, Suspect
+from floating_ip_forwarder.dead_nodes import suspicions_configmap
+from floating_ip_forwarder.dead_nodes.kubelet_leases import NodeLeaseClock
+from floating_ip_forwarder.dead_nodes.suspicion import Probe, Suspect
+from floating_ip_forwarder.forwarding import projections
+from floating_ip_forwarder.forwarding.index import ClusterIndex
+from floating_ip_forwarder.forwarding.projections import NodeLeaseView
 from tests.forwarder.test_index import node, svc
 from tests.forwarder.test_projections import mutate, slice_obj
 
@@ -88,14 +89,14 @@ def test_the_board_round_trips_and_is_readable() -> None:
         Suspect("n2", Probe.LEASE, 1005.0, "kubelet Lease not renewed for 20 s"),
     ]
     offset = 1_780_000_000.0
-    data = board.encode(suspects, offset)
+    data = suspicions_configmap.encode(suspects, offset)
     assert json.loads(data["n1"]) == {
         "probe": "tcp",
-        "since": board.wall_text(1000.0 + offset),
+        "since": suspicions_configmap.wall_text(1000.0 + offset),
         "detail": "2 endpoints refused or timed out 2 times in a row",
     }
-    assert board.decode(data, offset) == suspects
+    assert suspicions_configmap.decode(data, offset) == suspects
 
 
 def test_an_unreadable_entry_is_skipped() -> None:
-    assert board.decode({"n1": "{not json", "n2": '{"probe": "smoke"}'}, 0.0) == []
+    assert suspicions_configmap.decode({"n1": "{not json", "n2": '{"probe": "smoke"}'}, 0.0) == []

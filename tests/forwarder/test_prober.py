@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from floating_ip_forwarder import prober
+from floating_ip_forwarder.dead_nodes import prober
 from testbed.processes import free_port
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from floating_ip import contract
-from floating_ip_forwarder import projections
+from floating_ip_common import contract
+from floating_ip_forwarder.forwarding import projections
 
 Obj = dict[str, Any]
 

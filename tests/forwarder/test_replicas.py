@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from kubernetes import client as k8s
 
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.forwarder_harness import NAMESPACE
 from testbed.kube import KubeBed
 from testbed.receiver import Receiver

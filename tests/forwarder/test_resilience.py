@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from kubernetes import client as k8s
 
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.controlplane import ControlPlane
 from testbed.kube import KubeBed
 from testbed.receiver import Receiver

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from floating_ip_forwarder.cloudevent import HttpEvent
-from floating_ip_forwarder.sender import Sender, function_context
+from floating_ip_forwarder.forwarding.cloudevent import HttpEvent
+from floating_ip_forwarder.forwarding.sender import Sender, function_context
 from testbed.tls import TestCA
 
 

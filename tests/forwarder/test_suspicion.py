@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from floating_ip_forwarder.suspicion import (
+from floating_ip_forwarder.dead_nodes.suspicion import (
     Limits,
     NodeRound,
     Probe,

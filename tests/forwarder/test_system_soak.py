@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.controlplane import ControlPlane
 from testbed.doks import DoksWorld
 from testbed.forwarder_harness import Shipped

@@ -10,11 +10,11 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from floating_ip_forwarder.kube_client import ApiError, Connection, KubeClient
-from floating_ip_forwarder.metrics import ForwarderMetrics
-from floating_ip_forwarder.projections import View
-from floating_ip_forwarder.resources import NODES, Resource
-from floating_ip_forwarder.watcher import Watcher
+from floating_ip_common.kube_client import ApiError, Connection, KubeClient
+from floating_ip_forwarder.forwarding.projections import View
+from floating_ip_forwarder.forwarding.watched_kinds import NODES, Resource
+from floating_ip_forwarder.forwarding.watcher import Watcher
+from floating_ip_forwarder.ops.metrics import ForwarderMetrics
 
 Event = dict[str, Any]
 
@@ -28,7 +28,14 @@ class ScriptedConnection(Connection):
         self.script = script
 
     def request(
-        self, method: str, path: str, body: Any = None, accept: str = "application/json"
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        accept: str = "application/json",
+        content_type: str = "application/json",
+        max_bytes: int | None = None,
     ) -> dict[str, Any]:
         self.script.lists += 1
         return {"metadata": {"resourceVersion": "10"}, "items": [node("n1", "10")]}

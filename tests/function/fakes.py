@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from floating_ip import contract
 from floating_ip.adapters.digitalocean import DigitalOcean
 from floating_ip.adapters.kubernetes import Kubernetes
 from floating_ip.deadline import Deadline
 from floating_ip.errors import OutOfTime
+from floating_ip_common import contract
 
 JSON = dict[str, Any]
 Call = tuple[str, ...]
@@ -45,15 +45,9 @@ class FakeDeadline(Deadline):
     """A deadline on a clock that only moves when something waits."""
 
     def __init__(self, budget: float = 20.0) -> None:
-        super().__init__(budget, started=0.0)
         self.now = 0.0
+        super().__init__(budget, clock=lambda: self.now)
         self.slept: list[tuple[float, str]] = []
-
-    def remaining(self) -> float:
-        return self.budget - self.now
-
-    def elapsed(self) -> float:
-        return self.now
 
     def sleep(self, seconds: float, what: str) -> None:
         if seconds >= self.remaining():

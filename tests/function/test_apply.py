@@ -10,7 +10,6 @@ import itertools
 
 import pytest
 
-from floating_ip import contract
 from floating_ip.apply import Applied, Applier, action_poll_delays
 from floating_ip.core.model import (
     Assignment,
@@ -27,6 +26,7 @@ from floating_ip.core.model import (
     Sources,
 )
 from floating_ip.errors import ConflictError, PermanentError, TransientError
+from floating_ip_common import contract
 from tests.function.fakes import FakeDeadline, FakeDigitalOcean, FakeKube, Journal
 
 IP = "203.0.113.10"

@@ -12,7 +12,6 @@ import math
 
 import pytest
 
-from floating_ip import contract
 from floating_ip.apply import ACTION_READS_PER_TICK, Applied, Applier, action_poll_delays
 from floating_ip.core.model import (
     Assignment,
@@ -24,6 +23,7 @@ from floating_ip.core.model import (
     ServicePatch,
 )
 from floating_ip.errors import PermanentError, TransientError
+from floating_ip_common import contract
 from tests.function.fakes import JSON, FakeDeadline, FakeDigitalOcean, FakeKube, Journal
 
 IPS = ("203.0.113.11", "203.0.113.12", "203.0.113.13")

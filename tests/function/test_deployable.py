@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.deployable import distributions
 from testbed.deployable.deployer import (
     REPO,

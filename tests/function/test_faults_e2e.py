@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.doks import DoksWorld
 from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
 from testbed.kube import KubeBed

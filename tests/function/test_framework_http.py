@@ -1,6 +1,6 @@
 """The functions-framework target over real HTTP: ``functions-framework --source
-lib/floating_ip/entry_framework.py --target reconcile`` as a user would start it, configured
-by its environment, receiving CloudEvents from a real HTTP client.
+lib/floating_ip/entry_functions_framework.py --target reconcile`` as a user would start it,
+configured by its environment, receiving CloudEvents from a real HTTP client.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from floating_ip import contract
 from floating_ip.config import SETTINGS
+from floating_ip_common import contract
 from testbed.doks import DoksWorld
 from testbed.function_harness import FunctionRunner, binary_event, move_traefik, serve_traefik
 from testbed.kube import KubeBed
+from testbed.layout import FUNCTION_PYTHONPATH
 from testbed.processes import free_port, start, stop, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,12 +35,12 @@ def endpoint(runner: FunctionRunner, tmp_path: Path) -> Iterator[str]:
     """The framework serving the function on a loopback port, stopped at the end."""
     port = free_port()
     inherited = {k: v for k, v in os.environ.items() if k not in SETTINGS}
-    env = {**inherited, **runner.env, "PYTHONPATH": str(REPO / "lib")}
+    env = {**inherited, **runner.env, "PYTHONPATH": FUNCTION_PYTHONPATH}
     log = tmp_path / "functions-framework.log"
     argv = [
         str(Path(sys.executable).parent / "functions-framework"),
         "--source",
-        "lib/floating_ip/entry_framework.py",
+        "lib/floating_ip/entry_functions_framework.py",
         "--target",
         "reconcile",
         "--host",

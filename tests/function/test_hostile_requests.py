@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from floating_ip import contract
-from floating_ip.entry_functions import main
+from floating_ip.entry_digitalocean_functions import main
 from floating_ip.handler import Request, handle
 from floating_ip.trigger import MAX_BODY_BYTES, MAX_JSON_DEPTH, json_depth
+from floating_ip_common import contract
 from testbed.doks import WEB_SECRET
 
 ENV = {

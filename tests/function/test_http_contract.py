@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from floating_ip import contract
 from floating_ip.handler import Request, handle
+from floating_ip_common import contract
 from testbed.doks import WEB_SECRET
 from testbed.function_harness import binary_event, resync
 

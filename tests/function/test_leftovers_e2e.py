@@ -7,7 +7,7 @@ decided but could not make is answered 503 with Retry-After and leaves a Warning
 
 from __future__ import annotations
 
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.doks import DoksWorld
 from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
 from testbed.kube import KubeBed

@@ -12,7 +12,7 @@ from typing import Any
 
 from kubernetes import watch
 
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.controlplane import ControlPlane
 from testbed.doks import DoksWorld
 from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner, event_reasons

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from floating_ip import contract, observe
+from floating_ip import observe
 from floating_ip.config import Config
 from floating_ip.errors import TransientError
+from floating_ip_common import contract
 from tests.function.fakes import FakeDeadline, FakeDigitalOcean, FakeKube, Journal
 
 CLUSTER_ID = "2c9a5b3e-6f1d-4e8a-9b7c-0d1e2f3a4b5c"

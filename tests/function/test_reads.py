@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from floating_ip import contract
 from floating_ip.adapters import kubernetes
 from floating_ip.adapters.kubernetes import Kubernetes
+from floating_ip_common import contract
 from testbed.controlplane import ControlPlane
 from testbed.doks import DoksWorld, function_token
 from testbed.function_harness import FunctionRunner, serve_traefik

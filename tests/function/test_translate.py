@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from floating_ip import contract, translate
+from floating_ip import translate
 from floating_ip.core.model import (
     ConditionStatus,
     Endpoint,
@@ -23,6 +23,7 @@ from floating_ip.core.model import (
     Sources,
     Taint,
 )
+from floating_ip_common import contract
 
 JSON = dict[str, Any]
 

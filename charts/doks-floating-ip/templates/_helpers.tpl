@@ -17,3 +17,44 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   name: {{ .name }}
   namespace: {{ .namespace }}
 {{- end -}}
+
+{{/* The folders of files/code (a link to the repository's in-cluster/) that hold modules,
+relative to it: one ConfigMap each, since a ConfigMap is flat. A dict used as a set. */}}
+{{- define "doks-floating-ip.codeFolders" -}}
+{{- $folders := dict -}}
+{{- range $path, $_ := .Files.Glob "files/code/**.py" -}}
+{{- $_ := set $folders (dir $path | trimPrefix "files/code/") true -}}
+{{- end -}}
+{{- toJson (keys $folders | sortAlpha) -}}
+{{- end -}}
+
+{{/* A code folder's ConfigMap name: / and _ become -, then -code (as in-cluster/kustomization.yaml). */}}
+{{- define "doks-floating-ip.codeConfigMap" -}}
+{{- . | replace "/" "-" | replace "_" "-" }}-code
+{{- end -}}
+
+{{/* A code folder's volume name: its ConfigMap name without the shared prefix and suffix. */}}
+{{- define "doks-floating-ip.codeVolume" -}}
+{{- . | trimPrefix "floating_ip_" | replace "/" "-" | replace "_" "-" -}}
+{{- end -}}
+
+{{/* volumeMounts, then volumes, of the code folders of the packages in .packages. */}}
+{{- define "doks-floating-ip.codeMounts" -}}
+{{- range $folder := include "doks-floating-ip.codeFolders" .root | fromJsonArray }}
+{{- if has (regexReplaceAll "/.*" $folder "") $.packages }}
+- name: {{ include "doks-floating-ip.codeVolume" $folder }}
+  mountPath: /app/{{ $folder }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "doks-floating-ip.codeVolumes" -}}
+{{- range $folder := include "doks-floating-ip.codeFolders" .root | fromJsonArray }}
+{{- if has (regexReplaceAll "/.*" $folder "") $.packages }}
+- name: {{ include "doks-floating-ip.codeVolume" $folder }}
+  configMap:
+    name: {{ include "doks-floating-ip.codeConfigMap" $folder }}
+{{- end }}
+{{- end }}
+{{- end -}}

@@ -15,7 +15,7 @@ import pydo
 from azure.core.exceptions import AzureError, HttpResponseError
 
 from floating_ip.errors import PermanentError, TransientError
-from floating_ip.retry_after import parse_retry_after
+from floating_ip_common.retry_after import parse_retry_after
 
 JSON = dict[str, Any]
 PAGE_SIZE = 200

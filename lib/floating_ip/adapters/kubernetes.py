@@ -27,9 +27,9 @@ from kubernetes.client.api_client import ApiClient
 from kubernetes.client.configuration import Configuration
 from kubernetes.client.exceptions import ApiException
 
-from floating_ip import contract
 from floating_ip.errors import ConflictError, PermanentError, TransientError
-from floating_ip.retry_after import parse_retry_after
+from floating_ip_common import contract
+from floating_ip_common.retry_after import parse_retry_after
 
 JSON = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"

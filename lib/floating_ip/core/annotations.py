@@ -20,8 +20,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from floating_ip import contract
 from floating_ip.core.model import Problem, Reason, Service
+from floating_ip_common import contract
 
 
 class AnnotationError(ValueError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from floating_ip import contract
 from floating_ip.core.model import (
     Event,
     EventType,
@@ -22,6 +21,7 @@ from floating_ip.core.model import (
 )
 from floating_ip.core.outcomes import ServiceOutcome
 from floating_ip.core.status import move_message, sentence, unreachable_message
+from floating_ip_common import contract
 
 
 def _event(

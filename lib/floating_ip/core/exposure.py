@@ -20,8 +20,8 @@ from __future__ import annotations
 import ipaddress
 from enum import StrEnum
 
-from floating_ip import contract
 from floating_ip.core.model import LOAD_BALANCER, Ingress, IPMode, Problem, Reason, Service
+from floating_ip_common import contract
 
 DO_LB_TYPE = "service.beta.kubernetes.io/do-loadbalancer-type"
 DO_LB_NETWORK = "service.beta.kubernetes.io/do-loadbalancer-network"

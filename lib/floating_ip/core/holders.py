@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from floating_ip import contract
 from floating_ip.core.claims import Claim
 from floating_ip.core.external_ips import recorded_anchors
 from floating_ip.core.fitness import anchor_of, verdict
@@ -20,6 +19,7 @@ from floating_ip.core.model import (
 )
 from floating_ip.core.placement import Placement, PlacementOutcome, Seat, place
 from floating_ip.core.rendezvous import rendezvous_order
+from floating_ip_common import contract
 
 
 @dataclass(frozen=True, slots=True)

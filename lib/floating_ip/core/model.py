@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from floating_ip import contract
+from floating_ip_common import contract
 
 # ---------------------------------------------------------------------------------------------
 # Shared small types

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from floating_ip import contract
-from floating_ip.core import external_ips, written
+from floating_ip.core import external_ips
+from floating_ip.core import own_writes as written
 from floating_ip.core.exposure import (
     Exposure,
     bridge_ingress,
@@ -24,6 +24,7 @@ from floating_ip.core.exposure import (
 )
 from floating_ip.core.model import Ingress, ServicePatch
 from floating_ip.core.outcomes import ServiceOutcome
+from floating_ip_common import contract
 
 StatusAnnotations = dict[str, str | None]
 AnnotationChanges = tuple[tuple[str, str | None], ...]

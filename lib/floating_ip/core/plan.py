@@ -35,10 +35,10 @@ from floating_ip.core.model import (
 )
 from floating_ip.core.openings import collect_openings
 from floating_ip.core.outcomes import ServiceOutcome, outcomes_for
+from floating_ip.core.own_writes import cleanups
 from floating_ip.core.patches import service_patches
 from floating_ip.core.report import service_report
 from floating_ip.core.unclaimed import named_addresses, unclaimed_ips
-from floating_ip.core.written import cleanups
 
 Usable = tuple[tuple[Claim, ReservedIP], ...]
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from floating_ip import contract
 from floating_ip.core.holders import Holding
 from floating_ip.core.model import Assignment, NodeVerdict, Problem, Reason, Suspicion, Unfit
 from floating_ip.core.placement import PlacementOutcome
+from floating_ip_common import contract
 
 
 def sentence(message: str) -> str:

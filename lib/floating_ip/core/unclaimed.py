@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from floating_ip import contract
 from floating_ip.core.annotations import Intent
 from floating_ip.core.model import Observation, Unclaimed
+from floating_ip_common import contract
 
 
 def named_addresses(intents: Iterable[Intent]) -> frozenset[str]:

@@ -30,5 +30,5 @@ rm -rf "$site_packages/pydo/aio" "$site_packages/kubernetes/aio"
 # Bytecode for what a cold start imports, only when building with the runtime's Python 3.11
 # (bytecode of another version would be ignored at run time, and only cost room).
 if [[ "$(virtualenv/bin/python -c 'import sys; print(sys.version_info[:2] == (3, 11))')" == True ]]; then
-  virtualenv/bin/python precompile.py "$site_packages" ../../../lib
+  virtualenv/bin/python precompile.py "$site_packages" ../../../lib ../../../in-cluster
 fi

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 site_packages = Path(sys.argv[1]).resolve()
-sys.path[:0] = [str(site_packages), str(Path(sys.argv[2]).resolve())]
+sys.path[:0] = [str(site_packages), *(str(Path(root).resolve()) for root in sys.argv[2:])]
 
-from floating_ip import entry_functions, reconcile  # noqa: E402, F401
+from floating_ip import entry_digitalocean_functions, reconcile  # noqa: E402, F401
 from floating_ip.adapters.digitalocean import DigitalOcean  # noqa: E402
 from floating_ip.adapters.kubernetes import Kubernetes  # noqa: E402
 

@@ -1,1 +1,0 @@
-"""Keeps DigitalOcean Reserved IPs on the DOKS nodes that run a Service's pods."""

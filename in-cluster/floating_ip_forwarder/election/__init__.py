@@ -1,0 +1,1 @@
+"""One forwarder replica leads: election over a coordination.k8s.io Lease."""

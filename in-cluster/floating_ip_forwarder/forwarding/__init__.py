@@ -1,0 +1,1 @@
+"""Watching the cluster and telling the function which Services to reconcile."""

@@ -1,0 +1,1 @@
+"""What operators read: JSON logs, Prometheus metrics, health and readiness over HTTP."""
