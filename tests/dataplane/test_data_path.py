@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from floating_ip import contract
+from floating_ip_common import contract
 from testbed.dataplane.bed import DataPathBed
 from testbed.dataplane.client import Outcome, request
 from testbed.dataplane.namespaces import Namespace
