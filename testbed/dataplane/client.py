@@ -25,11 +25,12 @@ class Outcome:
 
 
 def request(
-    netns: Namespace, ip: str, port: int, protocol: str = "TCP", timeout: float = TIMEOUT
+    netns: Namespace | None, ip: str, port: int, protocol: str = "TCP", timeout: float = TIMEOUT
 ) -> Outcome:
-    """One request to ``ip:port`` over a new connection (TCP) or a new socket (UDP)."""
+    """One request to ``ip:port`` over a new connection (TCP) or a new socket (UDP), from
+    ``netns`` (``None``: the namespace this process is in)."""
     kind = socket.SOCK_STREAM if protocol == "TCP" else socket.SOCK_DGRAM
-    with netns.socket(kind) as sock:
+    with _socket(netns, kind) as sock:
         sock.settimeout(timeout)
         try:
             if protocol == "TCP":
@@ -49,8 +50,10 @@ def request(
 class Connection:
     """One TCP connection carrying many requests, to see whether it survives a move."""
 
-    def __init__(self, netns: Namespace, ip: str, port: int, timeout: float = TIMEOUT) -> None:
-        self._sock = netns.socket(socket.SOCK_STREAM)
+    def __init__(
+        self, netns: Namespace | None, ip: str, port: int, timeout: float = TIMEOUT
+    ) -> None:
+        self._sock = _socket(netns, socket.SOCK_STREAM)
         self._sock.settimeout(timeout)
         self._sock.connect((ip, port))
 
@@ -64,6 +67,10 @@ class Connection:
 
     def close(self) -> None:
         self._sock.close()
+
+
+def _socket(netns: Namespace | None, kind: socket.SocketKind) -> socket.socket:
+    return socket.socket(socket.AF_INET, kind) if netns is None else netns.socket(kind)
 
 
 def _line(sock: socket.socket) -> bytes:
