@@ -191,6 +191,14 @@ def measure(run: Run, traffic: Traffic, case: str, log: TextIO) -> MoveSeen:
     return seen
 
 
+def _added(counts: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for count in counts:
+        for kind, n in count.items():
+            total[kind] = total.get(kind, 0) + n
+    return total
+
+
 def summary(seen: list[MoveSeen]) -> dict[str, Any]:
     out: dict[str, Any] = {"moves": len(seen)}
     for protocol in ("TCP", "UDP"):
@@ -198,6 +206,7 @@ def summary(seen: list[MoveSeen]) -> dict[str, Any]:
             "outage_s": figures.distribution([s.outage[protocol] for s in seen]),
             "lost": figures.distribution([float(s.lost[protocol]) for s in seen], 1),
             "moves_losing_requests": sum(1 for s in seen if s.lost[protocol]),
+            "failures": _added([s.failures[protocol] for s in seen]),
         }
     kinds: dict[str, int] = {}
     for s in seen:

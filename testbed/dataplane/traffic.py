@@ -61,6 +61,8 @@ class MoveSeen:
     """Seconds from the last answer of the old pod to the first of the new (by send time)."""
     lost: dict[str, int] = field(default_factory=dict)
     """Requests sent in between that got no answer."""
+    failures: dict[str, dict[str, int]] = field(default_factory=dict)
+    """How those requests failed (``refused``: nothing listened; ``timeout``: dropped)."""
     established: str = "kept"
     """What the open connection saw: ``kept``, or its first failure (``reset``, ``timeout``…)."""
 
@@ -106,11 +108,13 @@ def seen_around(samples: Sequence[Sample], old: str, new: str) -> MoveSeen:
             raise ValueError(f"{protocol}: no answer from {old if last_old is None else new}")
         between = [s for s in mine if last_old < s.sent < first_new]
         seen.outage[protocol] = max(0.0, first_new - last_old)
-        seen.lost[protocol] = sum(1 for s in between if s.outcome.answer is None)
+        failed = [s.outcome.failure or "" for s in between if s.outcome.answer is None]
+        seen.lost[protocol] = len(failed)
+        seen.failures[protocol] = {kind: failed.count(kind) for kind in sorted(set(failed))}
     held = sorted((s for s in samples if s.protocol == ESTABLISHED), key=lambda s: s.sent)
-    failed = next((s for s in held if s.outcome.answer is None), None)
-    if failed is not None:
-        seen.established = failed.outcome.failure or "no answer"
+    broken = next((s for s in held if s.outcome.answer is None), None)
+    if broken is not None:
+        seen.established = broken.outcome.failure or "no answer"
     return seen
 
 
