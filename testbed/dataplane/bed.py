@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,8 @@ class DataPathBed:
         self._followed: dict[str, str | None] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self.edge_moves: list[tuple[str, str | None]] = []
+        self.edge_moves: list[tuple[float, str, str | None]] = []
+        """``(monotonic time, reserved IP, node short name)`` of each change of delivery."""
         self._follower = threading.Thread(target=self._follow, daemon=True)
         self._follower.start()
 
@@ -119,7 +121,7 @@ class DataPathBed:
                     self.network.deliver(ip, anchor)
                     with self._lock:
                         self._followed[ip] = anchor
-                        self.edge_moves.append((ip, holder))
+                        self.edge_moves.append((time.monotonic(), ip, holder))
 
     def delivered_to(self, reserved_ip: str) -> str | None:
         """The short name of the node the edge delivers ``reserved_ip`` to now."""

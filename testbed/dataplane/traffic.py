@@ -63,6 +63,9 @@ class MoveSeen:
     """Requests sent in between that got no answer."""
     failures: dict[str, dict[str, int]] = field(default_factory=dict)
     """How those requests failed (``refused``: nothing listened; ``timeout``: dropped)."""
+    last_old: dict[str, float] = field(default_factory=dict)
+    first_new: dict[str, float] = field(default_factory=dict)
+    """Send times (``time.monotonic``) of the old pod's last and the new pod's first answer."""
     established: str = "kept"
     """What the open connection saw: ``kept``, or its first failure (``reset``, ``timeout``…)."""
 
@@ -108,6 +111,7 @@ def seen_around(samples: Sequence[Sample], old: str, new: str) -> MoveSeen:
             raise ValueError(f"{protocol}: no answer from {old if last_old is None else new}")
         between = [s for s in mine if last_old < s.sent < first_new]
         seen.outage[protocol] = max(0.0, first_new - last_old)
+        seen.last_old[protocol], seen.first_new[protocol] = last_old, first_new
         failed = [s.outcome.failure or "" for s in between if s.outcome.answer is None]
         seen.lost[protocol] = len(failed)
         seen.failures[protocol] = {kind: failed.count(kind) for kind in sorted(set(failed))}
