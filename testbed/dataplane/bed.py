@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,10 +117,10 @@ class DataPathBed:
                 holder = self.world.holder_of(ip)
                 anchor = self.world.droplets[holder].anchor_ip if holder else None
                 if anchor != delivered:
-                    self.network.deliver(ip, anchor)
+                    moved_at = self.network.deliver(ip, anchor)
                     with self._lock:
                         self._followed[ip] = anchor
-                        self.edge_moves.append((time.monotonic(), ip, holder))
+                        self.edge_moves.append((moved_at, ip, holder))
 
     def delivered_to(self, reserved_ip: str) -> str | None:
         """The short name of the node the edge delivers ``reserved_ip`` to now."""

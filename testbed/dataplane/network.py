@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import subprocess
+import time
 from dataclasses import dataclass, field
 
 from testbed.dataplane.namespaces import Namespace, run
@@ -51,6 +52,7 @@ class Network:
 
     def __init__(self) -> None:
         self.nodes: dict[str, NodeNet] = {}
+        self._delivered: dict[str, str] = {}  # reserved IP → the anchor it goes to
         self._ports = itertools.count()
         self._made: list[Namespace] = []
         try:
@@ -160,29 +162,28 @@ table ip {_EDGE_TABLE} {{
 
     # --- the provider's edge ---------------------------------------------------------------
 
-    def deliver(self, reserved_ip: str, anchor: str | None) -> None:
-        """Send ``reserved_ip``'s packets to ``anchor`` from now on (``None``: nowhere).
+    def deliver(self, reserved_ip: str, anchor: str | None) -> float:
+        """Send ``reserved_ip``'s packets to ``anchor`` from now on (``None``: nowhere), and
+        return the moment (``time.monotonic``) the edge did.
 
-        Flows already tracked are forgotten, as the provider's mapping applies to every
-        packet: an established connection's next packet goes to the new holder."""
-        element = f"{{ {reserved_ip} }}"
+        The flows tracked towards the old anchor are then forgotten, as the provider's mapping
+        applies to every packet: an established connection's next packet goes to the new
+        holder. Only those: a flow the new mapping has begun keeps its translation."""
+        old = self._delivered.pop(reserved_ip, None)
         commands = []
-        if self._holds(reserved_ip):
-            commands.append(f"delete element ip {_EDGE_TABLE} holders {element}")
+        if old is not None:
+            commands.append(f"delete element ip {_EDGE_TABLE} holders {{ {reserved_ip} }}")
         if anchor is not None:
             commands.append(f"add element ip {_EDGE_TABLE} holders {{ {reserved_ip} : {anchor} }}")
+            self._delivered[reserved_ip] = anchor
         if commands:
             self.edge.run("nft", "-f", "-", stdin="\n".join(commands) + "\n")
-        # conntrack exits 1 when no flow matched: nothing to forget is fine.
-        subprocess.run(
-            self.edge.argv("conntrack", "-D", "-d", reserved_ip),
-            capture_output=True,
-            check=False,
-        )
-
-    def _holds(self, reserved_ip: str) -> bool:
-        listed = self.edge.run("nft", "list", "map", "ip", _EDGE_TABLE, "holders")
-        return f"{reserved_ip} :" in listed
+        moved_at = time.monotonic()
+        if old is not None:
+            # conntrack exits 1 when no flow matched: nothing to forget is fine.
+            forget = ["conntrack", "-D", "--orig-dst", reserved_ip, "--reply-src", old]
+            subprocess.run(self.edge.argv(*forget), capture_output=True, check=False)
+        return moved_at
 
     def close(self) -> None:
         for made in reversed(self._made):
