@@ -40,7 +40,7 @@ from floating_ip_common import contract
 from testbed.controlplane import ControlPlane, binaries
 from testbed.dataplane import kube_proxy
 from testbed.dataplane.bed import DataPathBed
-from testbed.dataplane.traffic import MoveSeen, Traffic, seen_around
+from testbed.dataplane.traffic import PROTOCOLS, MoveSeen, Traffic, seen_around
 from testbed.do_imitation.server import DoImitation
 from testbed.doks import DoksWorld, function_token
 from testbed.function_harness import FunctionRunner
@@ -181,9 +181,11 @@ def measure(run: Run, traffic: Traffic, case: str, log: TextIO) -> Move:
     current = run.pod_on(before)
     traffic.clear()
     wait_until(
-        lambda: any(s.outcome.pod == current for s in traffic.samples()),
+        lambda: (
+            {s.protocol for s in traffic.samples() if s.outcome.pod == current} >= set(PROTOCOLS)
+        ),
         timeout=MOVE_TIMEOUT,
-        what="answers before the move",
+        what="answers over TCP and UDP before the move",
     )
     old, new = MOVERS[case](run)
 
