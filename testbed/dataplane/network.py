@@ -136,7 +136,14 @@ table ip {_EDGE_TABLE} {{
             f"link set {port} up",
             f"route add {ip}/32 dev {port}",
         )
-        node.netns.run("sysctl", "-qw", f"net.ipv4.conf.{port}.proxy_arp=1")
+        # Proxy ARP answers after a random delay of up to 0.8 s by default: a fresh pod's
+        # first packets would wait for it. Calico sets the same.
+        node.netns.run(
+            "sysctl",
+            "-qw",
+            f"net.ipv4.conf.{port}.proxy_arp=1",
+            f"net.ipv4.neigh.{port}.proxy_delay=0",
+        )
         batch(
             pod_ns.name,
             f"addr add {ip}/32 dev eth0",
