@@ -13,7 +13,7 @@ SOURCE_PTH := $(VENV)/lib/python3.11/site-packages/doks-floating-ip.pth
 empty :=
 export MYPYPATH := $(subst $(empty) $(empty),:,$(SOURCE_ROOTS))
 
-.PHONY: helm images dataplane host-tools test soak lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
+.PHONY: helm images docs dataplane host-tools test soak lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
 
 $(STAMP): requirements-dev.txt packages/floating-ip/reconcile/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,7 +57,12 @@ layering: venv
 helm:
 	@testbed/helm/build.sh >/dev/null
 
-test: lint typecheck layering controlplane dataplane helm $(DEPLOYER)
+# The documentation site (mkdocs, Material theme) into site/; --strict: a broken link, anchor
+# or generated table fails the build.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+test: lint typecheck layering docs controlplane dataplane helm $(DEPLOYER)
 	$(PY) -m pytest
 
 # The fast inner loop: lint, types, layering and the tests that start no process.
@@ -104,4 +109,4 @@ images:
 	tools/images.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site

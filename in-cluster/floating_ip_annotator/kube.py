@@ -23,6 +23,7 @@ from floating_ip_common.kube_client import (
     AnswerTooLarge,
     ApiError,
     KubeClient,
+    NotAnObject,
 )
 from floating_ip_common.kube_errors import Failure, describe
 
@@ -110,10 +111,13 @@ class KubeApi:
             ) from None
         except KubeAccessError as error:
             raise AnnotatorConfigError(str(error)) from None
-        except ValueError:
-            raise KubeRejected(f"the Kubernetes API answered non-JSON for {target}") from None
         except (OSError, http.client.HTTPException) as error:
+            # Before ValueError: a certificate that fails verification is both.
             raise Transient(describe(error, timeout)) from None
+        except NotAnObject:
+            raise KubeRejected(f"the Kubernetes API answered a non-object for {target}") from None
+        except (ValueError, RecursionError):
+            raise KubeRejected(f"the Kubernetes API answered non-JSON for {target}") from None
         finally:
             connection.close()
 

@@ -48,12 +48,20 @@ class ApiError(Exception):
         return failure_of(self.status)
 
 
-class AnswerTooSlow(TimeoutError):
+class AnswerTooSlow(ConnectionError):
     """The whole answer did not arrive within the watchdog's time."""
 
 
 class AnswerTooLarge(Exception):
     """The answer went on past the request's ``max_bytes``."""
+
+
+class AnswerCutShort(ConnectionError):
+    """The connection ended before the length the answer announced."""
+
+
+class NotAnObject(ValueError):
+    """The answer is JSON, but not an object."""
 
 
 class KubeClient:
@@ -184,6 +192,8 @@ class Connection:
         try:
             response, token = self._send(method, path, accept, body, content_type)
             data = self._read(response, max_bytes)
+            if self._cut:  # the socket was shut mid-answer: what was read is not all of it
+                raise ConnectionAbortedError("cut by the watchdog")
         except (OSError, http.client.HTTPException) as error:
             self.close()
             if self._cut:
@@ -208,7 +218,7 @@ class Connection:
             )
         decoded = json.loads(data)
         if not isinstance(decoded, dict):
-            raise ApiError(response.status, "answer is not a JSON object")
+            raise NotAnObject("the answer is not a JSON object")
         return decoded
 
     def _read(self, response: http.client.HTTPResponse, max_bytes: int | None) -> bytes:
@@ -218,6 +228,9 @@ class Connection:
         if len(data) > max_bytes:
             self.close()
             raise AnswerTooLarge(f"the answer is larger than {max_bytes} bytes")
+        missing = response.length  # a read of a given size ends early without complaint
+        if missing:
+            raise AnswerCutShort(f"answer cut short: {len(data)} of {len(data) + missing} bytes")
         return data
 
     def stream(self, path: str, accept: str = JSON_TYPE) -> Iterator[dict[str, Any]]:

@@ -40,7 +40,7 @@ class Config:
     digitalocean_token: str
     """``DIGITALOCEAN_TOKEN``: a token scoped to reserved_ip, firewall, droplet, kubernetes read."""
     digitalocean_api_url: str
-    """``DIGITALOCEAN_API_URL``: the API's base URL (default the real API)."""
+    """``DIGITALOCEAN_API_URL``: the API's base URL (an imitation's, in tests)."""
     cluster_id: str
     """``CLUSTER_ID``: the DOKS cluster's UUID; names the firewall and its target tag."""
     kube_api_url: str

@@ -552,9 +552,9 @@ def test_the_daemonset_runs_the_official_image_on_read_only_code(
     assert {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"} in init["env"]
     assert init["securityContext"]["readOnlyRootFilesystem"] is True
     assert init["securityContext"]["runAsUser"] == 65532
-    assert [m["mountPath"] for m in init["volumeMounts"]] == [
+    assert sorted(m["mountPath"] for m in init["volumeMounts"]) == [
         "/app/floating_ip_annotator",
-        "/app/floating_ip",
+        "/app/floating_ip_common",
     ]
     assert all(m["readOnly"] for m in init["volumeMounts"])
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from floating_ip_common.kube_access import SERVICE_ACCOUNT_DIR, KubeAccess
 from floating_ip_common.kube_client import KubeClient
@@ -15,6 +18,7 @@ from floating_ip_forwarder.app.settings import (
     from_env,
     parse_duration,
 )
+from testbed.layout import REPO
 
 IN_POD = {
     "FUNCTION_URL": "https://faas-nyc1-1.doserverless.co/api/v1/web/fn-1/floating-ip/reconcile",
@@ -127,6 +131,42 @@ def test_node_death_detection_defaults_and_tunables() -> None:
         3,
     )
     assert (s.node_lease_stale, s.hold_down) == (4.0, 60.0)
+
+
+def test_unset_variables_take_the_dataclass_defaults() -> None:
+    """Each default is written once, in ForwarderSettings: the parser reads it from there."""
+    s = settings()
+    for field in dataclasses.fields(ForwarderSettings):
+        if field.default is not dataclasses.MISSING:
+            assert getattr(s, field.name) == field.default, field.name
+
+
+def restated_by_the_installs() -> dict[str, dict[str, str]]:
+    """The forwarder variables each install writes: the kustomize base's env file and the
+    chart's values, through the ConfigMap template that maps them to variables."""
+    base = {}
+    for line in (REPO / "deploy/base/event-forwarder.env").read_text().splitlines():
+        name, _, value = line.partition("=")
+        if line and not line.startswith("#") and value:
+            base[name] = value
+    chart = REPO / "charts/doks-floating-ip"
+    values = yaml.safe_load((chart / "values.yaml").read_text())["forwarder"]
+    template = (chart / "templates/settings.yaml").read_text()
+    mapped = re.findall(
+        r"^  ([A-Z_]+): \{\{ \.Values\.forwarder\.(\w+) \| quote \}\}", template, re.M
+    )
+    return {"base": base, "chart": {name: str(values[key]) for name, key in mapped}}
+
+
+@pytest.mark.parametrize("install", ["base", "chart"])
+def test_what_the_installs_write_is_the_code_default(install: str) -> None:
+    """A value an install restates parses to the code's default, so the installs and the
+    generated settings docs cannot drift apart."""
+    written = restated_by_the_installs()[install]
+    assert {"RESYNC_PERIOD", "QUIET_WINDOW", "MAX_DELAY", "RATE_LIMIT", "LOG_LEVEL"} <= set(written)
+    defaults = settings()
+    for name, value in written.items():
+        assert settings(**{name: value}) == defaults, f"{install}: {name}={value}"
 
 
 def test_hostname_is_the_fallback_identity() -> None:

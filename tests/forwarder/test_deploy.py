@@ -41,6 +41,7 @@ from testbed.python_imports import absolute_imports
 from testbed.receiver import Receiver
 from tests.forwarder.conftest import StartForwarder
 from tests.forwarder.test_forwarding import started, web
+from tests.install.test_component import code_config_map, code_folders
 
 FUNCTION_ENV = DEPLOY / "function-env.sh"
 """The function's modules the image ships: standard library only, shared so they cannot drift."""
@@ -178,18 +179,19 @@ def test_the_base_renders_least_privilege_rbac_and_a_hardened_deployment(
     assert pod["securityContext"]["runAsUser"] == 65532
     # Nothing to build: the official image by digest, the code mounted read-only.
     assert re.fullmatch(r"python:3\.11-slim@sha256:[0-9a-f]{64}", container["image"])
-    assert container["command"] == ["python", "-m", "floating_ip_forwarder"]
+    assert container["command"] == ["python", "-m", "floating_ip_forwarder.app"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert env["PYTHONPATH"] == "/app"
     volumes = {v["name"]: v["configMap"]["name"] for v in pod["volumes"]}
     mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
     assert all(m["readOnly"] for m in container["volumeMounts"])
+    # One hash-suffixed ConfigMap per code folder (tests/install/test_component.py checks
+    # which folders): each mount names the generated ConfigMap of its folder.
     assert mounts == {
-        "/app/floating_ip_forwarder": find(docs, "ConfigMap", "event-forwarder-code")["metadata"][
-            "name"
-        ],
-        "/app/floating_ip": find(docs, "ConfigMap", "floating-ip-shared-code")["metadata"]["name"],
+        f"/app/{folder}": find(docs, "ConfigMap", code_config_map(folder))["metadata"]["name"]
+        for folder in code_folders()
+        if folder.split("/")[0] in ("floating_ip_common", "floating_ip_forwarder")
     }
     assert container["securityContext"] == {
         "allowPrivilegeEscalation": False,
@@ -406,11 +408,11 @@ def test_the_namespaced_component_confines_both_identities_to_listed_namespaces(
 def test_the_forwarder_runs_the_code_its_configmaps_mount(shipped: Shipped) -> None:
     """The process every test here starts is the Deployment's command on the ConfigMaps' files,
     read back from the API server; nothing else is on its path."""
-    assert shipped.argv == [sys.executable, "-S", "-m", "floating_ip_forwarder"]
+    assert shipped.argv == [sys.executable, "-S", "-m", "floating_ip_forwarder.app"]
     assert shipped.deployment_env["PYTHONPATH"] == str(shipped.root / "app")
     files = sorted(str(p.relative_to(shipped.root)) for p in shipped.root.rglob("*.py"))
-    assert "app/floating_ip/contract.py" in files
-    assert "app/floating_ip_forwarder/__main__.py" in files
+    assert "app/floating_ip_common/contract.py" in files
+    assert "app/floating_ip_forwarder/app/__main__.py" in files
     assert [f for f in files if not f.startswith("app/")] == []
 
 
@@ -420,7 +422,7 @@ def test_the_example_overlay_builds_once_the_user_adds_secret_env(
     assert "secret.env" in (DEPLOY / "example" / ".gitignore").read_text().split()
     copy = tmp_path / "deploy"
     shutil.copytree(DEPLOY, copy, ignore=shutil.ignore_patterns("secret.env"))
-    shutil.copytree(REPO / "charts", tmp_path / "charts")  # the code the base mounts
+    shutil.copytree(REPO / "in-cluster", tmp_path / "in-cluster")  # the code the base mounts
     with pytest.raises(RuntimeError, match=r"secret\.env"):
         rendered(control_plane, copy / "example")  # not there yet: kustomize says so
     (copy / "example" / "secret.env").write_text("WEB_SECRET=users-own-secret-value\n")

@@ -35,6 +35,7 @@ from testbed.deployable.runtime import LoadedFunction
 from testbed.doks import DoksWorld
 from testbed.function_harness import FunctionRunner, binary_event, move_traefik, serve_traefik
 from testbed.kube import KubeBed
+from testbed.layout import IN_CLUSTER, LIB
 
 pytestmark = pytest.mark.bed  # starts processes of the bed (or the deployer)
 
@@ -150,15 +151,22 @@ def test_the_zip_holds_the_handler_the_virtualenv_and_the_library_and_nothing_el
     assert size < ZIP_LIMIT
     with zipfile.ZipFile(built.zip_path) as archive:
         names = set(archive.namelist())
-    for needed in ("__main__.py", "virtualenv/bin/activate_this.py", "floating_ip/contract.py"):
+    for needed in (
+        "__main__.py",
+        "virtualenv/bin/activate_this.py",
+        "floating_ip_common/contract.py",
+    ):
         assert needed in names
-    assert {n.split("/")[0] for n in names} == {"__main__.py", "virtualenv", "floating_ip"}
+    shipped_roots = {"floating_ip", "floating_ip_common"}
+    assert {n.split("/")[0] for n in names} == {"__main__.py", "virtualenv", *shipped_roots}
     for never in ("build.sh", ".include", "requirements.txt"):
         assert not any(n == never or n.endswith("/" + never) for n in names), never
-    shipped = {n for n in names if n.startswith("floating_ip/") and n.endswith(".py")}
+    shipped = {n for n in names if n.split("/")[0] in shipped_roots and n.endswith(".py")}
     source = {
-        "floating_ip/" + p.relative_to(REPO / "lib" / "floating_ip").as_posix()
-        for p in (REPO / "lib" / "floating_ip").rglob("*.py")
+        p.relative_to(root).as_posix()
+        for root in (LIB, IN_CLUSTER)
+        for p in root.rglob("*.py")
+        if p.parts[len(root.parts)] in shipped_roots
     }
     assert shipped == source
     site = "virtualenv/lib/python3.11/site-packages/"

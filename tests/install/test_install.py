@@ -4,6 +4,7 @@ both granting the same RBAC, both running the same pods."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ SETTINGS = (
     "clusterId=0f1e2d3c-4b5a-4697-8877-665544332211",
     "webSecret.value=a-secret-of-at-least-16-chars",
 )
+HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
+"""What kustomize appends to a generated name (a plain name may end in "-nodes-code")."""
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")
 
 
@@ -37,7 +40,7 @@ def user_overlay(tmp_path: Path) -> Iterator[Path]:
     """The example overlay as a user has it after their three edits: a copy of the shipped
     folders with secret.env written (the URL and cluster id placeholders stay)."""
     shutil.copytree(DEPLOY, tmp_path / "deploy", ignore=shutil.ignore_patterns("secret.env"))
-    shutil.copytree(REPO / "charts", tmp_path / "charts")
+    shutil.copytree(REPO / "in-cluster", tmp_path / "in-cluster")
     (tmp_path / "deploy" / "example" / "secret.env").write_text("WEB_SECRET=users-own-secret\n")
     yield tmp_path / "deploy" / "example"
 
@@ -101,15 +104,20 @@ def rbac(docs: list[Doc]) -> set[tuple[Any, ...]]:
 
 def pod_spec(docs: list[Doc], kind: str) -> Doc:
     """The pod template's spec with generated names reduced to their stem (kustomize's hash
-    suffix) and the release's own labels left out: what the kubelet would run."""
+    suffix), the release's own labels left out and volumes in name order (the kubelet mounts
+    them by name): what the kubelet would run."""
     [found] = [d for d in docs if d["kind"] == kind]
     spec: Doc = found["spec"]["template"]["spec"]
     text = yaml.safe_dump(spec)
     for doc in docs:
         name = doc["metadata"]["name"]
-        if doc["kind"] in ("ConfigMap", "Secret") and name[-11:-10] == "-":
+        if doc["kind"] in ("ConfigMap", "Secret") and HASH_SUFFIX.search(name):
             text = text.replace(name, name[:-11])
     reduced: Doc = yaml.safe_load(text)
+    reduced["volumes"] = sorted(reduced.get("volumes", []), key=lambda v: v["name"])
+    for container in reduced.get("initContainers", []) + reduced["containers"]:
+        if "volumeMounts" in container:
+            container["volumeMounts"].sort(key=lambda m: m["name"])
     return reduced
 
 
@@ -153,10 +161,31 @@ def test_the_pod_mode_component_drops_the_node_annotator(
 # --- helm ------------------------------------------------------------------------------------
 
 
-def test_helm_lint_passes(helm: helm_cli.Helm) -> None:
-    sets = [a for v in SETTINGS for a in ("--set", v)]
-    done = helm.run("lint", "--strict", str(helm_cli.CHART), *sets)
+CI_VALUES = sorted((helm_cli.CHART / "ci").glob("*-values.yaml"))
+
+
+@pytest.mark.parametrize(
+    "values", [None, *CI_VALUES], ids=["as-shipped", *(p.name for p in CI_VALUES)]
+)
+def test_helm_lint_passes_as_shipped_and_with_each_ci_values_file(
+    helm: helm_cli.Helm, values: Path | None
+) -> None:
+    """chart-testing's convention: ci/*-values.yaml are the values the chart is linted and
+    installed with; as shipped (the required values empty) it lints too."""
+    given = ["-f", str(values)] if values else []
+    done = helm.run("lint", "--strict", str(helm_cli.CHART), *given)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 chart(s) failed" in done.stdout
+
+
+def test_the_ci_values_files_render(helm: helm_cli.Helm) -> None:
+    assert len(CI_VALUES) >= 2
+    for values in CI_VALUES:
+        done = helm.run(
+            "template", "x", str(helm_cli.CHART), "-n", "floating-ip", "-f", str(values)
+        )
+        assert done.returncode == 0, done.stderr
+        assert "kind: Deployment" in done.stdout
 
 
 def test_the_chart_applies_with_a_server_side_dry_run(
@@ -192,7 +221,6 @@ def test_the_chart_can_reference_an_existing_secret(helm: helm_cli.Helm) -> None
         ("functionUrl=http://faas.example/x", "/functionUrl"),
         ("clusterId=my-cluster", "/clusterId"),
         ("webSecret.value=short", "/webSecret"),
-        ("webSecret.existingSecret=mine", "/webSecret"),  # both set
         ("forwarder.resyncPeriod=often", "/forwarder/resyncPeriod"),
         ("forwarder.logLevel=loud", "/forwarder/logLevel"),
         ("namespaces={Apps}", "/namespaces/0"),
@@ -209,9 +237,38 @@ def test_the_schema_rejects_a_bad_value_naming_it(
     assert message in str(caught.value)
 
 
-def test_the_schema_rejects_a_missing_secret(helm: helm_cli.Helm) -> None:
-    with pytest.raises(RuntimeError, match="/webSecret"):
+def test_each_missing_required_value_is_named_with_where_to_find_it(helm: helm_cli.Helm) -> None:
+    with pytest.raises(RuntimeError, match="set the required values") as caught:
+        helm.template("floating-ip")
+    message = str(caught.value)
+    assert "functionUrl: the function's web URL (doctl serverless functions get" in message
+    assert "clusterId: the DOKS cluster's id (doctl kubernetes cluster get" in message
+    assert "webSecret.value" in message
+    assert "webSecret.existingSecret" in message
+    assert "minLength" not in message
+
+
+def test_a_missing_secret_is_named_alone(helm: helm_cli.Helm) -> None:
+    with pytest.raises(RuntimeError, match="set the required values") as caught:
         helm.template("floating-ip", *SETTINGS[:2])
+    message = str(caught.value)
+    assert "webSecret.value (the shared secret" in message
+    assert "functionUrl" not in message
+    assert "clusterId" not in message
+
+
+def test_both_secrets_set_is_refused_naming_them(helm: helm_cli.Helm) -> None:
+    with pytest.raises(
+        RuntimeError, match=r"set only one of webSecret\.value and webSecret\.existingSecret"
+    ):
+        helm.template("floating-ip", *SETTINGS, "webSecret.existingSecret=mine")
+
+
+def test_a_short_secret_is_refused_without_quoting_it(helm: helm_cli.Helm) -> None:
+    with pytest.raises(RuntimeError, match="/webSecret/value") as caught:
+        helm.template("floating-ip", *SETTINGS[:2], "webSecret.value=short-secret")
+    assert "minLength: got 12, want 16" in str(caught.value)
+    assert "short-secret" not in str(caught.value)
 
 
 # --- both ------------------------------------------------------------------------------------

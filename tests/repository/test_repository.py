@@ -31,7 +31,7 @@ def test_the_version_is_pyprojects_everywhere_it_is_written() -> None:
             for match in tagged.finditer(path.read_text()):
                 found.setdefault(match.group(1), set()).add(str(path.relative_to(REPO)))
     assert set(found) == {VERSION}, found
-    assert len(found[VERSION]) >= 5  # the shipped manifests, the Dockerfiles, the READMEs
+    assert len(found[VERSION]) >= 5  # the shipped manifests, the Dockerfiles, docs/
 
 
 def test_the_changelog_names_the_version_as_its_latest_release() -> None:

@@ -58,3 +58,24 @@ relative to it: one ConfigMap each, since a ConfigMap is flat. A dict used as a 
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/* The values without which nothing can work: each missing one named, with where to find it,
+in one message (the schema checks the form of those that are set). */}}
+{{- define "doks-floating-ip.requireValues" -}}
+{{- $missing := list -}}
+{{- if not .Values.functionUrl -}}
+{{- $missing = append $missing "functionUrl: the function's web URL (doctl serverless functions get floating-ip/reconcile --url)" -}}
+{{- end -}}
+{{- if not .Values.clusterId -}}
+{{- $missing = append $missing "clusterId: the DOKS cluster's id (doctl kubernetes cluster get <name> --format ID)" -}}
+{{- end -}}
+{{- if and (not .Values.webSecret.value) (not .Values.webSecret.existingSecret) -}}
+{{- $missing = append $missing "webSecret.value (the shared secret, the function's WEB_SECRET) or webSecret.existingSecret (a Secret with the key WEB_SECRET)" -}}
+{{- end -}}
+{{- if $missing -}}
+{{- fail (printf "set the required values (--set or a values file):\n  %s" (join "\n  " $missing)) -}}
+{{- end -}}
+{{- if and .Values.webSecret.value .Values.webSecret.existingSecret -}}
+{{- fail "set only one of webSecret.value and webSecret.existingSecret" -}}
+{{- end -}}
+{{- end -}}

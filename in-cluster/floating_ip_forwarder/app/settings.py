@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TypeVar
 
 from floating_ip_common.kube_access import (
     ACCESS_VARIABLES,
@@ -51,11 +52,11 @@ class ForwarderSettings:
     identity: str
     """``POD_NAME`` (else ``HOSTNAME``): this replica's name in the Lease."""
     lease_name: str = "event-forwarder"
-    """``LEASE_NAME``."""
+    """``LEASE_NAME``: the election Lease, in ``POD_NAMESPACE``."""
     function_ca_file: str | None = None
     """``FUNCTION_CA_FILE``: trust only this CA bundle for the function (else the system's)."""
     function_timeout: float = 60.0
-    """``FUNCTION_TIMEOUT``: seconds to wait for the function's answer."""
+    """``FUNCTION_TIMEOUT``: how long to wait for the function's answer."""
     resync_period: float = 300.0
     """``RESYNC_PERIOD``: a resync event at start and then this often."""
     quiet_window: float = 0.5
@@ -78,9 +79,8 @@ class ForwarderSettings:
     log_level: str = "info"
     """``LOG_LEVEL``: debug, info, warning or error."""
     node_probes: bool = True
-    """``NODE_PROBES``: ``on`` (default) or ``off``. Off, the leader connects to no pod and
-    suspects nodes by their kubelet Lease alone (for clusters whose NetworkPolicies keep the
-    forwarder out)."""
+    """``NODE_PROBES``: off, the leader connects to no pod and suspects nodes by their kubelet
+    Lease alone (for clusters whose NetworkPolicies keep the forwarder out)."""
     probe_period: float = 1.0
     """``PROBE_PERIOD``: the leader probes every ready endpoint of the opted-in Services this
     often (TCP connect to podIP:port)."""
@@ -95,6 +95,21 @@ class ForwarderSettings:
     hold_down: float = 30.0
     """``SUSPICION_HOLD_DOWN``: a suspected node is cleared only after looking healthy this
     long without a break."""
+
+
+_T = TypeVar("_T")
+
+
+def _default(name: str, kind: type[_T]) -> _T:
+    """The dataclass's default of field ``name``: each default is written once, there (the
+    parser, the installs' tests and the generated settings docs read it from there)."""
+    value = _FIELDS[name].default
+    if not isinstance(value, kind):
+        raise TypeError(f"ForwarderSettings.{name} has no {kind.__name__} default")
+    return value
+
+
+_FIELDS = {f.name: f for f in fields(ForwarderSettings)}
 
 
 def parse_duration(text: str) -> float:
@@ -213,21 +228,21 @@ def from_env(
             f"POD_NAME: {identity[:80]!r} is not a Lease identity "
             "(at most 253 printable characters, no spaces)"
         )
-    lease_name = read.text("LEASE_NAME", "event-forwarder")
+    lease_name = read.text("LEASE_NAME", _default("lease_name", str))
     for name, value in (("POD_NAMESPACE", lease_namespace), ("LEASE_NAME", lease_name)):
         if value and not _DNS_SUBDOMAIN.match(value):
             read.problems.append(f"{name}: {value!r} is not a valid Kubernetes name")
     function_ca_file = read.text("FUNCTION_CA_FILE") or None
     read.file("FUNCTION_CA_FILE", function_ca_file or "", is_file)
-    quiet = read.duration("QUIET_WINDOW", 0.5, 0.0)
-    max_delay = read.duration("MAX_DELAY", max(2.0, quiet), 0.0)
+    quiet = read.duration("QUIET_WINDOW", _default("quiet_window", float), 0.0)
+    max_delay = read.duration("MAX_DELAY", max(_default("max_delay", float), quiet), 0.0)
     if max_delay < quiet:
         read.problems.append("MAX_DELAY must not be shorter than QUIET_WINDOW")
     namespaces = tuple(n.strip() for n in read.text("NAMESPACES").split(",") if n.strip())
     read.problems += [
         f"NAMESPACES: {n!r} is not a namespace name" for n in namespaces if not _DNS_LABEL.match(n)
     ]
-    log_level = read.text("LOG_LEVEL", "info").lower()
+    log_level = read.text("LOG_LEVEL", _default("log_level", str)).lower()
     if log_level not in _LOG_LEVELS:
         read.problems.append(f"LOG_LEVEL: {log_level!r} is not one of {', '.join(_LOG_LEVELS)}")
     settings = ForwarderSettings(
@@ -239,23 +254,31 @@ def from_env(
         identity=identity,
         lease_name=lease_name,
         function_ca_file=function_ca_file,
-        function_timeout=read.duration("FUNCTION_TIMEOUT", 60.0, 1.0),
-        resync_period=read.duration("RESYNC_PERIOD", 300.0, 10.0),
+        function_timeout=read.duration(
+            "FUNCTION_TIMEOUT", _default("function_timeout", float), 1.0
+        ),
+        resync_period=read.duration("RESYNC_PERIOD", _default("resync_period", float), 10.0),
         quiet_window=quiet,
         max_delay=max_delay,
-        rate_per_minute=read.number("RATE_LIMIT", 60.0, 1.0, PLATFORM_RATE_LIMIT / 2),
-        burst=read.integer("RATE_BURST", 10, 1, 100),
-        resync_threshold=read.integer("RESYNC_THRESHOLD", 10, 1, 100_000),
-        max_in_flight=read.integer("MAX_IN_FLIGHT", 4, 1, 64),
+        rate_per_minute=read.number(
+            "RATE_LIMIT", _default("rate_per_minute", float), 1.0, PLATFORM_RATE_LIMIT / 2
+        ),
+        burst=read.integer("RATE_BURST", _default("burst", int), 1, 100),
+        resync_threshold=read.integer(
+            "RESYNC_THRESHOLD", _default("resync_threshold", int), 1, 100_000
+        ),
+        max_in_flight=read.integer("MAX_IN_FLIGHT", _default("max_in_flight", int), 1, 64),
         namespaces=tuple(dict.fromkeys(namespaces)),
-        http_port=read.integer("METRICS_PORT", 8080, 1, 65535),
+        http_port=read.integer("METRICS_PORT", _default("http_port", int), 1, 65535),
         log_level=log_level,
-        node_probes=read.switch("NODE_PROBES", default=True),
-        probe_period=read.duration("PROBE_PERIOD", 1.0, 0.1),
-        probe_timeout=read.duration("PROBE_TIMEOUT", 0.5, 0.05),
-        probe_failures=read.integer("PROBE_FAILURES", 2, 1, 100),
-        node_lease_stale=read.duration("NODE_LEASE_STALE_AFTER", 20.0, 1.0),
-        hold_down=read.duration("SUSPICION_HOLD_DOWN", 30.0, 0.0),
+        node_probes=read.switch("NODE_PROBES", _default("node_probes", bool)),
+        probe_period=read.duration("PROBE_PERIOD", _default("probe_period", float), 0.1),
+        probe_timeout=read.duration("PROBE_TIMEOUT", _default("probe_timeout", float), 0.05),
+        probe_failures=read.integer("PROBE_FAILURES", _default("probe_failures", int), 1, 100),
+        node_lease_stale=read.duration(
+            "NODE_LEASE_STALE_AFTER", _default("node_lease_stale", float), 1.0
+        ),
+        hold_down=read.duration("SUSPICION_HOLD_DOWN", _default("hold_down", float), 0.0),
     )
     if read.problems:
         raise ForwarderConfigError(read.problems)

@@ -9,7 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python3}"
-rm -rf virtualenv
+rm -rf virtualenv floating_ip_common
+# The package the function shares with the in-cluster parts lives in in-cluster/; the deployer
+# takes '..' in .include only towards lib/, so the build puts a copy beside this script (not
+# committed: .gitignore), and .include adds it to the zip.
+cp -R ../../../in-cluster/floating_ip_common floating_ip_common
+rm -rf floating_ip_common/__pycache__
 "$PYTHON" -m virtualenv --without-pip virtualenv >/dev/null
 # activate_this.py adds the site-packages of the interpreter that created the virtualenv
 # (lib/python3.X/...): install there, whatever that version is, or the runtime finds nothing.
@@ -30,5 +35,5 @@ rm -rf "$site_packages/pydo/aio" "$site_packages/kubernetes/aio"
 # Bytecode for what a cold start imports, only when building with the runtime's Python 3.11
 # (bytecode of another version would be ignored at run time, and only cost room).
 if [[ "$(virtualenv/bin/python -c 'import sys; print(sys.version_info[:2] == (3, 11))')" == True ]]; then
-  virtualenv/bin/python precompile.py "$site_packages" ../../../lib ../../../in-cluster
+  virtualenv/bin/python precompile.py "$site_packages" ../../../lib .
 fi
