@@ -41,6 +41,22 @@ def unavailable() -> str | None:
     return None
 
 
+def can_sudo() -> bool:
+    """True when this (unprivileged) process may become root without a password."""
+    if shutil.which("sudo") is None:
+        return False
+    done = subprocess.run(["sudo", "-n", "true"], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def build_cache() -> Path:
+    """Where the bed's build scripts cache their binaries (as they compute it)."""
+    if os.environ.get("FLOATING_IP_CACHE"):
+        return Path(os.environ["FLOATING_IP_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "doks-floating-ip"
+
+
 class Namespace:
     """A network namespace made by the bed, deleted by :meth:`delete`."""
 
