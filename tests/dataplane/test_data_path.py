@@ -213,3 +213,37 @@ def test_a_cluster_ip_service_with_the_anchor_hides_the_client_address(
         seen = answer(bed.network.client, "web-1", WEB, protocol)
         assert seen.answer is not None
         assert seen.answer.source == bed.world.droplets["a"].anchor_ip, seen
+
+
+def test_a_node_listed_without_a_ready_endpoint_drops_the_traffic(
+    bed: DataPathBed, runner: FunctionRunner, namespace: str
+) -> None:
+    """What a wrong placement looks like: an anchor listed on a node with no ready endpoint
+    is dropped there (``externalTrafficPolicy: Local``), the client waits in vain. Listed here
+    by hand, in a Service the function does not manage."""
+    for service, port in (("web", WEB), ("admin", ADMIN)):
+        expose(bed, namespace, service, port, "externalIPs")
+    placed(bed, runner, namespace, "a")
+    anchor_c = bed.world.droplets["c"].anchor_ip
+    bed.world.kube.create_service(
+        namespace,
+        "stray",
+        [Port(WEB), Port(WEB, "UDP", name="udp")],
+        selector={"app": "web"},
+        external_ips=[anchor_c],
+        service_type="NodePort",
+        external_traffic_policy="Local",
+    )
+    bed.world.kube.sync_endpoint_slices(namespace, "stray")
+    client = bed.network.client
+
+    # Refused until c's kube-proxy has the Service (nothing listens there), then dropped.
+    wait_until(
+        lambda: request(client, anchor_c, WEB, "TCP").failure == "timeout",
+        timeout=PROGRAMMED,
+        what="c drops TCP to its listed anchor",
+    )
+    for protocol in PROTOCOLS:
+        outcome = request(client, anchor_c, WEB, protocol)
+        assert outcome.answer is None and outcome.failure == "timeout", outcome
+    answer(client, "web-1", WEB, "TCP")  # the holder still serves the reserved IP
