@@ -38,7 +38,7 @@ from typing import Any, TextIO
 from bench import figures
 from floating_ip_common import contract
 from testbed.controlplane import ControlPlane, binaries
-from testbed.dataplane import kube_proxy
+from testbed.dataplane import kube_proxy, namespaces
 from testbed.dataplane.bed import DataPathBed
 from testbed.dataplane.traffic import PROTOCOLS, MoveSeen, Traffic, seen_around
 from testbed.do_imitation.server import DoImitation
@@ -57,6 +57,7 @@ SETTLE = 0.3
 """Seconds of answers from the new pod recorded after the first, to see stragglers."""
 MOVE_TIMEOUT = 30.0
 RETRY = 0.2
+"""Seconds before the function is called again while its action is still in progress."""
 
 
 class Run:
@@ -303,6 +304,9 @@ def run_mode(mode: str, latency: float, moves: int, workdir: Path, log: TextIO) 
 
 def run(workdir: Path, log: TextIO, moves: int = MOVES) -> dict[str, Any]:
     """Every case in both proxy modes at each action latency."""
+    reason = namespaces.unavailable()
+    if reason is not None:
+        raise RuntimeError(f"the data path cannot run here: {reason}")
     out: dict[str, Any] = {"moves_per_case": moves, "interval_s": 0.01, "runs": []}
     for mode in kube_proxy.MODES:
         for latency in ACTION_LATENCIES:
