@@ -174,6 +174,9 @@ class KubeBed:
     def annotate_node(self, name: str, annotations: Mapping[str, str | None]) -> None:
         self.core.patch_node(name, {"metadata": {"annotations": dict(annotations)}})
 
+    def label_node(self, name: str, labels: Mapping[str, str | None]) -> None:
+        self.core.patch_node(name, {"metadata": {"labels": dict(labels)}})
+
     def delete_node(self, name: str) -> None:
         self.core.delete_node(name)
 

@@ -16,8 +16,10 @@ FIREWALL: Final = PREFIX + "firewall"
 FIREWALL_SOURCES: Final = PREFIX + "firewall-sources"
 """Comma-separated CIDRs allowed in; default ``0.0.0.0/0,::/0``."""
 DEFAULT_FIREWALL_SOURCES: Final = ("0.0.0.0/0", "::/0")
+NODE_SELECTOR: Final = PREFIX + "node-selector"
+"""A label selector (``kubectl -l`` syntax) of the nodes that may hold the IP; default: all."""
 
-INPUT_ANNOTATIONS: Final = (ADDRESS, FIREWALL, FIREWALL_SOURCES)
+INPUT_ANNOTATIONS: Final = (ADDRESS, FIREWALL, FIREWALL_SOURCES, NODE_SELECTOR)
 
 # --- LoadBalancer-class mode ---
 LOAD_BALANCER_CLASS: Final = PREFIX + "reserved-ip"

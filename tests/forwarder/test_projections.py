@@ -93,7 +93,11 @@ NODE_CHANGES: list[tuple[str, Callable[[Obj], object], bool]] = [
     ("heartbeat", lambda o: ready_condition(o).update(lastHeartbeatTime="t1"), False),
     ("other condition", lambda o: o["status"]["conditions"][0].update(status="True"), False),
     ("image list", lambda o: o["status"]["images"].append({"names": ["x"]}), False),
-    ("unread label", lambda o: o["metadata"]["labels"].update(team="a"), False),
+    (
+        "any label: a node selector may name it",
+        lambda o: o["metadata"]["labels"].update(team="a"),
+        True,
+    ),
     ("unread annotation", lambda o: o["metadata"]["annotations"].update(other="y"), False),
     ("resourceVersion", lambda o: o["metadata"].update(resourceVersion="11"), False),
     ("not ready", lambda o: ready_condition(o).update(status="False"), True),
@@ -162,6 +166,11 @@ SERVICE_CHANGES: list[tuple[str, Callable[[Obj], object], bool]] = [
     (
         "firewall sources",
         lambda o: o["metadata"]["annotations"].update({contract.FIREWALL_SOURCES: "1.2.3.0/24"}),
+        True,
+    ),
+    (
+        "node selector",
+        lambda o: o["metadata"]["annotations"].update({contract.NODE_SELECTOR: "pool=ingress"}),
         True,
     ),
     ("port added", lambda o: o["spec"]["ports"].append({"port": 8443, "protocol": "TCP"}), True),

@@ -99,6 +99,7 @@ SERVICE: Obj = {
             contract.ADDRESS: "203.0.113.10",
             contract.FIREWALL: "true",
             contract.FIREWALL_SOURCES: "0.0.0.0/0",
+            contract.NODE_SELECTOR: "doks.digitalocean.com/node-pool=ingress",
             contract.HOLDER_NODE: "pool-a-1",
             contract.HOLDER_DROPLET: "101",
             contract.ANCHOR_IP: "10.20.0.5",
@@ -119,7 +120,10 @@ SLICE: Obj = slice_obj()
 NODE: Obj = {
     "metadata": {
         "name": "pool-a-1",
-        "labels": {contract.REGION_LABEL: "nyc3"},
+        "labels": {
+            contract.REGION_LABEL: "nyc3",
+            "doks.digitalocean.com/node-pool": "ingress",
+        },
         "annotations": {contract.ANCHOR_IPV4: "10.20.0.5"},
         "deletionTimestamp": None,
     },

@@ -51,6 +51,8 @@ class ServiceInputs:
     """``spec.loadBalancerClass``: ours, another or none (a Warning)."""
     source_ranges: tuple[str, ...]
     """``spec.loadBalancerSourceRanges``, sorted: they decide a firewall Warning."""
+    node_selector: str | None = None
+    """Which nodes may hold the IP."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,8 @@ class NodeView:
     provider_id: str | None
     region: str | None
     anchor: str | None
+    labels: tuple[tuple[str, str], ...] = ()
+    """Every label, sorted: a Service's node selector may name any of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +179,7 @@ def service(obj: JSON) -> ServiceView:
             service_type=_text(spec.get("type")) or "ClusterIP",
             load_balancer_class=_text(spec.get("loadBalancerClass")),
             source_ranges=tuple(sorted(str(r) for r in spec.get("loadBalancerSourceRanges") or ())),
+            node_selector=annotations.get(contract.NODE_SELECTOR),
         )
     holder = annotations.get(contract.HOLDER_NODE)
     return ServiceView(_namespaced_key(obj), inputs, sys.intern(holder) if holder else None)
@@ -253,6 +258,9 @@ def node(obj: JSON) -> NodeView:
         provider_id=_text(spec.get("providerID")),
         region=_strings(meta.get("labels")).get(contract.REGION_LABEL),
         anchor=_strings(meta.get("annotations")).get(contract.ANCHOR_IPV4),
+        labels=tuple(
+            sorted((sys.intern(str(k)), str(v)) for k, v in _strings(meta.get("labels")).items())
+        ),
     )
 
 

@@ -8,6 +8,9 @@ Annotation                             Default                     Valid values
 ``floating-ip.doks.dev/firewall-``     ``0.0.0.0/0,::/0``          comma-separated IPv4/IPv6 CIDRs
 ``sources``                                                        (a bare address means /32 or
                                                                    /128); host bits must be zero
+``floating-ip.doks.dev/node-selector``  none (every node)           a label selector, as
+                                                                   ``kubectl -l`` takes it
+                                                                   (``node_selector``)
 =====================================  ==========================  ==============================
 
 Host bits set (``10.0.0.1/8``) are rejected rather than silently widened or narrowed: the user
@@ -21,6 +24,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from floating_ip.core.model import Problem, Reason, Service
+from floating_ip.core.node_selector import SelectorError, parse_node_selector
 from floating_ip_common import contract
 
 
@@ -116,4 +120,12 @@ def read_intent(service: Service) -> Intent | None:
     except AnnotationError as error:
         problems.append(Problem(Reason.INVALID_ANNOTATION, f"{error}; its ports stay closed"))
         firewall, sources = False, ()
+    selector = service.annotation(contract.NODE_SELECTOR)
+    if selector is not None:
+        try:
+            parse_node_selector(selector)
+        except SelectorError as error:
+            # fitness.selected then selects no node: the IP stays where it is until fixed.
+            why = "; no node is selected until it is fixed"
+            problems.append(Problem(Reason.INVALID_ANNOTATION, f"{error}{why}"))
     return Intent(service, address, firewall, sources, tuple(problems))

@@ -197,6 +197,8 @@ class Node:
     """``contract.ANCHOR_IPV4`` on the Node (DaemonSet mode), if present."""
     suspicion: Suspicion | None = None
     """Set while the forwarder suspects the node is dead, before Kubernetes notices."""
+    labels: Annotations = ()
+    """The Node's labels, as sorted pairs: what a Service's node selector matches."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +333,8 @@ class Unfit(StrEnum):
     NO_ANCHOR_IP = "NoAnchorIP"
     UNREACHABLE = "Unreachable"
     """The forwarder suspects the node is dead (probes failed or its Lease went stale)."""
+    OUTSIDE_NODE_SELECTOR = "OutsideNodeSelector"
+    """A Service sharing the IP names a node selector this node's labels do not match."""
 
 
 @dataclass(frozen=True, slots=True)
