@@ -59,11 +59,17 @@ class KubeBed:
         return name
 
     def delete_services(self, namespace: str) -> None:
-        """Best effort (a test may have left the apiserver stopped): the namespace's Services."""
+        """Best effort (a test may have left the apiserver stopped): the namespace's Services,
+        gone at once: their finalizers are dropped first (no function cleans up after a test)."""
         with contextlib.suppress(ApiException, urllib3.exceptions.HTTPError):
             for service in self.core.list_namespaced_service(namespace).items:
                 with contextlib.suppress(ApiException):
-                    self.core.delete_namespaced_service(service.metadata.name, namespace)
+                    name = service.metadata.name
+                    if service.metadata.finalizers:
+                        self.core.patch_namespaced_service(
+                            name, namespace, {"metadata": {"finalizers": None}}
+                        )
+                    self.core.delete_namespaced_service(name, namespace)
 
     def create_service_account(self, namespace: str, name: str) -> None:
         self.core.create_namespaced_service_account(

@@ -44,6 +44,13 @@ entries). Once the Service opts out, exactly these entries and our annotations a
 
 STATUS_ANNOTATIONS: Final = (HOLDER_NODE, HOLDER_DROPLET, ANCHOR_IP, STATUS, WRITTEN)
 
+# --- The finalizer the function puts on every opted-in Service ---
+FINALIZER: Final = PREFIX + "cleanup"
+"""Added before the function's first cloud write for a Service, removed only once that
+Service's cleanup is done (its firewall rules closed), so a Service deleted while the
+function is down is still cleaned up later. The cloud provider's
+``service.kubernetes.io/load-balancer-cleanup`` skips Services of a foreign class."""
+
 # --- Pod / Node annotations the annotator writes ---
 ANCHOR_IPV4: Final = PREFIX + "anchor-ipv4"
 """The droplet's anchor IPv4, on a Pod (init-container mode) or a Node (DaemonSet mode)."""

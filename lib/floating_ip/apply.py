@@ -1,14 +1,18 @@
 """Apply: carry out a ``Plan`` in its order, make-before-break, and record what happened.
 
-1. the firewall; 2. Service patches that add the new holder's anchor IP (to
-``spec.externalIPs``, or to ``status.loadBalancer.ingress`` through ``services/status``);
+0. the cleanup finalizer on every opted-in Service that lacks it (an IP of a Service whose
+finalizer could not be added is not moved); 1. the firewall; 2. Service patches that add the
+new holder's anchor IP (to ``spec.externalIPs``, or to ``status.loadBalancer.ingress``
+through ``services/status``);
 3. the reserved-IP assignments (none when a patch of step 2 failed: the IPs stay on their
 droplets): every one is started, then all are waited for together until their actions end,
 so when several IPs move at once (their holders gone together) the last one moves one action
 time after the change, not one action time per IP before it; 4. patches that drop old
 anchors and write status (skipped when their assignment did not complete: the old anchor
-then stays); 5. Events; 6. unclaimed IPs released (when the user opted in). Dry run records
-every write it would make and makes none.
+then stays); 5. Events; 6. unclaimed IPs released (when the user opted in); 7. the finalizer
+removed from deleted and opted-out Services, only when every cloud write of the run
+succeeded (else a ``CleanupFailed`` Warning on each: their cleanup is retried while they
+exist). Dry run records every write it would make and makes none.
 
 A change decided but not made (an action DigitalOcean reports ``errored``, one still running
 at the deadline, a write refused) is recorded as failed: it leaves a Warning Event
@@ -17,6 +21,7 @@ at the deadline, a write refused) is recorded as failed: it leaves a Warning Eve
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +47,7 @@ from floating_ip.core.model import (
 from floating_ip.deadline import Deadline
 from floating_ip.errors import PermanentError, TransientError
 from floating_ip.retry import with_retries
+from floating_ip_common import contract
 
 ACTION_POLL_FAST = 0.15
 ACTION_POLL_FAST_FOR = 3.0
@@ -122,20 +128,29 @@ class Applier:
         self.dry_run = dry_run
         self.result = Applied()
         self._versions: dict[str, str] = {}
+        self._cloud_errors: list[str] = []
+        """Cloud writes that failed this run: a leaving Service keeps its finalizer."""
         self._services: tuple[tuple[str | None, ObjectRef, str], ...] = ()
 
     def apply(self, plan: Plan) -> Applied:
         """The plan's steps, in make-before-break order (see the module's docstring)."""
         self._services = tuple((r.address, r.service, r.uid) for r in plan.reports)
+        unfinalized = self._add_finalizers(plan.finalizers_added)
+        assignments = [a for a in plan.assignments if not self._concerns(a.ip, unfinalized)]
+        self._hold_ips(
+            [a for a in plan.assignments if a not in assignments],
+            "the cleanup finalizer could not be added to its Service first",
+        )
         self._keep_firewall(plan.firewall)
         if self._add_new_anchors(plan.before_assign):
-            self._move_ips(plan.assignments)
+            self._move_ips(assignments)
         else:
-            self._hold_ips(plan.assignments)
+            self._hold_ips(assignments, "a new anchor IP could not be added first")
         self._drop_old_anchors(plan.after_assign)
         self._send_events(plan.events)
         self._release(plan.unassignments)
         self._warn_of_failures()
+        self._remove_finalizers(plan.finalizers_removed)
         return self.result
 
     # --- the steps ----------------------------------------------------------------------------
@@ -157,14 +172,31 @@ class Applier:
         for move in moves:
             self._settle(move)
 
-    def _hold_ips(self, assignments: Sequence[Assignment]) -> None:
-        """A new holder without its anchor in ``spec.externalIPs`` would drop the traffic:
-        the IPs stay where they are (and so do the old anchors) until a later run."""
+    def _hold_ips(self, assignments: Sequence[Assignment], because: str) -> None:
+        """A new holder without its anchor in ``spec.externalIPs`` would drop the traffic, and
+        a Service without the finalizer could be deleted without its cleanup: the IPs stay
+        where they are (and so do the old anchors) until a later run."""
         for assignment in assignments:
             self.result.errors.append(
                 f"assign {assignment.ip} to droplet {assignment.droplet_id}: not started, "
-                "because a new anchor IP could not be added first"
+                f"because {because}"
             )
+
+    def _add_finalizers(self, patches: Sequence[ServicePatch]) -> frozenset[ObjectRef]:
+        """The finalizer first; the Services it could not be added to."""
+        return frozenset(patch.service for patch in patches if not self._patch(patch))
+
+    def _concerns(self, ip: str, services: frozenset[ObjectRef]) -> bool:
+        return any(ref in services for ref, _ in self._sharing(ip))
+
+    def _remove_finalizers(self, patches: Sequence[ServicePatch]) -> None:
+        """A Service's finalizer goes only once its cleanup is done: every cloud write of
+        this run (the firewall without its ports, releases) succeeded."""
+        for patch in patches:
+            if self._cloud_errors:
+                self._event(cleanup_failed(patch, self._cloud_errors))
+            else:
+                self._patch(patch)
 
     def _drop_old_anchors(self, patches: Sequence[ServicePatch]) -> None:
         """An old anchor leaves only once its IP's assignment completed."""
@@ -206,6 +238,7 @@ class Applier:
                 self._retry("delete firewall", lambda: self.do.delete_firewall(firewall_id))
         except PermanentError as error:
             self._fail(record, error)
+            self._cloud_errors.append(f"{change.action} the firewall: {error}")
             everyone = tuple((ref, uid) for _, ref, uid in self._services)
             self._failed(f"{change.action} the firewall", error, everyone)
 
@@ -215,7 +248,7 @@ class Applier:
         metadata and spec through the Service: two calls at most."""
         key = str(patch.service)
         # A Service patched twice in one run carries the version its last patch returned.
-        version = patch.resource_version or self._versions.get(key, "")
+        version = self._versions.get(key) or patch.resource_version
         if patch.ingress is not None:
             ingress = translate.ingress_json(patch.ingress)
             record: JSON = {"kind": "service_status", "service": key, "ingress": ingress}
@@ -223,8 +256,10 @@ class Applier:
             if not self._write(patch, record, body, self.kube.patch_service_status):
                 return False
             version = self._versions.get(key, version)
-        if patch.annotations or patch.external_ips is not None:
+        if patch.annotations or patch.external_ips is not None or patch.finalizers is not None:
             record = {"kind": "service", "service": key}
+            if patch.finalizers is not None:
+                record["finalizers"] = list(patch.finalizers)
             if patch.external_ips is not None:
                 record["externalIPs"] = list(patch.external_ips)
             if patch.annotations:
@@ -351,10 +386,12 @@ class Applier:
             status = self._wait(int(action["id"]), action.get("status", ""), ip)
         except PermanentError as error:
             self._fail(record, error)
+            self._cloud_errors.append(f"unassign {ip}: {error}")
             return
         record["status"] = status
         if status != "completed":
             self.result.errors.append(f"unassign {ip}: action {status}")
+            self._cloud_errors.append(f"unassign {ip}: action {status}")
 
     def _wait(self, action_id: int, status: str, ip: str) -> str:
         delays = action_poll_delays()
@@ -425,9 +462,26 @@ def _patch_body(patch: ServicePatch, resource_version: str) -> JSON:
         body["metadata"]["resourceVersion"] = resource_version
     if patch.annotations:
         body["metadata"]["annotations"] = dict(patch.annotations)
+    if patch.finalizers is not None:
+        body["metadata"]["finalizers"] = list(patch.finalizers)
     if patch.external_ips is not None:
         body["spec"] = {"externalIPs": list(patch.external_ips)}
     return body
+
+
+def cleanup_failed(patch: ServicePatch, errors: Sequence[str]) -> Event:
+    """The Warning on a leaving Service whose cleanup failed; it says how to give it up."""
+    remaining = list(patch.finalizers or ()) or None
+    body = json.dumps({"metadata": {"finalizers": remaining}}, separators=(",", ":"))
+    message = (
+        f"Cleanup not finished, retried at every run; the finalizer {contract.FINALIZER} "
+        f"keeps the Service until then (to give up: kubectl patch service "
+        f"{patch.service.name} -n {patch.service.namespace} --type=merge -p '{body}'). "
+        f"Failed: {'; '.join(errors)}"
+    )
+    if len(message) > MAX_MESSAGE:
+        message = message[: MAX_MESSAGE - 1] + "…"
+    return Event(patch.service, patch.uid, EventType.WARNING, Reason.CLEANUP_FAILED, message)
 
 
 def _status_body(ingress: list[JSON], resource_version: str) -> JSON:

@@ -47,9 +47,14 @@ def has_our_traces(service: JSON) -> bool:
     return own_writes.has_traces(service.get("metadata", {}).get("annotations") or {})
 
 
+def has_our_finalizer(service: JSON) -> bool:
+    return contract.FINALIZER in (service.get("metadata", {}).get("finalizers") or ())
+
+
 def is_ours(service: JSON) -> bool:
-    """Opted in, or still carrying what the function wrote (to be cleaned)."""
-    return is_managed(service) or has_our_traces(service)
+    """Opted in, or still carrying what the function wrote (to be cleaned) or its finalizer
+    (to be removed once cleaned up)."""
+    return is_managed(service) or has_our_traces(service) or has_our_finalizer(service)
 
 
 def services(raw_services: Iterable[JSON], raw_slices: Iterable[JSON]) -> tuple[Service, ...]:
@@ -85,6 +90,8 @@ def service(raw: JSON, endpoints: Iterable[Endpoint]) -> Service:
         endpoints=tuple(endpoints),
         resource_version=meta.get("resourceVersion", ""),
         creation_timestamp=meta.get("creationTimestamp", ""),
+        finalizers=tuple(meta.get("finalizers") or ()),
+        deleting=bool(meta.get("deletionTimestamp")),
     )
 
 

@@ -169,6 +169,11 @@ SERVICE_CHANGES: list[tuple[str, Callable[[Obj], object], bool]] = [
         True,
     ),
     (
+        "deleted (the finalizer holds it)",
+        lambda o: o["metadata"].update(deletionTimestamp="2026-01-01T00:00:00Z"),
+        True,
+    ),
+    (
         "node selector",
         lambda o: o["metadata"]["annotations"].update({contract.NODE_SELECTOR: "pool=ingress"}),
         True,

@@ -150,6 +150,7 @@ READ_BUT_NOT_WATCHED = {
         "metadata.uid": "identifies the Service in Events; fixed for its life",
         "metadata.creationTimestamp": "orders conflicting claims; fixed for the Service's life",
         "metadata.resourceVersion": "guards the function's own patches; changes on every write",
+        "metadata.finalizers": "the function's own write (its cleanup finalizer); not an input",
         "spec.externalIPs": "the function's own write (make-before-break); not an input",
         "status": "status.loadBalancer is the function's own write in LoadBalancer-class "
         "mode; not an input",

@@ -53,6 +53,8 @@ class ServiceInputs:
     """``spec.loadBalancerSourceRanges``, sorted: they decide a firewall Warning."""
     node_selector: str | None = None
     """Which nodes may hold the IP."""
+    deleting: bool = False
+    """``metadata.deletionTimestamp`` is set: the function's finalizer waits for its cleanup."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +182,7 @@ def service(obj: JSON) -> ServiceView:
             load_balancer_class=_text(spec.get("loadBalancerClass")),
             source_ranges=tuple(sorted(str(r) for r in spec.get("loadBalancerSourceRanges") or ())),
             node_selector=annotations.get(contract.NODE_SELECTOR),
+            deleting=_meta(obj).get("deletionTimestamp") is not None,
         )
     holder = annotations.get(contract.HOLDER_NODE)
     return ServiceView(_namespaced_key(obj), inputs, sys.intern(holder) if holder else None)

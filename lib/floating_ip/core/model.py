@@ -135,6 +135,10 @@ class Service:
     resource_version: str = ""
     creation_timestamp: str = ""
     """RFC 3339 (``2025-01-31T12:00:00Z``); the older Service wins an IP conflict."""
+    finalizers: tuple[str, ...] = ()
+    """``metadata.finalizers``, in order."""
+    deleting: bool = False
+    """``metadata.deletionTimestamp`` is set: the Service is only cleaned up, never placed."""
 
     @property
     def ref(self) -> ObjectRef:
@@ -318,6 +322,7 @@ class Reason(StrEnum):
     UNREACHABLE = "Unreachable"
     WRONG_LOAD_BALANCER_CLASS = "WrongLoadBalancerClass"
     FIREWALL_WIDENED = "FirewallWidenedByDigitalOcean"
+    CLEANUP_FAILED = "CleanupFailed"
 
 
 class Unfit(StrEnum):
@@ -355,6 +360,8 @@ class ServicePatch:
     through the ``services/status`` subresource."""
     after_ip: str | None = None
     """Apply only once the assignment of this reserved IP (in the same plan) has completed."""
+    finalizers: tuple[str, ...] | None = None
+    """The complete new ``metadata.finalizers`` (``None``: leave as is)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,6 +470,8 @@ class ServiceReport:
 class Plan:
     """What to do, in the order the apply step must do it.
 
+    0. ``finalizers_added`` (``contract.FINALIZER`` on every opted-in Service, before any
+       cloud write for it);
     1. ``firewall`` (ports open before traffic can arrive);
     2. ``before_assign`` patches (add the new holder's anchor IP, keep the old one:
        make-before-break);
@@ -470,11 +479,14 @@ class Plan:
     4. ``after_assign`` patches (drop old anchors, write status); a patch with ``after_ip``
        is skipped when that assignment failed, so the old anchor stays until a later run;
     5. ``events``;
-    6. ``unassignments``: unclaimed IPs released (only when the user opted in).
+    6. ``unassignments``: unclaimed IPs released (only when the user opted in);
+    7. ``finalizers_removed``: of deleted or opted-out Services, only when every cloud write
+       above succeeded (their cleanup is done), else a ``CleanupFailed`` Warning.
 
     ``after_assign`` also holds the clean-up patches of Services that opted out.
     """
 
+    finalizers_added: tuple[ServicePatch, ...] = ()
     firewall: FirewallChange | None = None
     before_assign: tuple[ServicePatch, ...] = ()
     assignments: tuple[Assignment, ...] = ()
@@ -483,6 +495,7 @@ class Plan:
     reports: tuple[ServiceReport, ...] = ()
     unclaimed: tuple[Unclaimed, ...] = ()
     """Every unclaimed IP, released or not (for the log line either way)."""
+    finalizers_removed: tuple[ServicePatch, ...] = ()
 
     @property
     def unassignments(self) -> tuple[Unclaimed, ...]:
@@ -492,7 +505,9 @@ class Plan:
     def is_empty(self) -> bool:
         """True when nothing is to be written (reports do not count)."""
         return not (
-            self.firewall
+            self.finalizers_added
+            or self.finalizers_removed
+            or self.firewall
             or self.before_assign
             or self.assignments
             or self.after_assign

@@ -11,6 +11,7 @@ what the function wrote is only cleaned (``written.cleanup_patch``).
 
 from __future__ import annotations
 
+from floating_ip.core import finalizers
 from floating_ip.core.annotations import Intent, read_intent
 from floating_ip.core.claims import Claim, claim_all
 from floating_ip.core.events import firewall_events, move_events, warning_events
@@ -44,9 +45,12 @@ Usable = tuple[tuple[Claim, ReservedIP], ...]
 
 
 def read_intents(observation: Observation) -> tuple[Intent, ...]:
-    """The opted-in Services' intents, in namespace/name order."""
+    """The opted-in Services' intents, in namespace/name order. A Service being deleted has
+    none: it is only cleaned up (its ports closed, its IP left unclaimed)."""
     services = sorted(observation.services, key=lambda service: service.ref)
-    return tuple(intent for service in services if (intent := read_intent(service)))
+    return tuple(
+        intent for service in services if not service.deleting and (intent := read_intent(service))
+    )
 
 
 def known_anchors(observation: Observation) -> frozenset[str]:
@@ -128,8 +132,9 @@ def plan(observation: Observation) -> Plan:
     events = firewall_events(outcomes, firewall.change, openings.contributors)
     for outcome in outcomes:
         events += move_events(outcome) + warning_events(outcome)
-    cleaned, cleanup_events = cleanups(observation.services)
+    cleaned, cleanup_events = cleanups(s for s in observation.services if not s.deleting)
     return Plan(
+        finalizers_added=finalizers.additions(observation.services),
         firewall=firewall.change,
         before_assign=before,
         assignments=tuple(h.assignment for h in holdings if h.assignment),
@@ -137,4 +142,5 @@ def plan(observation: Observation) -> Plan:
         events=events + cleanup_events,
         reports=tuple(service_report(outcome) for outcome in outcomes),
         unclaimed=unclaimed_ips(observation, named_addresses(intents)),
+        finalizers_removed=finalizers.removals(observation.services),
     )
