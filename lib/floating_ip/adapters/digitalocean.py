@@ -72,6 +72,19 @@ class DigitalOcean:
         )
         return dict(reply["action"])
 
+    def create_reserved_ip(self, droplet_id: int) -> JSON:
+        """A new reserved IP for the droplet (in its region): answered at once, unassigned
+        and locked until its assign action completes."""
+        reply = _call(
+            f"create a reserved IP for droplet {droplet_id}",
+            self._client.reserved_ips.create,
+            {"droplet_id": droplet_id},
+        )
+        return dict(reply["reserved_ip"])
+
+    def delete_reserved_ip(self, ip: str) -> None:
+        _call(f"delete reserved IP {ip}", self._client.reserved_ips.delete, ip)
+
     def create_firewall(self, body: JSON) -> JSON:
         return dict(_call("create firewall", self._client.firewalls.create, body)["firewall"])
 
