@@ -10,7 +10,9 @@ PREFIX: Final = "floating-ip.doks.dev/"
 
 # --- Service annotations the user writes (inputs) ---
 ADDRESS: Final = PREFIX + "address"
-"""Required to opt in: the reserved IPv4 this Service should be reachable on."""
+"""Required to opt in: the reserved IPv4 this Service should be reachable on, or ``AUTO``."""
+AUTO: Final = "auto"
+"""``ADDRESS`` value: create a reserved IP for this Service, and release it with the Service."""
 FIREWALL: Final = PREFIX + "firewall"
 """``"true"`` (default) or ``"false"``: open the Service's ports in the project's firewall."""
 FIREWALL_SOURCES: Final = PREFIX + "firewall-sources"
@@ -42,7 +44,25 @@ WRITTEN: Final = PREFIX + "written"
 ``{"externalIPs": ["10.110.0.5"]}`` (and ``"ingress"`` for ``status.loadBalancer.ingress``
 entries). Once the Service opts out, exactly these entries and our annotations are removed."""
 
-STATUS_ANNOTATIONS: Final = (HOLDER_NODE, HOLDER_DROPLET, ANCHOR_IP, STATUS, WRITTEN)
+OWNED_ADDRESS: Final = PREFIX + "owned-address"
+"""The reserved IP the function created for this Service (``address: auto``): released
+(unassigned and deleted) once the Service is deleted or stops asking for it."""
+ALLOCATION: Final = PREFIX + "allocation"
+"""A creation in flight, written before the create call (``droplet <id>``: the droplet the
+new IP is created on, so a run after a crash finds it there and adopts it), or refused
+(``refused: <DigitalOcean's answer>``: no new attempt until the annotation is removed)."""
+KEPT_UNTIL_RELEASED: Final = (OWNED_ADDRESS, ALLOCATION)
+"""Status annotations an opt-out does not remove: they go once the IP is released."""
+
+STATUS_ANNOTATIONS: Final = (
+    HOLDER_NODE,
+    HOLDER_DROPLET,
+    ANCHOR_IP,
+    STATUS,
+    WRITTEN,
+    OWNED_ADDRESS,
+    ALLOCATION,
+)
 
 # --- The finalizer the function puts on every opted-in Service ---
 FINALIZER: Final = PREFIX + "cleanup"

@@ -3,7 +3,8 @@
 =====================================  ==========================  ==============================
 Annotation                             Default                     Valid values
 =====================================  ==========================  ==============================
-``floating-ip.doks.dev/address``       none (required to opt in)   one IPv4 address
+``floating-ip.doks.dev/address``       none (required to opt in)   one IPv4 address, or ``auto``
+                                                                   (the function creates one)
 ``floating-ip.doks.dev/firewall``      ``true``                    ``true`` or ``false`` (any case)
 ``floating-ip.doks.dev/firewall-``     ``0.0.0.0/0,::/0``          comma-separated IPv4/IPv6 CIDRs
 ``sources``                                                        (a bare address means /32 or
@@ -47,10 +48,14 @@ class Intent:
     sources: tuple[str, ...]
     """Canonical CIDRs, sorted and de-duplicated."""
     problems: tuple[Problem, ...] = ()
+    auto: bool = False
+    """``address: auto``: the IP is the one the function created (``address``, once
+    recorded in ``contract.OWNED_ADDRESS``) and releases."""
 
 
 def parse_address(value: str) -> str:
-    """``contract.ADDRESS``: exactly one IPv4 address, returned in canonical form."""
+    """``contract.ADDRESS``: exactly one IPv4 address, returned in canonical form (``auto``
+    is read by ``read_intent``)."""
     try:
         address = ipaddress.ip_address(value.strip())
     except ValueError:
@@ -103,6 +108,15 @@ def parse_sources(value: str | None) -> tuple[str, ...]:
     return tuple(net.with_prefixlen for net in ordered)
 
 
+def owned_address(service: Service) -> str | None:
+    """The reserved IP the function created for the Service (``contract.OWNED_ADDRESS``);
+    a garbled record names none."""
+    try:
+        return parse_address(service.annotation(contract.OWNED_ADDRESS) or "")
+    except AnnotationError:
+        return None
+
+
 def read_intent(service: Service) -> Intent | None:
     """The Service's parsed request, or ``None`` when it has not opted in."""
     raw_address = service.annotation(contract.ADDRESS)
@@ -110,10 +124,14 @@ def read_intent(service: Service) -> Intent | None:
         return None
     problems: list[Problem] = []
     address: str | None = None
-    try:
-        address = parse_address(raw_address)
-    except AnnotationError as error:
-        problems.append(Problem(Reason.INVALID_ANNOTATION, str(error)))
+    auto = raw_address.strip().lower() == contract.AUTO
+    if auto:
+        address = owned_address(service)
+    else:
+        try:
+            address = parse_address(raw_address)
+        except AnnotationError as error:
+            problems.append(Problem(Reason.INVALID_ANNOTATION, str(error)))
     try:
         firewall = parse_firewall(service.annotation(contract.FIREWALL))
         sources = parse_sources(service.annotation(contract.FIREWALL_SOURCES))
@@ -128,4 +146,4 @@ def read_intent(service: Service) -> Intent | None:
             # fitness.selected then selects no node: the IP stays where it is until fixed.
             why = "; no node is selected until it is fixed"
             problems.append(Problem(Reason.INVALID_ANNOTATION, f"{error}{why}"))
-    return Intent(service, address, firewall, sources, tuple(problems))
+    return Intent(service, address, firewall, sources, tuple(problems), auto)

@@ -96,9 +96,12 @@ def holding_for(
 
 
 def decide_holders(
-    usable: Sequence[tuple[Claim, ReservedIP]], observation: Observation
+    usable: Sequence[tuple[Claim, ReservedIP]],
+    observation: Observation,
+    reserved_droplets: frozenset[int] = frozenset(),
 ) -> tuple[Holding, ...]:
-    """Place every usable IP at once (the one-IP-per-droplet rule spans all Services)."""
+    """Place every usable IP at once (the one-IP-per-droplet rule spans all Services);
+    ``reserved_droplets`` hold no IP yet but one is being created on each."""
     pods = {pod.ref: pod for pod in observation.pods}
     nodes = sorted(observation.nodes, key=lambda node: node.name)
     by_name = {node.name: node for node in nodes}
@@ -111,7 +114,7 @@ def decide_holders(
         seat_for(claim, reserved, node_verdicts, by_name)
         for (claim, reserved), node_verdicts in zip(usable, verdicts, strict=True)
     ]
-    occupied = frozenset(r.droplet_id for r in observation.reserved_ips if r.droplet_id)
+    occupied = reserved_droplets | {r.droplet_id for r in observation.reserved_ips if r.droplet_id}
     placements = place(seats, occupied)
     return tuple(
         holding_for(

@@ -323,6 +323,9 @@ class Reason(StrEnum):
     WRONG_LOAD_BALANCER_CLASS = "WrongLoadBalancerClass"
     FIREWALL_WIDENED = "FirewallWidenedByDigitalOcean"
     CLEANUP_FAILED = "CleanupFailed"
+    IP_NOT_CREATED = "ReservedIPNotCreated"
+    IP_CREATED = "ReservedIPCreated"
+    IP_RELEASED = "ReservedIPReleased"
 
 
 class Unfit(StrEnum):
@@ -372,6 +375,38 @@ class Assignment:
     droplet_id: int
     node_name: str
     from_droplet_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """Create a reserved IP for an ``address: auto`` Service, on a fit droplet of its region.
+
+    The apply step first records ``contract.ALLOCATION`` (``droplet <id>``) on the Service,
+    then creates the IP already assigned to that droplet, then records
+    ``contract.OWNED_ADDRESS``; a crash in between leaves the IP where the next run adopts it.
+    """
+
+    service: ObjectRef
+    uid: str
+    resource_version: str
+    droplet_id: int
+    node_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Give back a reserved IP the function created for a Service that is deleted or no
+    longer asks for it: unassign it, delete it, then forget it on the Service."""
+
+    service: ObjectRef
+    uid: str
+    ip: str
+    unassign_from: int | None
+    """The droplet holding it now (``None``: unassigned)."""
+    delete: bool
+    """``False`` when it is gone already, or another Service names it (never released)."""
+    forget: ServicePatch | None
+    """Removes the record from the Service (``None`` for a Service being deleted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,7 +506,8 @@ class Plan:
     """What to do, in the order the apply step must do it.
 
     0. ``finalizers_added`` (``contract.FINALIZER`` on every opted-in Service, before any
-       cloud write for it);
+       cloud write for it), then ``allocations`` (reserved IPs created for ``address: auto``
+       Services that have none);
     1. ``firewall`` (ports open before traffic can arrive);
     2. ``before_assign`` patches (add the new holder's anchor IP, keep the old one:
        make-before-break);
@@ -479,7 +515,8 @@ class Plan:
     4. ``after_assign`` patches (drop old anchors, write status); a patch with ``after_ip``
        is skipped when that assignment failed, so the old anchor stays until a later run;
     5. ``events``;
-    6. ``unassignments``: unclaimed IPs released (only when the user opted in);
+    6. ``unassignments``: unclaimed IPs released (only when the user opted in), then
+       ``releases``: the IPs the function created and no Service asks for any more;
     7. ``finalizers_removed``: of deleted or opted-out Services, only when every cloud write
        above succeeded (their cleanup is done), else a ``CleanupFailed`` Warning.
 
@@ -487,6 +524,7 @@ class Plan:
     """
 
     finalizers_added: tuple[ServicePatch, ...] = ()
+    allocations: tuple[Allocation, ...] = ()
     firewall: FirewallChange | None = None
     before_assign: tuple[ServicePatch, ...] = ()
     assignments: tuple[Assignment, ...] = ()
@@ -495,6 +533,7 @@ class Plan:
     reports: tuple[ServiceReport, ...] = ()
     unclaimed: tuple[Unclaimed, ...] = ()
     """Every unclaimed IP, released or not (for the log line either way)."""
+    releases: tuple[Release, ...] = ()
     finalizers_removed: tuple[ServicePatch, ...] = ()
 
     @property
@@ -507,6 +546,8 @@ class Plan:
         return not (
             self.finalizers_added
             or self.finalizers_removed
+            or self.allocations
+            or self.releases
             or self.firewall
             or self.before_assign
             or self.assignments

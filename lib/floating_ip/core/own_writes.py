@@ -68,7 +68,12 @@ def ours_on(service: Service) -> frozenset[str]:
 
 def cleanup_patch(service: Service) -> ServicePatch | None:
     """For a Service that has opted out: drop our externalIPs entries and our annotations."""
-    keys = [key for key, _ in service.annotations if key in contract.STATUS_ANNOTATIONS]
+    # The records of an IP the function created stay until that IP is released.
+    keys = [
+        key
+        for key, _ in service.annotations
+        if key in contract.STATUS_ANNOTATIONS and key not in contract.KEPT_UNTIL_RELEASED
+    ]
     if not keys:
         return None
     ours = ours_on(service)
