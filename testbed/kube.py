@@ -180,6 +180,22 @@ class KubeBed:
     def annotate_node(self, name: str, annotations: Mapping[str, str | None]) -> None:
         self.core.patch_node(name, {"metadata": {"annotations": dict(annotations)}})
 
+    def set_kubelet_version(self, name: str, version: str) -> None:
+        """What the kubelet reports in ``status.nodeInfo`` (a new node pool's is newer)."""
+        info = {
+            "machineID": name,
+            "systemUUID": name,
+            "bootID": name,
+            "kernelVersion": "6.1.0",
+            "osImage": "Debian GNU/Linux 12 (bookworm)",
+            "containerRuntimeVersion": "containerd://1.7.0",
+            "kubeletVersion": version,
+            "kubeProxyVersion": version,
+            "operatingSystem": "linux",
+            "architecture": "amd64",
+        }
+        self.core.patch_node_status(name, {"status": {"nodeInfo": info}})
+
     def label_node(self, name: str, labels: Mapping[str, str | None]) -> None:
         self.core.patch_node(name, {"metadata": {"labels": dict(labels)}})
 

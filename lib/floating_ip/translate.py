@@ -160,6 +160,7 @@ def node(raw: JSON) -> Node:
         region=(meta.get("labels") or {}).get(contract.REGION_LABEL),
         anchor_ipv4=(meta.get("annotations") or {}).get(contract.ANCHOR_IPV4),
         labels=annotations_from(meta.get("labels")),
+        kubelet_version=(status.get("nodeInfo") or {}).get("kubeletVersion"),
     )
 
 

@@ -101,6 +101,11 @@ NODE_CHANGES: list[tuple[str, Callable[[Obj], object], bool]] = [
     ("unread annotation", lambda o: o["metadata"]["annotations"].update(other="y"), False),
     ("resourceVersion", lambda o: o["metadata"].update(resourceVersion="11"), False),
     ("not ready", lambda o: ready_condition(o).update(status="False"), True),
+    (
+        "kubelet upgraded",
+        lambda o: o["status"].update(nodeInfo={"kubeletVersion": "v1.32.0"}),
+        True,
+    ),
     ("unknown", lambda o: ready_condition(o).update(status="Unknown"), True),
     ("cordon", lambda o: o["spec"].update(unschedulable=True), True),
     ("taint", lambda o: o["spec"]["taints"].append({"key": "k", "effect": "NoSchedule"}), True),

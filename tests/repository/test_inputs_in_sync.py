@@ -132,7 +132,10 @@ NODE: Obj = {
         "unschedulable": False,
         "taints": [{"key": "k", "effect": "NoSchedule", "value": "v"}],
     },
-    "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    "status": {
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "nodeInfo": {"kubeletVersion": "v1.31.1"},
+    },
 }
 POD: Obj = {
     "metadata": {

@@ -104,6 +104,8 @@ class NodeView:
     anchor: str | None
     labels: tuple[tuple[str, str], ...] = ()
     """Every label, sorted: a Service's node selector may name any of them."""
+    kubelet_version: str | None = None
+    """Which nodes an upgrade keeps: an IP that moves prefers the newest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +266,7 @@ def node(obj: JSON) -> NodeView:
         labels=tuple(
             sorted((sys.intern(str(k)), str(v)) for k, v in _strings(meta.get("labels")).items())
         ),
+        kubelet_version=_text(_mapping(status.get("nodeInfo")).get("kubeletVersion")),
     )
 
 

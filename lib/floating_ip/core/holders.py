@@ -19,6 +19,7 @@ from floating_ip.core.model import (
 )
 from floating_ip.core.placement import Placement, PlacementOutcome, Seat, place
 from floating_ip.core.rendezvous import rendezvous_order
+from floating_ip.core.upgrades import newest_first
 from floating_ip_common import contract
 
 
@@ -55,7 +56,8 @@ def seat_for(
     claim: Claim, reserved: ReservedIP, verdicts: Sequence[NodeVerdict], nodes: Mapping[str, Node]
 ) -> Seat:
     fit = [v.node_name for v in verdicts if not v.reasons]
-    ordered = rendezvous_order(claim.ip, fit)
+    versions = {name: nodes[name].kubelet_version for name in fit}
+    ordered = newest_first(rendezvous_order(claim.ip, fit), versions)
     pairs = tuple(
         (name, droplet) for name in ordered if (droplet := nodes[name].droplet_id) is not None
     )

@@ -203,6 +203,8 @@ class Node:
     """Set while the forwarder suspects the node is dead, before Kubernetes notices."""
     labels: Annotations = ()
     """The Node's labels, as sorted pairs: what a Service's node selector matches."""
+    kubelet_version: str | None = None
+    """``status.nodeInfo.kubeletVersion``: during a node-pool upgrade, the new nodes' is newer."""
 
 
 @dataclass(frozen=True, slots=True)
