@@ -82,6 +82,16 @@ EVENT_SERVICE_CHANGED: Final = "dev.doks.floating-ip.service.changed"
 EVENT_RESYNC: Final = "dev.doks.floating-ip.resync"
 """Look at every annotated Service."""
 EVENT_SOURCE: Final = "/doks-floating-ip/event-forwarder"
+EVENT_SCHEMA_ATTRIBUTE: Final = "schemaversion"
+"""CloudEvents extension attribute: the version of what the events mean (their types, subject
+and attributes). An event without it is version 1 (every release before it)."""
+EVENT_SCHEMA_VERSION: Final = 2
+"""What this release's forwarder sends."""
+ACCEPTED_EVENT_SCHEMAS: Final = (1, 2)
+"""What this release's function accepts: the current version and the previous one, so the
+forwarder and the function can be upgraded in either order."""
+UNSUPPORTED_SCHEMA_STATUS: Final = 422
+"""The function's answer to an event of a version it does not accept."""
 
 # --- HTTP ---
 AUTH_HEADER: Final = "X-Require-Whisk-Auth"
