@@ -14,6 +14,7 @@ from typing import Any
 
 from floating_ip.core import own_writes
 from floating_ip.core.model import (
+    LOAD_BALANCER,
     ConditionStatus,
     Endpoint,
     Firewall,
@@ -39,7 +40,15 @@ JSON = dict[str, Any]
 
 
 def is_managed(service: JSON) -> bool:
-    return contract.ADDRESS in (service.get("metadata", {}).get("annotations") or {})
+    """Opted in: the address annotation, or a LoadBalancer of this project's class (which
+    asks for ``auto`` without it)."""
+    if contract.ADDRESS in (service.get("metadata", {}).get("annotations") or {}):
+        return True
+    spec = service.get("spec") or {}
+    return (
+        spec.get("type") == LOAD_BALANCER
+        and spec.get("loadBalancerClass") == contract.LOAD_BALANCER_CLASS
+    )
 
 
 def has_our_traces(service: JSON) -> bool:

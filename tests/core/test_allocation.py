@@ -16,7 +16,7 @@ from floating_ip.core.model import (
 )
 from floating_ip.core.plan import plan
 from floating_ip_common import contract
-from tests.core.builders import IP_B, droplet, nodes, observe, rip, svc
+from tests.core.builders import IP_B, droplet, lb, nodes, observe, rip, svc
 
 CREATED = "198.18.0.1"
 AUTO = contract.AUTO
@@ -181,3 +181,19 @@ def test_opting_out_keeps_the_ownership_record_until_the_release() -> None:
     [release] = decided.releases
     assert release.forget is not None
     assert release.forget.annotations == ((contract.OWNED_ADDRESS, None),)
+
+
+@pytest.mark.parametrize(
+    ("lb_class", "created"),
+    [
+        pytest.param(contract.LOAD_BALANCER_CLASS, True, id="ours-asks-by-itself"),
+        pytest.param("example.com/other", False, id="another-class-never"),
+        pytest.param(None, False, id="no-class-never"),
+    ],
+)
+def test_a_load_balancer_of_our_class_without_an_address_asks_for_one(
+    lb_class: str | None, created: bool
+) -> None:
+    service = lb("web", None, lb_class=lb_class, on=["n1"])
+    decided = plan(observe(service, nodes=nodes("n1")))
+    assert bool(decided.allocations) is created

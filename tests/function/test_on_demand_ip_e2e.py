@@ -119,3 +119,32 @@ def test_switching_to_an_own_address_releases_the_created_one_only(
     kube.core.delete_namespaced_service("web", namespace)
     settle(runner)
     assert USER_IP in world.do.reserved_ips(), "a user's own address is never released"
+
+
+def test_a_load_balancer_of_our_class_gets_an_ip_without_asking(
+    runner: FunctionRunner, world: DoksWorld, kube: KubeBed, namespace: str
+) -> None:
+    """As any LoadBalancer implementation does: no annotation, an address in the status."""
+    world.kube.create_service(
+        namespace,
+        "web",
+        TRAEFIK_PORTS,
+        external_traffic_policy="Local",
+        service_type="LoadBalancer",
+        load_balancer_class=contract.LOAD_BALANCER_CLASS,
+        allocate_load_balancer_node_ports=False,
+    )
+    world.kube.create_pod(namespace, "web-1", world.node("a"), {"app": "web"})
+    world.kube.sync_endpoint_slices(namespace, "web")
+    settle(runner)
+    [ip] = world.do.reserved_ips()
+    placed = web(kube, namespace)
+    # The reserved IP, then the anchor it arrives on (``ipMode: Proxy``), as in class mode.
+    entries = [entry.ip for entry in placed.status.load_balancer.ingress]
+    assert entries == [ip, world.droplets["a"].anchor_ip]
+    assert notes(kube, namespace)[contract.OWNED_ADDRESS] == ip
+    assert contract.ADDRESS not in notes(kube, namespace), "nothing of the user's is written"
+
+    kube.core.delete_namespaced_service("web", namespace)
+    settle(runner)
+    assert world.do.reserved_ips() == {}

@@ -165,6 +165,11 @@ def service(obj: JSON) -> ServiceView:
     spec = obj.get("spec")
     spec = spec if isinstance(spec, Mapping) else {}
     address = annotations.get(contract.ADDRESS)
+    if address is None and (
+        spec.get("type") == "LoadBalancer"
+        and spec.get("loadBalancerClass") == contract.LOAD_BALANCER_CLASS
+    ):
+        address = contract.AUTO  # a LoadBalancer of our class asks for one unasked
     inputs = None
     if address is not None:
         ports = sorted(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from floating_ip.core.exposure import Exposure, exposure_of
 from floating_ip.core.model import Problem, Reason, Service
 from floating_ip.core.node_selector import SelectorError, parse_node_selector
 from floating_ip_common import contract
@@ -117,9 +118,19 @@ def owned_address(service: Service) -> str | None:
         return None
 
 
+def requested_address(service: Service) -> str | None:
+    """``contract.ADDRESS`` as written; for a LoadBalancer of this project's class without
+    it, ``auto`` (a LoadBalancer implementation gives an address unasked); ``None``: the
+    Service has not opted in."""
+    written = service.annotation(contract.ADDRESS)
+    if written is None and exposure_of(service) is Exposure.LOAD_BALANCER_STATUS:
+        return contract.AUTO
+    return written
+
+
 def read_intent(service: Service) -> Intent | None:
     """The Service's parsed request, or ``None`` when it has not opted in."""
-    raw_address = service.annotation(contract.ADDRESS)
+    raw_address = requested_address(service)
     if raw_address is None:
         return None
     problems: list[Problem] = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from floating_ip.core.annotations import requested_address
 from floating_ip.core.exposure import Exposure, exposure_of
 from floating_ip.core.model import Service, ServicePatch
 from floating_ip_common import contract
@@ -32,7 +33,7 @@ def wanted(service: Service) -> bool:
     for it, so its cleanup must be waited for."""
     return (
         not service.deleting
-        and service.annotation(contract.ADDRESS) is not None
+        and requested_address(service) is not None
         and exposure_of(service) is not Exposure.FOREIGN_LOAD_BALANCER
     )
 

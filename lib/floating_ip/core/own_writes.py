@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from floating_ip.core import external_ips
+from floating_ip.core.annotations import requested_address
 from floating_ip.core.model import Event, EventType, Reason, Service, ServicePatch
 from floating_ip_common import contract
 
@@ -113,7 +114,7 @@ def cleanups(services: Iterable[Service]) -> tuple[tuple[ServicePatch, ...], tup
     patches: list[ServicePatch] = []
     events: list[Event] = []
     for service in sorted(services, key=lambda service: service.ref):
-        if service.annotation(contract.ADDRESS) is not None:
+        if requested_address(service) is not None:
             continue
         patch = cleanup_patch(service)
         if patch is not None:

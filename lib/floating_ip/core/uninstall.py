@@ -17,7 +17,9 @@ from floating_ip_common import contract
 
 
 def as_opted_out(observation: Observation) -> Observation:
-    """The observation with the user's input annotations hidden from the core (only)."""
+    """The observation with every way of opting in hidden from the core (only): the user's
+    input annotations, and the LoadBalancer class (which asks for an IP by itself). The
+    patches planned from it name only what is ours, so neither is written back."""
     services = tuple(
         replace(
             service,
@@ -26,6 +28,8 @@ def as_opted_out(observation: Observation) -> Observation:
                 for key, value in service.annotations
                 if key not in contract.INPUT_ANNOTATIONS
             ),
+            type="ClusterIP" if service.load_balancer_class else service.type,
+            load_balancer_class=None,
         )
         for service in observation.services
     )
