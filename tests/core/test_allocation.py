@@ -197,3 +197,12 @@ def test_a_load_balancer_of_our_class_without_an_address_asks_for_one(
     service = lb("web", None, lb_class=lb_class, on=["n1"])
     decided = plan(observe(service, nodes=nodes("n1")))
     assert bool(decided.allocations) is created
+
+
+def test_a_new_ip_goes_to_a_node_of_the_newest_kubelet() -> None:
+    """Mid-upgrade, on a node that stays (``upgrades``)."""
+    old = [replace(n, kubelet_version="v1.30.4") for n in nodes("n1", "n2")]
+    new = [replace(n, kubelet_version="v1.31.1") for n in nodes("n3")]
+    service = auto(on=("n1", "n2", "n3"))
+    [allocation] = plan(observe(service, nodes=[*old, *new])).allocations
+    assert allocation.node_name == "n3"

@@ -42,6 +42,7 @@ from floating_ip.core.model import (
 )
 from floating_ip.core.rendezvous import rendezvous_order
 from floating_ip.core.status import unfit_summary
+from floating_ip.core.upgrades import newest_first
 from floating_ip_common import contract
 
 REFUSED = "refused: "
@@ -124,15 +125,18 @@ def patch_of(service: Service, changes: Mapping[str, str | None]) -> ServicePatc
 def choose_droplet(
     service: Service, observation: Observation, taken: set[int]
 ) -> tuple[tuple[str, int] | None, tuple[NodeVerdict, ...]]:
-    """The fit node (by rendezvous order of the Service's uid) whose droplet holds no
-    reserved IP and is no other IP's target in this plan; and every node's verdict."""
+    """The fit node (newest kubelet first, then by rendezvous order of the Service's uid)
+    whose droplet holds no reserved IP and is no other IP's target in this plan; and every
+    node's verdict."""
     pods = {pod.ref: pod for pod in observation.pods}
     region = observation.cluster.region
     nodes = sorted(observation.nodes, key=lambda node: node.name)
     verdicts = tuple(verdict(node, (service,), region, region, pods) for node in nodes)
     droplets = {node.name: node.droplet_id for node in nodes}
+    versions = {node.name: node.kubelet_version for node in nodes}
     fit = [v.node_name for v in verdicts if not v.reasons]
-    for name in rendezvous_order(service.uid, fit):
+    # Newest kubelet first, as for a move (``upgrades``): mid-upgrade, a node that stays.
+    for name in newest_first(rendezvous_order(service.uid, fit), versions):
         droplet = droplets[name]
         if droplet is not None and droplet not in taken:
             return (name, droplet), verdicts
