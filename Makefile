@@ -76,7 +76,8 @@ SOAK_STEPS ?= 100
 SOAK_ROUNDS ?= 40
 soak: venv controlplane
 	MODEL_SOAK_EXAMPLES=$(SOAK_EXAMPLES) MODEL_SOAK_STEPS=$(SOAK_STEPS) \
-		$(PY) -m pytest -q -s -p no:cacheprovider --timeout=0 tests/core/test_model_based.py
+		$(PY) -m pytest -q -s -p no:cacheprovider --timeout=0 tests/core/test_model_based.py \
+			tests/core/test_allocation_model.py
 	SYSTEM_SOAK_ROUNDS=$(SOAK_ROUNDS) \
 		$(PY) -m pytest -q -s -p no:cacheprovider --timeout=0 tests/forwarder/test_system_soak.py
 
