@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from bench import (
     big_cluster_bench,
+    data_path_bench,
     failover_bench,
     figures,
     forwarder_bench,
@@ -132,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bigcluster": lambda log: _quietly(
             lambda: big_cluster_bench.run(workdir / "bigcluster"), log
         ),
+        "data-path": lambda log: _in_namespace(data_path_bench.run, workdir / "data-path", log),
     }
     parts: dict[str, Any] = {}
     failed: dict[str, str] = {}

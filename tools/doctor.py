@@ -364,6 +364,28 @@ def check_annotator(kube: Kubectl, setup: Setup) -> list[Result]:
     return results
 
 
+def check_datapath(kube: Kubectl, setup: Setup) -> list[Result]:
+    """Which proxy serves the anchor and the reserved IP on the nodes: kube-proxy is what the
+    project's data-path tests prove (docs/proven.md); Cilium's replacement is not proven."""
+    daemonsets = {
+        d["metadata"]["name"] for d in kube.get("daemonsets", "-n", "kube-system")["items"]
+    }
+    if "kube-proxy" in daemonsets:
+        return [Result("datapath", True, "kube-proxy (the proxy the project's tests prove)")]
+    if not any(name.startswith("cilium") for name in daemonsets):
+        fix = "find what proxies Services on the nodes; the anchor must be served by it"
+        return [Result("datapath", False, "neither kube-proxy nor Cilium in kube-system", fix)]
+    done = kube.run("get", "configmap", "cilium-config", "-n", "kube-system", "-o", "json")
+    config = json.loads(done.stdout).get("data", {}) if done.returncode == 0 else {}
+    mode = config.get("kube-proxy-replacement", "unknown")
+    detail = (
+        f"Cilium, kube-proxy-replacement {mode}: not proven by the project's tests; check that "
+        "`kubectl -n kube-system exec ds/cilium -- cilium-dbg service list` lists the anchor and "
+        "the reserved IP on the Service's ports and that the pod sees the client's address"
+    )
+    return [Result("datapath", True, detail)]
+
+
 def check_forwarder(
     kube: Kubectl, setup: Setup, now: Callable[[], float] = time.time
 ) -> list[Result]:
@@ -480,7 +502,7 @@ def diagnose(
     if not install.ok:
         return [install]
     results = [install, *check_token(do, setup.cluster_id), *check_ips(do, setup)]
-    for check in (check_external_ips, check_annotator, check_forwarder):
+    for check in (check_external_ips, check_annotator, check_datapath, check_forwarder):
         try:
             results += check(kube, setup)
         except Unavailable as error:

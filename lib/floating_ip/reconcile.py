@@ -53,7 +53,8 @@ def reconcile(config: Config, trigger: Trigger, deadline: Deadline) -> Reconcile
             report["observed"]["kubernetes_bytes_read"] = kube.bytes_read
             report["observed"]["kubernetes_bytes_decoded"] = kube.bytes_decoded
             report["unclaimed"] = [unclaimed.message for unclaimed in decided.unclaimed]
-            return ReconcileResult(report, bool(applied.pending_ips), bool(applied.errors))
+            pending = bool(applied.pending_ips) or applied.follow_up
+            return ReconcileResult(report, pending, bool(applied.errors))
         raise AssertionError("unreachable")  # pragma: no cover
     finally:
         kube.close()

@@ -39,6 +39,13 @@ class BadEvent(ValueError):
     status = 400
 
 
+class UnsupportedSchema(BadEvent):
+    """An event of a schema version this function does not accept: one of the two parts is
+    more than one release ahead of the other."""
+
+    status = contract.UNSUPPORTED_SCHEMA_STATUS
+
+
 class TooLarge(BadEvent):
     status = 413
 
@@ -105,6 +112,18 @@ def json_depth(text: str) -> int:
     return deepest
 
 
+def check_schema(attribute: object) -> None:
+    """The event's schema version (absent: 1) must be one this function accepts."""
+    text = str(attribute).strip() if attribute is not None else "1"
+    accepted = ", ".join(str(v) for v in contract.ACCEPTED_EVENT_SCHEMAS)
+    if not text.isdigit() or int(text) not in contract.ACCEPTED_EVENT_SCHEMAS:
+        raise UnsupportedSchema(
+            f"event schema version {text[:20]!r} is not accepted (this function accepts "
+            f"{accepted}): upgrade the function, or the forwarder, so they are at most one "
+            "release apart"
+        )
+
+
 def parse_trigger(headers: Mapping[str, str], body: bytes) -> Trigger:
     lowered = {k.lower(): v for k, v in headers.items()}
     check_body(lowered, body)
@@ -115,6 +134,7 @@ def parse_trigger(headers: Mapping[str, str], body: bytes) -> Trigger:
         raise BadEvent(f"not a CloudEvent: {str(error)[:200]}") from None
     if str(event["specversion"]) != SPEC_VERSION:
         raise BadEvent(f"specversion {str(event['specversion'])[:20]!r} is not supported")
+    check_schema(event.get(contract.EVENT_SCHEMA_ATTRIBUTE))
     kind = str(event["type"])
     cluster = event.get(CLUSTER_ID_ATTRIBUTE)
     cluster_id = str(cluster).lower() if cluster else None

@@ -85,7 +85,15 @@ def writes(journal: Journal) -> list[str]:
 
 def test_a_first_placement_writes_in_make_before_break_order(journal: Journal) -> None:
     result = reconcile.reconcile(CONFIG, RESYNC, FakeDeadline())
-    assert writes(journal) == ["create firewall", "patch", "assign", "patch", "event", "event"]
+    assert writes(journal) == [
+        "patch",  # the cleanup finalizer, before any cloud write
+        "create firewall",
+        "patch",
+        "assign",
+        "patch",
+        "event",
+        "event",
+    ]
     assert ("assign", IP, "101") in journal.calls
     assert (result.pending, result.failed) == (False, False)
     assert result.report["attempts"] == 1
@@ -115,6 +123,7 @@ def test_a_dry_run_trigger_plans_and_reports_but_writes_nothing(journal: Journal
     result = reconcile.reconcile(CONFIG, dry, FakeDeadline())
     assert writes(journal) == []
     assert [c["kind"] for c in result.report["changes"]] == [
+        "service",
         "firewall",
         "service",
         "reserved_ip",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from floating_ip_common import backoff
+from floating_ip_common import backoff, contract
 from floating_ip_common.retry_after import MAX_RETRY_AFTER
 
 
@@ -28,6 +28,11 @@ REJECTION_CAUSES = {
     401: "the function refused the secret (401): WEB_SECRET must equal its webSecure secret",
     403: "the function refused the call (403): WEB_SECRET must equal its webSecure secret",
     404: "no function at FUNCTION_URL (404): check the URL and that it is deployed",
+    contract.UNSUPPORTED_SCHEMA_STATUS: (
+        f"the function does not accept this forwarder's event schema version "
+        f"{contract.EVENT_SCHEMA_VERSION} ({contract.UNSUPPORTED_SCHEMA_STATUS}): the function "
+        "and the forwarder are more than one release apart; upgrade the older one"
+    ),
 }
 
 
