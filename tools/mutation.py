@@ -45,18 +45,25 @@ SURVIVED = 0
 NO_TESTS = frozenset({5, 33})
 
 # Loaded at the top of the staged tree only (never by ``make test``): fastest tests first, so
-# that ``-x`` stops a mutant's run at the cheapest failing test; and no shrinking of a failing
-# Hypothesis example, since one failing example is all a kill needs.
+# that ``-x`` stops a mutant's run at the cheapest failing test; Hypothesis replays the same
+# examples for every mutant (a test that does not fix them itself is derandomized here) and
+# does not shrink a failing one, since one failing example is all a kill needs.
 STAGE_CONFTEST = '''\
 """Written by tools/mutation.py for mutation runs only."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import Phase, settings
 
-settings.register_profile("mutation", phases=(Phase.explicit, Phase.reuse, Phase.generate))
+settings.register_profile(
+    "mutation",
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
+    derandomize=True,  # the same histories for every mutant: a kill is never luck
+    database=None,
+)
 settings.load_profile("mutation")
 
 # The venv's .pth also lists the repository's source roots: the mutants must win.
@@ -65,6 +72,17 @@ import floating_ip  # noqa: E402
 assert Path(floating_ip.__file__).is_relative_to(Path(__file__).parent), floating_ip.__file__
 
 _STATS = Path(__file__).with_name("mutmut-stats.json")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> None:
+    """Each mutant's worker is forked from a process whose lru_caches hold the original
+    code's answers: cleared before each test, or a cached function's mutants never run."""
+    for name, module in list(sys.modules.items()):
+        if name.startswith(("floating_ip.", "floating_ip_forwarder.")):
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()
 
 
 @pytest.hookimpl(trylast=True)

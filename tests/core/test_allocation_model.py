@@ -51,7 +51,8 @@ SERVICE_NAMES = ("s1", "s2", "s3")
 USER_IPS = ("192.0.2.61", "192.0.2.62")
 """Reserved IPs the user made by hand: in the account from the start, never to be deleted."""
 
-EXAMPLES = int(os.environ.get("MODEL_SOAK_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("MODEL_SOAK_EXAMPLES", os.environ.get("MODEL_EXAMPLES", "60")))
+"""``make mutation`` replays fewer (``MODEL_EXAMPLES``), as for ``test_model_based.py``."""
 STEPS = int(os.environ.get("MODEL_SOAK_STEPS", "40"))
 FIGURES: Counter[str] = Counter()
 
