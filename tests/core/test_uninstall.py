@@ -8,7 +8,7 @@ from dataclasses import replace
 from floating_ip.core.annotations import owned_address
 from floating_ip.core.model import ReservedIP, Service
 from floating_ip.core.plan import plan
-from floating_ip.core.uninstall import uninstall_plan
+from floating_ip.core.uninstall import as_opted_out, uninstall_plan
 from floating_ip_common import contract
 from tests.core.builders import IP_A, USER_IP, lb, nodes, observe, rip, svc
 from tests.core.simulator import apply
@@ -68,3 +68,17 @@ def apply_forget(service: Service, changes: tuple[tuple[str, str | None], ...]) 
 def test_nothing_to_uninstall_plans_nothing() -> None:
     user = ReservedIP(IP_A, "ams3")
     assert uninstall_plan(observe(nodes=nodes("n1"), ips=[user])).is_empty
+
+
+def test_the_core_sees_every_service_opted_out_and_no_load_balancer_of_ours() -> None:
+    ours = lb("api", IP_A, annotations={"team": "edge"})
+    foreign = lb("shop", IP_A, lb_class=None)
+    plain = svc("web", IP_A)
+    seen = {
+        s.name: s for s in as_opted_out(observe(ours, foreign, plain, nodes=nodes("n1"))).services
+    }
+    assert (seen["api"].type, seen["api"].load_balancer_class) == ("ClusterIP", None)
+    assert (seen["shop"].type, seen["shop"].load_balancer_class) == ("LoadBalancer", None)
+    assert (seen["web"].type, seen["web"].load_balancer_class) == ("ClusterIP", None)
+    assert dict(seen["api"].annotations) == {"team": "edge"}
+    assert all(contract.ADDRESS not in dict(s.annotations) for s in seen.values())

@@ -419,3 +419,36 @@ def test_endpoints_in_another_order_are_no_change(endpoints: list[Obj]) -> None:
 )
 def test_what_a_node_projects_to(obj: Obj, expected: projections.NodeView) -> None:
     assert projections.node(obj) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "address"),
+    [
+        pytest.param(
+            {"type": "LoadBalancer", "loadBalancerClass": contract.LOAD_BALANCER_CLASS},
+            contract.AUTO,
+            id="our-class-asks-unasked",
+        ),
+        pytest.param(
+            {"type": "LoadBalancer", "loadBalancerClass": "other.example/lb"},
+            None,
+            id="another-class",
+        ),
+        pytest.param(
+            {"type": "ClusterIP", "loadBalancerClass": contract.LOAD_BALANCER_CLASS},
+            None,
+            id="not-a-load-balancer",
+        ),
+        pytest.param({"type": "LoadBalancer"}, None, id="no-class"),
+    ],
+)
+def test_a_load_balancer_of_our_class_opts_in_without_the_annotation(
+    spec: Obj, address: str | None
+) -> None:
+    view = projections.service({"metadata": {"name": "web", "namespace": "apps"}, "spec": spec})
+    assert (view.inputs.address if view.inputs else None) == address
+
+
+def test_a_node_keeps_its_labels_for_the_node_selector() -> None:
+    obj = {"metadata": {"name": "n1", "labels": {"pool": "edge", "zone": "a"}}}
+    assert projections.node(obj).labels == (("pool", "edge"), ("zone", "a"))
