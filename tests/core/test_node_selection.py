@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -48,31 +49,55 @@ def test_a_selector_selects_the_nodes_whose_labels_match(selector: str, selected
     assert parse_node_selector(selector).matches(LABELS) is selected
 
 
+NOT_A_REQUIREMENT = "which is not key=value, key!=value, key in (…), key or !key"
+UNBALANCED = "has unbalanced parentheses"
+PREFIX_253 = ".".join(("a" * 63, "b" * 63, "c" * 63, "d" * 61))
+"""A DNS subdomain of 253 characters, the longest a label key's prefix may be."""
+
+
 @pytest.mark.parametrize(
-    ("selector", "named"),
+    ("selector", "why"),
     [
         pytest.param("pool=", None, id="no-error-for-empty-value"),
-        pytest.param("a=b=c", "'a=b=c'", id="two-equals"),
-        pytest.param("a in b", "'a in b'", id="set-without-parentheses"),
-        pytest.param("a in (b", "unbalanced", id="open-parenthesis"),
-        pytest.param("a in (b))", "unbalanced", id="extra-parenthesis"),
-        pytest.param("a in (b,,c)", "empty value", id="empty-set-member"),
-        pytest.param("a=b,", "empty requirement", id="trailing-comma"),
-        pytest.param("-bad=x", "'-bad'", id="key-starting-with-dash"),
-        pytest.param("Bad_Prefix.io/x=y", "prefix", id="prefix-not-a-subdomain"),
-        pytest.param("a=-b", "'-b'", id="value-starting-with-dash"),
-        pytest.param("a=" + "v" * 64, "not a label value", id="value-too-long"),
-        pytest.param("a b", "'a b'", id="two-words"),
+        pytest.param(f"{PREFIX_253}/x=y", None, id="prefix-of-253-characters"),
+        pytest.param("a=b=c", f"has 'a=b=c', {NOT_A_REQUIREMENT}", id="two-equals"),
+        pytest.param("a in b", f"has 'a in b', {NOT_A_REQUIREMENT}", id="set-without-parentheses"),
+        pytest.param("a in (b", UNBALANCED, id="open-parenthesis"),
+        pytest.param("a in (b))", UNBALANCED, id="extra-parenthesis"),
+        pytest.param("k in ((a)", UNBALANCED, id="nested-parenthesis"),
+        pytest.param(
+            "a in (b,,c)", "has 'a in (b,,c)' with an empty value in its list", id="empty-member"
+        ),
+        pytest.param("a in (b,-c)", "has '-c', which is not a label value", id="bad-member"),
+        pytest.param("a=b,", "has an empty requirement", id="trailing-comma"),
+        pytest.param("-bad=x", "has '-bad', which is not a label key", id="key-starting-with-dash"),
+        pytest.param("!-x", "has '-x', which is not a label key", id="bad-key-not-to-exist"),
+        pytest.param("-x", "has '-x', which is not a label key", id="bad-key-to-exist"),
+        pytest.param(
+            "Bad_Prefix.io/x=y",
+            "has 'Bad_Prefix.io/x', whose prefix is not a DNS subdomain",
+            id="prefix-not-a-subdomain",
+        ),
+        pytest.param("/x=y", "has '/x', whose prefix is not a DNS subdomain", id="empty-prefix"),
+        pytest.param(
+            f"{PREFIX_253}e/x=y",
+            f"has '{PREFIX_253}e/x', whose prefix is not a DNS subdomain",
+            id="prefix-of-254-characters",
+        ),
+        pytest.param("a=-b", "has '-b', which is not a label value", id="value-starting-with-dash"),
+        pytest.param(
+            "a=" + "v" * 64, f"has {'v' * 64!r}, which is not a label value", id="value-too-long"
+        ),
+        pytest.param("a b", f"has 'a b', {NOT_A_REQUIREMENT}", id="two-words"),
     ],
 )
-def test_a_bad_selector_is_refused_naming_the_annotation(selector: str, named: str | None) -> None:
-    if named is None:
+def test_a_bad_selector_is_refused_naming_the_annotation(selector: str, why: str | None) -> None:
+    if why is None:
         parse_node_selector(selector)
         return
-    with pytest.raises(SelectorError) as raised:
+    with pytest.raises(SelectorError, match=f"{re.escape(why)}$") as raised:
         parse_node_selector(selector)
-    assert contract.NODE_SELECTOR in str(raised.value)
-    assert named in str(raised.value)
+    assert str(raised.value) == f"Annotation {contract.NODE_SELECTOR}: {selector!r} {why}"
 
 
 def labelled(name: str, pool: str, **attributes: object) -> Node:
