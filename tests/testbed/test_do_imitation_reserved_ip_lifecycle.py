@@ -21,7 +21,7 @@ def client(api: DoImitation) -> pydo.Client:
 def error_of(call: Any) -> tuple[int, dict[str, Any]]:
     # azure-core's message for an answer whose body is not OData (DigitalOcean's never is).
     with pytest.raises(
-        HttpResponseError, match="^Operation returned an invalid status '.+'$"
+        HttpResponseError, match=r"^Operation returned an invalid status '.+'$"
     ) as caught:
         call()
     return caught.value.status_code or 0, caught.value.response.json()
