@@ -208,8 +208,7 @@ def test_function_answers_and_forwarder_complaints_are_read_from_their_logs(
 
 LANDED = r"✓ step {} reached in [\d.]+ s, {} landed after [\d.]+ s\n +"
 OUTCOMES = [
-    LANDED.format(1, r"[\d.]+")
-    + r"created for it: [\d.]+ on node-c-\w+; firewall opens 8000/tcp",
+    LANDED.format(1, r"[\d.]+") + r"created for it: [\d.]+ on node-c-\w+; firewall opens 8000/tcp",
     r"✓ step 2 reached in [\d.]+ s\n +the IP created for it was released",
     LANDED.format(3, r"192\.0\.2\.10")
     + r"192\.0\.2\.10 on node-a-\w+, externalIPs \[10\.17\.0\.5\],"
