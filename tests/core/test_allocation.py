@@ -16,7 +16,7 @@ from floating_ip.core.model import (
 )
 from floating_ip.core.plan import plan
 from floating_ip_common import contract
-from tests.core.builders import IP_B, droplet, lb, nodes, observe, rip, svc
+from tests.core.builders import IP_B, droplet, lb, node, nodes, observe, rip, svc
 
 CREATED = "198.18.0.1"
 AUTO = contract.AUTO
@@ -206,3 +206,15 @@ def test_a_new_ip_goes_to_a_node_of_the_newest_kubelet() -> None:
     service = auto(on=("n1", "n2", "n3"))
     [allocation] = plan(observe(service, nodes=[*old, *new])).allocations
     assert allocation.node_name == "n3"
+
+
+def test_the_marker_goes_when_the_recorded_ip_is_gone_from_the_account() -> None:
+    recorded = auto(allocation="droplet 101", owned_address=CREATED)
+    decided = plan(observe(recorded, nodes=nodes("n1")))
+    assert forget(recorded, contract.ALLOCATION) in decided.after_assign
+
+
+def test_a_node_without_a_region_label_may_get_a_new_ip() -> None:
+    service = auto()
+    decided = plan(observe(service, nodes=[node("n1", region=None)]))
+    assert [a.node_name for a in decided.allocations] == ["n1"]
