@@ -218,3 +218,14 @@ def test_a_node_without_a_region_label_may_get_a_new_ip() -> None:
     service = auto()
     decided = plan(observe(service, nodes=[node("n1", region=None)]))
     assert [a.node_name for a in decided.allocations] == ["n1"]
+
+
+def test_new_ips_spread_over_the_fit_nodes_by_service() -> None:
+    """Each Service's new IP goes to the first fit node in the rendezvous order of its uid, so
+    Services asking at once do not all pile onto one node (and a rerun chooses the same)."""
+    chosen = {}
+    for uid in ("uid-a", "uid-b", "uid-c", "uid-d"):
+        service = replace(auto(on=("n1", "n2", "n3", "n4")), uid=uid)
+        [allocation] = plan(observe(service, nodes=nodes("n1", "n2", "n3", "n4"))).allocations
+        chosen[uid] = allocation.node_name
+    assert chosen == {"uid-a": "n4", "uid-b": "n1", "uid-c": "n4", "uid-d": "n3"}
