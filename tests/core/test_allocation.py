@@ -229,3 +229,15 @@ def test_new_ips_spread_over_the_fit_nodes_by_service() -> None:
         [allocation] = plan(observe(service, nodes=nodes("n1", "n2", "n3", "n4"))).allocations
         chosen[uid] = allocation.node_name
     assert chosen == {"uid-a": "n4", "uid-b": "n1", "uid-c": "n4", "uid-d": "n3"}
+
+
+def test_naming_the_created_ip_explicitly_keeps_it_and_only_drops_the_ownership() -> None:
+    """A Service switches from ``address: auto`` to the very IP it was given: that IP stays
+    where it is and is not deleted; only the record that the function owns it goes."""
+    owned = auto(owned_address=CREATED)
+    notes = dict(owned.annotations) | {contract.ADDRESS: CREATED}
+    named = replace(owned, annotations=tuple(sorted(notes.items())))
+    decided = plan(observe(named, nodes=nodes("n1"), ips=[rip(CREATED, on="n1")]))
+    [release] = decided.releases
+    assert (release.delete, release.unassign_from) == (False, None)
+    assert release.forget == forget(named, contract.OWNED_ADDRESS)

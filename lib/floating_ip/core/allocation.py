@@ -247,7 +247,11 @@ def release(
     for service in sorted(services, key=lambda service: service.ref):
         ip = owned_address(service)
         if ip is not None and not keeps(service, asking, ip):
-            elsewhere = ip in named_by_others(service, asking)
+            # Named by another Service, or now by this one explicitly (it switched from auto
+            # to the IP it was given): only the ownership record goes, never the IP.
+            own = asking.get(service.ref)
+            named_here = own is not None and own.address == ip
+            elsewhere = named_here or ip in named_by_others(service, asking)
             current = reserved.get(ip)
             if current is not None and current.locked and not elsewhere:
                 decided.held.add(service.ref)  # DigitalOcean is busy with it: next run
