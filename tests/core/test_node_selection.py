@@ -72,6 +72,7 @@ PREFIX_253 = ".".join(("a" * 63, "b" * 63, "c" * 63, "d" * 61))
         pytest.param("a=b,", "has an empty requirement", id="trailing-comma"),
         pytest.param("-bad=x", "has '-bad', which is not a label key", id="key-starting-with-dash"),
         pytest.param("!-x", "has '-x', which is not a label key", id="bad-key-not-to-exist"),
+        pytest.param("-x in (a)", "has '-x', which is not a label key", id="bad-key-of-a-set"),
         pytest.param("-x", "has '-x', which is not a label key", id="bad-key-to-exist"),
         pytest.param(
             "Bad_Prefix.io/x=y",
