@@ -241,3 +241,51 @@ def test_naming_the_created_ip_explicitly_keeps_it_and_only_drops_the_ownership(
     [release] = decided.releases
     assert (release.delete, release.unassign_from) == (False, None)
     assert release.forget == forget(named, contract.OWNED_ADDRESS)
+
+
+@pytest.mark.parametrize(
+    ("deleting", "forgotten"),
+    [pytest.param(False, True, id="opted-out"), pytest.param(True, False, id="deleted")],
+)
+def test_a_creation_no_longer_waited_for_is_released_and_its_marker_dropped(
+    deleting: bool, forgotten: bool
+) -> None:
+    """The Service asked for a new IP, the creation call went out (the marker names droplet
+    101), then the Service opted out or was deleted: the IP the call created on that
+    droplet (named by no one) is released, and the marker goes with it."""
+    waiting = replace(
+        auto(allocation="droplet 101", deleting=deleting),
+        annotations=((contract.ALLOCATION, "droplet 101"),),
+    )
+    decided = plan(observe(waiting, nodes=nodes("n1"), ips=[rip(CREATED, on="n1")]))
+    marker_gone = forget(waiting, contract.ALLOCATION)
+    assert decided.releases == (
+        Release(
+            waiting.ref,
+            waiting.uid,
+            CREATED,
+            droplet("n1"),
+            True,
+            marker_gone if forgotten else None,
+        ),
+    )
+    assert all(u.ip != CREATED for u in decided.unclaimed), "released, not reported unclaimed"
+
+
+def test_a_creation_no_longer_waited_for_that_created_nothing_only_drops_its_marker() -> None:
+    waiting = replace(auto(), annotations=((contract.ALLOCATION, "droplet 101"),))
+    decided = plan(observe(waiting, nodes=nodes("n1"), ips=[rip(IP_B, on="n1")]))
+    # An IP on the marked droplet that no Service names is taken for the call's creation.
+    assert [r.ip for r in decided.releases] == [IP_B]
+    nothing = plan(observe(waiting, nodes=nodes("n1")))
+    assert nothing.releases == ()
+    assert forget(waiting, contract.ALLOCATION) in nothing.after_assign
+
+
+def test_a_refused_creation_no_longer_waited_for_releases_nothing() -> None:
+    """The marker records a refusal (no droplet): an unassigned IP no one names is someone
+    else's business, and only the marker goes."""
+    refused = replace(auto(), annotations=((contract.ALLOCATION, "refused: 422 limit"),))
+    decided = plan(observe(refused, nodes=nodes("n1"), ips=[ReservedIP(IP_B, "ams3")]))
+    assert decided.releases == ()
+    assert forget(refused, contract.ALLOCATION) in decided.after_assign
