@@ -94,6 +94,11 @@ def test_a_refused_creation_is_announced_once_and_not_tried_again() -> None:
     assert decided.allocations == ()
     [report] = decided.reports
     assert [p.reason for p in report.problems] == [Reason.IP_NOT_CREATED]
+    assert [p.message for p in report.problems] == [
+        "DigitalOcean refused to create a reserved IP for this Service: 422 You have reached the "
+        "limit of reserved IPs; free one (or raise the account's limit), then remove the "
+        f"annotation {contract.ALLOCATION} to try again"
+    ]
     assert "limit" in report.status and contract.ALLOCATION in report.status
     assert [e.reason for e in decided.events] == [Reason.IP_NOT_CREATED]
     announced = auto(
@@ -289,3 +294,9 @@ def test_a_refused_creation_no_longer_waited_for_releases_nothing() -> None:
     decided = plan(observe(refused, nodes=nodes("n1"), ips=[ReservedIP(IP_B, "ams3")]))
     assert decided.releases == ()
     assert forget(refused, contract.ALLOCATION) in decided.after_assign
+
+
+def test_a_garbled_marker_is_no_marker() -> None:
+    garbled = auto(allocation="droplet one-o-one")
+    decided = plan(observe(garbled, nodes=nodes("n1")))
+    assert [a.droplet_id for a in decided.allocations] == [droplet("n1")], "asked for anew"
