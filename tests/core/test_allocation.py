@@ -16,7 +16,7 @@ from floating_ip.core.model import (
 )
 from floating_ip.core.plan import plan
 from floating_ip_common import contract
-from tests.core.builders import IP_B, droplet, lb, node, nodes, observe, rip, svc
+from tests.core.builders import IP_A, IP_B, droplet, lb, node, nodes, observe, rip, svc
 
 CREATED = "198.18.0.1"
 AUTO = contract.AUTO
@@ -300,3 +300,44 @@ def test_a_garbled_marker_is_no_marker() -> None:
     garbled = auto(allocation="droplet one-o-one")
     decided = plan(observe(garbled, nodes=nodes("n1")))
     assert [a.droplet_id for a in decided.allocations] == [droplet("n1")], "asked for anew"
+
+
+def test_every_auto_service_in_one_plan_gets_its_own_outcome() -> None:
+    """Services in every state at once, each before the last one, which must still get its
+    IP created: a Service that is done with (named, refused, adopted, waiting, no fit node)
+    ends its own turn, never the others'."""
+
+    def asking(name: str, on: str, port: int, **notes: str) -> Service:
+        named = {contract.PREFIX + key: value for key, value in notes.items()}
+        service = svc(name, AUTO, on=[on], tcp=[port], annotations=named)
+        return replace(service, finalizers=(contract.FINALIZER,))
+
+    plain = replace(svc("a-plain", IP_A, on=["n3"], tcp=[81]), finalizers=(contract.FINALIZER,))
+    services = [
+        plain,
+        asking("b-refused", "n3", 82, allocation="refused: 422 limit"),
+        asking("c-adopt", "n1", 83, allocation="droplet 101"),
+        asking("d-wait", "n2", 84, allocation="droplet 102"),
+        asking("e-nofit", "n9", 85),
+        asking("z-new", "n4", 86),
+    ]
+    assigning = ReservedIP(IP_B, "ams3", None, locked=True)
+    decided = plan(
+        observe(
+            *services,
+            nodes=nodes("n1", "n2", "n3", "n4"),
+            ips=[rip(CREATED, on="n1"), assigning, rip(IP_A)],
+        )
+    )
+    assert [(a.service.name, a.node_name) for a in decided.allocations] == [("z-new", "n4")]
+    status = {r.service.name: r.status for r in decided.reports}
+    assert status["c-adopt"] == f"Reserved IP {CREATED} was created for this Service; placing it."
+    assert status["d-wait"] == (
+        "Creating a reserved IP on droplet 102: waiting for DigitalOcean to finish assigning it."
+    )
+    [nofit] = next(r for r in decided.reports if r.service.name == "e-nofit").problems
+    assert (nofit.reason, nofit.message) == (
+        Reason.NO_FIT_NODE,
+        "No reserved IP is created for this Service yet: no node is fit (n1: NoReadyEndpoint; "
+        "n2: NoReadyEndpoint; n3: NoReadyEndpoint; n4: NoReadyEndpoint)",
+    )
