@@ -83,7 +83,7 @@ soak: venv controlplane
 
 # Mutation testing of the pure parts (targets and goals: [tool.mutation] in pyproject.toml),
 # with a score per module; survivors must be killed or listed in tests/mutation/equivalent.txt.
-# Not in make test (about 10 minutes on 2 cores). MUTATION_ARGS="--only PATH" narrows it.
+# Not in make test (about 15 minutes on 2 cores). MUTATION_ARGS="--only PATH" narrows it.
 mutation: venv
 	$(PY) -m tools.mutation --source-roots "$(SOURCE_ROOTS)" $(MUTATION_ARGS)
 
