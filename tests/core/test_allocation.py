@@ -319,6 +319,7 @@ def test_every_auto_service_in_one_plan_gets_its_own_outcome() -> None:
         asking("c-adopt", "n1", 83, allocation="droplet 101"),
         asking("d-wait", "n2", 84, allocation="droplet 102"),
         asking("e-nofit", "n9", 85),
+        asking("f-has-one", "n9", 87, owned_address="198.18.0.9"),
         asking("z-new", "n4", 86),
     ]
     assigning = ReservedIP(IP_B, "ams3", None, locked=True)
@@ -330,6 +331,7 @@ def test_every_auto_service_in_one_plan_gets_its_own_outcome() -> None:
         )
     )
     assert [(a.service.name, a.node_name) for a in decided.allocations] == [("z-new", "n4")]
+    assert all(u.ip != CREATED for u in decided.unclaimed), "the adopted IP is spoken for"
     status = {r.service.name: r.status for r in decided.reports}
     assert status["c-adopt"] == f"Reserved IP {CREATED} was created for this Service; placing it."
     assert status["d-wait"] == (
@@ -340,4 +342,16 @@ def test_every_auto_service_in_one_plan_gets_its_own_outcome() -> None:
         Reason.NO_FIT_NODE,
         "No reserved IP is created for this Service yet: no node is fit (n1: NoReadyEndpoint; "
         "n2: NoReadyEndpoint; n3: NoReadyEndpoint; n4: NoReadyEndpoint)",
+    )
+
+
+def test_no_new_ip_when_every_fit_node_holds_one_names_them() -> None:
+    service = auto(on=("n1", "n2"))
+    decided = plan(
+        observe(service, nodes=nodes("n1", "n2"), ips=[rip(IP_A, "n1"), rip(IP_B, "n2")])
+    )
+    [problem] = decided.reports[0].problems
+    assert problem.message == (
+        "No reserved IP is created for this Service yet: every fit node (n1, n2) already holds "
+        "a reserved IP"
     )
