@@ -235,11 +235,12 @@ class _Startup:
     def _function(self, cloud: _Cloud, kube: KubeBed, deploy: ForwarderDeploy) -> _Function:
         """The function: functions-framework's app for the ``reconcile`` target, served by
         gunicorn as the functions-framework command serves it, but over HTTPS (the
-        forwarder sends its secret only over HTTPS, as to DigitalOcean Functions), with the
-        shipped function identity's token."""
+        forwarder sends its secret only over HTTPS, as to DigitalOcean Functions), with no
+        cluster credential: the forwarder mints a token of the shipped function identity and
+        sends it with each event."""
         if deploy.function_account is None:
             raise DemoError("the forwarder's kustomize base ships no identity for the function")
-        env = cloud.world.function_env(_mint(kube, deploy.function_account))
+        env = cloud.world.function_env()
         port = processes.free_port()
         certificate = cloud.ca.issue("function", "127.0.0.1", "localhost")
         source = REPO / "lib" / "floating_ip" / "entry_functions_framework.py"

@@ -20,7 +20,6 @@ SETTINGS = (
     "DIGITALOCEAN_API_URL",
     "CLUSTER_ID",
     "KUBE_API_URL",
-    "KUBE_TOKEN",
     "KUBE_CA_DATA",
     "WEB_SECRET",
     "DRY_RUN",
@@ -44,9 +43,8 @@ class Config:
     cluster_id: str
     """``CLUSTER_ID``: the DOKS cluster's UUID; names the firewall and its target tag."""
     kube_api_url: str
-    """``KUBE_API_URL``: the cluster's API server URL."""
-    kube_token: str
-    """``KUBE_TOKEN``: the function's ServiceAccount token."""
+    """``KUBE_API_URL``: the cluster's API server URL. No token beside it: the forwarder sends
+    a short-lived one with each call (``contract.KUBE_TOKEN_HEADER``)."""
     kube_ca_pem: bytes | None
     """``KUBE_CA_DATA``: the API server's CA, base64 PEM; absent means the system's CAs."""
     web_secret: str
@@ -92,7 +90,6 @@ class Config:
         if cluster_id and not _is_uuid(cluster_id):
             problems.append(f"CLUSTER_ID must be the cluster's UUID, got {cluster_id!r}")
         kube_url = https_url("KUBE_API_URL", required("KUBE_API_URL"))
-        kube_token = required("KUBE_TOKEN")
         ca_pem = _ca_pem(env.get("KUBE_CA_DATA", "").strip(), problems)
         secret = required("WEB_SECRET")
         if secret and len(secret) < MIN_SECRET_LENGTH:
@@ -114,7 +111,6 @@ class Config:
             api_url,
             cluster_id,
             kube_url,
-            kube_token,
             ca_pem,
             secret,
             dry_run,

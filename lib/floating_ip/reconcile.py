@@ -31,8 +31,11 @@ class ReconcileResult:
     """A write failed permanently (details in the report)."""
 
 
-def reconcile(config: Config, trigger: Trigger, deadline: Deadline) -> ReconcileResult:
-    kube = Kubernetes(config.kube_api_url, config.kube_token, config.kube_ca_pem)
+def reconcile(
+    config: Config, trigger: Trigger, deadline: Deadline, kube_token: str
+) -> ReconcileResult:
+    """``kube_token``: the caller's short-lived token for the function's ServiceAccount."""
+    kube = Kubernetes(config.kube_api_url, kube_token, config.kube_ca_pem)
     do = DigitalOcean(config.digitalocean_token, config.digitalocean_api_url)
     try:
         for attempt in range(1, MAX_ATTEMPTS + 1):

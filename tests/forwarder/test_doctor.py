@@ -259,19 +259,45 @@ def test_the_function_refuses_strangers_and_reaches_both_apis_for_a_dry_run(
     served(world, kube, namespace)
     world.do.add_reserved_ip(IP, region=world.region)
     healthy = setup(world, [], function_url=function_url, web_secret=web_secret)
+    minting = by_name(doctor.check_function_token(kubectl(world.control_plane), healthy))
+    check = "forwarder mints the function's token"
+    assert minting[check].ok, minting[check].line()
+    assert healthy.kube_token, "minted as the forwarder mints it"
+    assert healthy.kube_token not in repr(healthy)
     results = by_name(doctor.check_function(healthy))
     assert results["function secret"].ok, results["function secret"].line()
+    wants = results["function wants the forwarder's token"]
+    assert wants.ok, wants.line()
     assert results["function reaches the APIs"].ok, results["function reaches the APIs"].line()
     assert world.holder_of(IP) is None, "a dry run moves nothing"
 
+    tokenless = by_name(
+        doctor.check_function(setup(world, [], function_url=function_url, web_secret=web_secret))
+    )
+    assert not tokenless["function reaches the APIs"].ok
+    assert "could be minted" in tokenless["function reaches the APIs"].fix
+
     wrong = by_name(
-        doctor.check_function(setup(world, [], function_url=function_url, web_secret="x" * 20))
+        doctor.check_function(
+            setup(
+                world,
+                [],
+                function_url=function_url,
+                web_secret="x" * 20,
+                kube_token=healthy.kube_token,
+            )
+        )
     )
     assert not wrong["function reaches the APIs"].ok
     assert "must be the same" in wrong["function reaches the APIs"].fix
 
     other = setup(
-        world, [], function_url=function_url, web_secret=web_secret, cluster_id=str(uuid.uuid4())
+        world,
+        [],
+        function_url=function_url,
+        web_secret=web_secret,
+        cluster_id=str(uuid.uuid4()),
+        kube_token=healthy.kube_token,
     )
     mismatch = by_name(doctor.check_function(other))
     assert not mismatch["function reaches the APIs"].ok
@@ -327,3 +353,20 @@ def test_the_command_prints_one_line_per_check_and_fails_on_any_failure(
     )
     assert without.returncode == 2
     assert "set DIGITALOCEAN_TOKEN" in without.stderr
+
+
+def test_a_forwarder_that_may_not_mint_the_token_is_named_with_the_fix(
+    shipped: Shipped, control_plane: ControlPlane, kube: KubeBed
+) -> None:
+    found = doctor.Setup(NAMESPACE)
+    binding = kube.rbac.read_namespaced_role_binding("event-forwarder-function-token", NAMESPACE)
+    kube.rbac.delete_namespaced_role_binding(binding.metadata.name, NAMESPACE)
+    try:
+        results = by_name(doctor.check_function_token(kubectl(control_plane), found))
+    finally:
+        binding.metadata.resource_version = None
+        kube.rbac.create_namespaced_role_binding(NAMESPACE, binding)
+    refused = results["forwarder mints the function's token"]
+    assert not refused.ok
+    assert "serviceaccounts/token" in refused.fix
+    assert found.kube_token, "the doctor's own token still lets it call the function"

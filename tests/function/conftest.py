@@ -32,7 +32,7 @@ def runner(
 ) -> FunctionRunner:
     # Namespaces of earlier tests stay (a bare apiserver never finishes deleting them):
     # the function is told to manage this test's namespace only, as a user could.
-    env = world.function_env(function_token(control_plane, kube), NAMESPACES=namespace)
+    env = world.function_env(NAMESPACES=namespace)
     # pydo (through requests) trusts the imitation's CA the way any client would.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", env["REQUESTS_CA_BUNDLE"])
-    return FunctionRunner(world, env)
+    return FunctionRunner(world, env, function_token(control_plane, kube))

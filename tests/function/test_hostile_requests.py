@@ -25,10 +25,11 @@ ENV = {
     "DIGITALOCEAN_API_URL": "https://127.0.0.1:9",
     "CLUSTER_ID": "7b8d3a1e-6f0c-4c4e-9a55-2d0c7f1b9e11",
     "KUBE_API_URL": "https://127.0.0.1:9",
-    "KUBE_TOKEN": "kube-token-must-never-show",
     "WEB_SECRET": WEB_SECRET,
 }
-SECRETS = (ENV["DIGITALOCEAN_TOKEN"], ENV["KUBE_TOKEN"], WEB_SECRET)
+KUBE_TOKEN = "kube-token-must-never-show"
+"""What the forwarder sends with each event."""
+SECRETS = (ENV["DIGITALOCEAN_TOKEN"], KUBE_TOKEN, WEB_SECRET)
 
 
 def ce_headers(**extra: str) -> dict[str, str]:
@@ -39,14 +40,18 @@ def ce_headers(**extra: str) -> dict[str, str]:
         "ce-type": contract.EVENT_RESYNC,
         "content-type": "application/json",
         contract.AUTH_HEADER: WEB_SECRET,
+        contract.KUBE_TOKEN_HEADER: KUBE_TOKEN,
         **extra,
     }
 
 
 def structured(event: dict[str, Any], content_type: str = "application/cloudevents+json") -> Any:
-    return {"content-type": content_type, contract.AUTH_HEADER: WEB_SECRET}, json.dumps(
-        event
-    ).encode()
+    headers = {
+        "content-type": content_type,
+        contract.AUTH_HEADER: WEB_SECRET,
+        contract.KUBE_TOKEN_HEADER: KUBE_TOKEN,
+    }
+    return headers, json.dumps(event).encode()
 
 
 RESYNC = {"specversion": "1.0", "id": "1", "source": "/t", "type": contract.EVENT_RESYNC}
@@ -91,7 +96,13 @@ CORPUS: list[tuple[str, dict[str, str], bytes, int, str]] = [
     ("structured-number", structured(RESYNC)[0], b"12", 400, "CloudEvent"),
     ("structured-missing-id", *structured({k: v for k, v in RESYNC.items() if k != "id"}), 400, ""),
     ("empty-structured", structured(RESYNC)[0], b"", 400, "CloudEvent"),
-    ("no-ce-headers", {contract.AUTH_HEADER: WEB_SECRET}, b"{}", 400, "CloudEvent"),
+    (
+        "no-ce-headers",
+        {contract.AUTH_HEADER: WEB_SECRET, contract.KUBE_TOKEN_HEADER: KUBE_TOKEN},
+        b"{}",
+        400,
+        "CloudEvent",
+    ),
 ]
 SUBJECTS = [
     "../kube-system/coredns",

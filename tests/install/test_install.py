@@ -37,7 +37,11 @@ def user_overlay(tmp_path: Path) -> Iterator[Path]:
     """The example overlay as a user has it after their three edits: a copy of the shipped
     folders with secret.env written (the URL and cluster id placeholders stay)."""
     shutil.copytree(DEPLOY, tmp_path / "deploy", ignore=shutil.ignore_patterns("secret.env"))
-    shutil.copytree(REPO / "charts", tmp_path / "charts")
+    shutil.copytree(REPO / "charts", tmp_path / "charts", symlinks=True)
+    # The code the base's Component and the chart's files/code (a link) both ship.
+    shutil.copytree(
+        REPO / "in-cluster", tmp_path / "in-cluster", ignore=shutil.ignore_patterns("__pycache__")
+    )
     (tmp_path / "deploy" / "example" / "secret.env").write_text("WEB_SECRET=users-own-secret\n")
     yield tmp_path / "deploy" / "example"
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from floating_ip_common import contract
 from floating_ip_common.kube_access import SERVICE_ACCOUNT_DIR, KubeAccess
 
 PLATFORM_RATE_LIMIT = 600
@@ -50,6 +51,9 @@ class ForwarderSettings:
     """``POD_NAME`` (else ``HOSTNAME``): this replica's name in the Lease."""
     lease_name: str = "event-forwarder"
     """``LEASE_NAME``."""
+    function_account: str = "floating-ip-function"
+    """``FUNCTION_SERVICE_ACCOUNT``: the function's ServiceAccount, in ``POD_NAMESPACE``. The
+    forwarder mints a 10-minute token of it and sends it with each event."""
     function_ca_file: str | None = None
     """``FUNCTION_CA_FILE``: trust only this CA bundle for the function (else the system's)."""
     function_timeout: float = 60.0
@@ -212,7 +216,12 @@ def from_env(
             "(at most 253 printable characters, no spaces)"
         )
     lease_name = read.text("LEASE_NAME", "event-forwarder")
-    for name, value in (("POD_NAMESPACE", lease_namespace), ("LEASE_NAME", lease_name)):
+    function_account = read.text("FUNCTION_SERVICE_ACCOUNT", contract.FUNCTION_ACCOUNT)
+    for name, value in (
+        ("POD_NAMESPACE", lease_namespace),
+        ("LEASE_NAME", lease_name),
+        ("FUNCTION_SERVICE_ACCOUNT", function_account),
+    ):
         if value and not _DNS_SUBDOMAIN.match(value):
             read.problems.append(f"{name}: {value!r} is not a valid Kubernetes name")
     function_ca_file = read.text("FUNCTION_CA_FILE") or None
@@ -236,6 +245,7 @@ def from_env(
         lease_namespace=lease_namespace,
         identity=identity,
         lease_name=lease_name,
+        function_account=function_account,
         function_ca_file=function_ca_file,
         function_timeout=read.duration("FUNCTION_TIMEOUT", 60.0, 1.0),
         resync_period=read.duration("RESYNC_PERIOD", 300.0, 10.0),

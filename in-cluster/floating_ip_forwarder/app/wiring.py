@@ -22,6 +22,7 @@ from floating_ip_forwarder.election.lease_keeper import LeaseKeeper
 from floating_ip_forwarder.forwarding import cloudevent, watched_kinds
 from floating_ip_forwarder.forwarding.coalescer import Coalescer
 from floating_ip_forwarder.forwarding.dispatcher import Dispatcher
+from floating_ip_forwarder.forwarding.function_token import FunctionToken
 from floating_ip_forwarder.forwarding.index import ClusterIndex
 from floating_ip_forwarder.forwarding.projections import Kind, NodeLeaseView, ServiceKey, View
 from floating_ip_forwarder.forwarding.sender import Sender, function_context
@@ -118,8 +119,20 @@ def run(settings: ForwarderSettings) -> int:
     metrics = ForwarderMetrics()
     client = KubeClient(settings.kube)
     context = function_context(settings.function_ca_file)
+    token = FunctionToken(
+        client,
+        settings.lease_namespace,
+        settings.function_account,
+        on_mint=metrics.token_mints.inc,
+    )
     senders = [
-        Sender(settings.function_url, settings.web_secret, context, settings.function_timeout)
+        Sender(
+            settings.function_url,
+            settings.web_secret,
+            context,
+            settings.function_timeout,
+            token,
+        )
         for _ in range(settings.max_in_flight)
     ]
     coalescer = Coalescer(
@@ -223,6 +236,7 @@ def run(settings: ForwarderSettings) -> int:
     if lease.thread.ident is not None:
         lease.release()
     ops.stop()
+    token.close()
     log.info("stopped")
     return 0
 
@@ -237,6 +251,7 @@ def _log_start(settings: ForwarderSettings) -> None:
             "namespaces": list(settings.namespaces) or "all",
             "lease": f"{settings.lease_namespace}/{settings.lease_name}",
             "identity": settings.identity,
+            "function_account": f"{settings.lease_namespace}/{settings.function_account}",
             "quiet_window": settings.quiet_window,
             "max_delay": settings.max_delay,
             "resync_period": settings.resync_period,

@@ -1,4 +1,6 @@
-"""POSTs one CloudEvent to the function over HTTPS (keep-alive, one connection per sender)."""
+"""POSTs one CloudEvent to the function over HTTPS (keep-alive, one connection per sender),
+with the shared secret and, when given a ``FunctionToken``, the function's short-lived
+Kubernetes token."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from urllib.parse import urlsplit
 
 from floating_ip_common import contract
 from floating_ip_forwarder.forwarding.cloudevent import HttpEvent
+from floating_ip_forwarder.forwarding.function_token import FunctionToken, TokenUnavailable
 
 STALE_CONNECTION = (
     http.client.RemoteDisconnected,
@@ -37,12 +40,20 @@ def function_context(ca_file: str | None) -> ssl.SSLContext:
 
 
 class Sender:
-    def __init__(self, url: str, secret: str, context: ssl.SSLContext, timeout: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        context: ssl.SSLContext,
+        timeout: float,
+        token: FunctionToken | None = None,
+    ) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or ""
         self.port = parts.port or 443
         self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._secret = secret
+        self._token = token
         self.context = context
         self.timeout = timeout
         self._conn: http.client.HTTPSConnection | None = None
@@ -51,6 +62,11 @@ class Sender:
 
     def send(self, event: HttpEvent) -> Delivery:
         headers = {**event.headers, contract.AUTH_HEADER: self._secret}
+        if self._token is not None:
+            try:
+                headers[contract.KUBE_TOKEN_HEADER] = self._token.get()
+            except TokenUnavailable as error:
+                return Delivery(None, error=str(error))
         for attempt in range(2):
             conn = self._connection()
             if conn is None:
@@ -68,6 +84,9 @@ class Sender:
                 return Delivery(None, error=f"{type(error).__name__}: {error}")
             if response.will_close:
                 self._drop()
+            if self._token is not None and response.status in (401, 500):
+                # Refused, or failed with what it was sent: the next try gets a new token.
+                self._token.forget()
             return Delivery(response.status, response.getheader("Retry-After"))
         return Delivery(None, error="connection closed twice")
 

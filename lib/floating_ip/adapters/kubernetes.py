@@ -213,7 +213,10 @@ def _classify(status: int, reason: str, headers: Any, what: str) -> Exception:
     if status == 429 or status >= 500:
         return TransientError(message, parse_retry_after((headers or {}).get("Retry-After")))
     if status in (401, 403):
-        return PermanentError(message + " (check KUBE_TOKEN and the function's RBAC)")
+        return PermanentError(
+            message + " (check the function's RBAC, and that the forwarder's token is fresh:"
+            " its clock and its RBAC to create serviceaccounts/token)"
+        )
     return PermanentError(message)
 
 
