@@ -1,8 +1,9 @@
 """The HTTP contract of the function, independent of the platform that calls it.
 
 401 wrong or missing shared secret (checked in constant time), or no cluster token with it;
-405 not a POST; 400 not an
-event we understand, 413 a body larger than any event, 415 a media type events do not use;
+405 not a POST; 400 not a CloudEvent by the specification or not one we understand (naming
+the attribute), or a Service that cannot exist; 413 a body larger than any event, 415 a
+media type events do not use;
 500 the function is misconfigured or a permanent error stopped it; 503 with Retry-After when
 a dependency failed transiently, time ran out or a decided change could not be completed
 (the report names it); 200 otherwise, with a JSON report of what was observed, decided and
