@@ -12,6 +12,7 @@ from floating_ip.handler import Request, Response, handle
 from floating_ip_common import contract
 from testbed.doks import WEB_SECRET, DoksWorld
 from testbed.kube import KubeBed, Port
+from testbed.relay_courier import RelayCourier
 
 TRAEFIK_PORTS = [Port(80), Port(443), Port(443, "UDP", name="http3")]
 WRITES = ("POST", "PUT", "DELETE", "PATCH")
@@ -68,6 +69,8 @@ class FunctionRunner:
     env: dict[str, str]
     kube_token: str = field(repr=False)
     """Sent with every event, as the forwarder sends the token it minted."""
+    courier: RelayCourier | None = None
+    """Relay mode: carries the state to the function and its writes to the cluster."""
 
     def run(
         self,
@@ -77,8 +80,14 @@ class FunctionRunner:
         env: Mapping[str, str] | None = None,
     ) -> Response:
         headers, body = event or resync()
-        headers = {contract.KUBE_TOKEN_HEADER: self.kube_token, **headers}
-        return handle(Request("POST", headers, body, remaining_ms), env or self.env)
+        settings = env or self.env
+
+        def call(sent: dict[str, str], payload: bytes) -> Response:
+            return handle(Request("POST", sent, payload, remaining_ms), settings)
+
+        if self.courier is not None:
+            return self.courier.deliver(call, headers, body)
+        return call({contract.KUBE_TOKEN_HEADER: self.kube_token, **headers}, body)
 
     def ok(self, **kwargs: Any) -> dict[str, Any]:
         response = self.run(**kwargs)

@@ -13,6 +13,10 @@ every write it would make and makes none.
 A change decided but not made (an action DigitalOcean reports ``errored``, one still running
 at the deadline, a write refused) is recorded as failed: it leaves a Warning Event
 (``ChangeFailed``) on the Services it concerns, and the answer asks the sender to retry.
+
+In relay mode the Kubernetes writes are collected for the caller to make (the adapter
+``defers_writes``): a run that must add new anchors stops after step 2 and asks to be called
+again once they are in place; that next run moves the IPs and drops the old anchors.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 from floating_ip import translate
 from floating_ip.adapters.digitalocean import DigitalOcean
-from floating_ip.adapters.kubernetes import Kubernetes
+from floating_ip.adapters.kubernetes import KubernetesApi
 from floating_ip.core.model import (
     Assignment,
     Event,
@@ -76,6 +80,9 @@ class Applied:
     """Assignments still in progress when the deadline came: the sender should retry."""
     failures: list[Failure] = field(default_factory=list)
     """Changes decided but not made, each with the Services its Warning goes to."""
+    again: bool = False
+    """Relay mode: the new anchors are written by the caller first; the IPs move when it
+    calls again, once they are in place (make-before-break across two calls)."""
 
 
 @dataclass
@@ -114,7 +121,7 @@ class Failure:
 
 class Applier:
     def __init__(
-        self, kube: Kubernetes, do: DigitalOcean, deadline: Deadline, *, dry_run: bool
+        self, kube: KubernetesApi, do: DigitalOcean, deadline: Deadline, *, dry_run: bool
     ) -> None:
         self.kube = kube
         self.do = do
@@ -129,7 +136,15 @@ class Applier:
         self._services = tuple((r.address, r.service, r.uid) for r in plan.reports)
         self._keep_firewall(plan.firewall)
         if self._add_new_anchors(plan.before_assign):
-            self._move_ips(plan.assignments)
+            if (
+                self.kube.defers_writes
+                and not self.dry_run
+                and plan.before_assign
+                and (plan.assignments)
+            ):
+                self.result.again = True
+            else:
+                self._move_ips(plan.assignments)
         else:
             self._hold_ips(plan.assignments)
         self._drop_old_anchors(plan.after_assign)

@@ -20,11 +20,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from floating_ip.config import Config
+from floating_ip.config import RELAY, Config
 from floating_ip.deadline import Deadline
 from floating_ip.errors import FunctionConfigError, OutOfTime, PermanentError, TransientError
 from floating_ip.reconcile import reconcile
-from floating_ip.trigger import BadEvent, Trigger, parse_trigger
+from floating_ip.trigger import (
+    MAX_BODY_BYTES,
+    MAX_RELAY_BODY_BYTES,
+    BadEvent,
+    Trigger,
+    parse_trigger,
+)
 from floating_ip_common import contract
 
 log = logging.getLogger("floating_ip")
@@ -91,15 +97,31 @@ def _admit(request: Request, env: Mapping[str, str]) -> tuple[Config, Trigger, s
         raise _Refused(_answer(401, {"error": f"missing or wrong {contract.AUTH_HEADER} header"}))
     if request.method.upper() != "POST":
         raise _Refused(_answer(405, {"error": "only POST is accepted"}, {"Allow": "POST"}))
-    kube_token = _kube_token(headers)
     try:
         config = Config.from_env(env)
     except FunctionConfigError as error:
         raise _Refused(_answer(500, {"error": str(error)})) from None
+    relay = config.cluster_access == RELAY
+    # Relay mode never calls the cluster: no token is needed (one sent is not used).
+    kube_token = "" if relay else _kube_token(headers)
     try:
-        trigger = parse_trigger(headers, request.body)
+        limit = MAX_RELAY_BODY_BYTES if relay else MAX_BODY_BYTES
+        trigger = parse_trigger(headers, request.body, limit)
     except BadEvent as error:
         raise _Refused(_answer(error.status, {"error": str(error)})) from None
+    if relay and trigger.state is None:
+        stateless = (
+            "CLUSTER_ACCESS is relay but the event carries no cluster state (data.state): "
+            "set CLUSTER_ACCESS=relay on the forwarder too"
+        )
+        raise _Refused(_answer(400, {"error": stateless}))
+    if not relay and trigger.state is not None:
+        # Callback mode reads the cluster itself and never acts on state an event claims.
+        stateful = (
+            "the event carries cluster state (data.state) but CLUSTER_ACCESS is callback: "
+            "set the same CLUSTER_ACCESS on the forwarder and the function"
+        )
+        raise _Refused(_answer(400, {"error": stateful}))
     if trigger.cluster_id not in (None, config.cluster_id):
         # A forwarder of another cluster is pointed at this function: say so, change nothing.
         wrong = f"event from cluster {trigger.cluster_id}; this function serves {config.cluster_id}"

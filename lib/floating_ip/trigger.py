@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from cloudevents.exceptions import GenericException
 from cloudevents.http import from_http
 
+from floating_ip.adapters.relayed_kubernetes import BadState, ClusterState
 from floating_ip_common import contract
 
 CLUSTER_ID_ATTRIBUTE = "clusterid"
@@ -47,6 +48,8 @@ _CONTEXT = frozenset({*REQUIRED_ATTRIBUTES, "datacontenttype", "dataschema", "su
 _BINARY_PREFIX = "ce-"
 MAX_BODY_BYTES = 64 * 1024
 """The forwarder's events are a few hundred bytes; anything near this is not one of them."""
+MAX_RELAY_BODY_BYTES = 1_000_000
+"""Relay mode's events carry the cluster's state: DigitalOcean Functions accept up to 1 MB."""
 MAX_JSON_DEPTH = 32
 SPEC_VERSION = "1.0"
 STRUCTURED = "application/cloudevents+json"
@@ -81,14 +84,16 @@ class Trigger:
     """The ``clusterid`` extension attribute the forwarder sets, when present."""
     dry_run: bool = False
     """The ``dryrun`` extension attribute was ``true``: observe and plan, write nothing."""
+    state: ClusterState | None = field(default=None, repr=False, compare=False)
+    """Relay mode: the cluster as the forwarder sees it (the event's ``data.state``)."""
 
 
-def check_body(headers: Mapping[str, str], body: bytes) -> None:
+def check_body(headers: Mapping[str, str], body: bytes, max_bytes: int = MAX_BODY_BYTES) -> None:
     """Refuse what no CloudEvent of ours looks like, before any parser sees it.
 
     ``headers`` have lower-case names."""
-    if len(body) > MAX_BODY_BYTES:
-        raise TooLarge(f"the body is {len(body)} bytes; an event is at most {MAX_BODY_BYTES}")
+    if len(body) > max_bytes:
+        raise TooLarge(f"the body is {len(body)} bytes; an event is at most {max_bytes}")
     media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
     if not media_type:
         raise BadEvent(f"no Content-Type: a CloudEvent over HTTP says its mode; {SEND_THIS}")
@@ -192,9 +197,11 @@ def _is_timestamp(text: str) -> bool:
     return True
 
 
-def parse_trigger(headers: Mapping[str, str], body: bytes) -> Trigger:
+def parse_trigger(
+    headers: Mapping[str, str], body: bytes, max_bytes: int = MAX_BODY_BYTES
+) -> Trigger:
     lowered = {k.lower(): v for k, v in headers.items()}
-    check_body(lowered, body)
+    check_body(lowered, body, max_bytes)
     check_attributes(lowered, body)
     try:
         event = from_http(lowered, body or None)
@@ -207,9 +214,15 @@ def parse_trigger(headers: Mapping[str, str], body: bytes) -> Trigger:
     cluster = event.get(CLUSTER_ID_ATTRIBUTE)
     cluster_id = str(cluster).lower() if cluster else None
     dry_run = str(event.get(DRY_RUN_ATTRIBUTE) or "").lower() == "true"
+    state = _state(event.data)
     if kind == contract.EVENT_RESYNC:
         return Trigger(
-            kind, str(event["id"]), str(event["source"]), cluster_id=cluster_id, dry_run=dry_run
+            kind,
+            str(event["id"]),
+            str(event["source"]),
+            cluster_id=cluster_id,
+            dry_run=dry_run,
+            state=state,
         )
     if kind != contract.EVENT_SERVICE_CHANGED:
         raise BadEvent(
@@ -230,4 +243,15 @@ def parse_trigger(headers: Mapping[str, str], body: bytes) -> Trigger:
             f"the subject's Service name {name[:70]!r} cannot exist: a Service's name is a DNS "
             "label (at most 63 of a-z, 0-9 and '-', starting with a letter, not ending with '-')"
         )
-    return Trigger(kind, str(event["id"]), str(event["source"]), subject, cluster_id, dry_run)
+    return Trigger(
+        kind, str(event["id"]), str(event["source"]), subject, cluster_id, dry_run, state
+    )
+
+
+def _state(data: object) -> ClusterState | None:
+    if not isinstance(data, Mapping) or "state" not in data:
+        return None
+    try:
+        return ClusterState.from_json(data["state"])
+    except BadState as error:
+        raise BadEvent(f"data.state: {error}") from None

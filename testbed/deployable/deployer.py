@@ -39,6 +39,7 @@ _BUILD_VALUES = {
     "DRY_RUN": "false",
     "NAMESPACES": "ingress",
     "UNASSIGN_UNCLAIMED": "false",
+    "CLUSTER_ACCESS": "callback",
 }
 
 

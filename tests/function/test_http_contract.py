@@ -195,3 +195,55 @@ def test_the_function_holds_no_cluster_token_of_its_own() -> None:
 
     assert not [name for name in SETTINGS if "TOKEN" in name and name != "DIGITALOCEAN_TOKEN"]
     assert "token" not in " ".join(f.lower() for f in Config.__dataclass_fields__ if "kube" in f)
+
+
+RELAY = {k: v for k, v in ENV.items() if not k.startswith("KUBE_")} | {"CLUSTER_ACCESS": "relay"}
+STATE: dict[str, object] = {
+    "services": [],
+    "endpointslices": [],
+    "pods": [],
+    "nodes": [],
+    "suspicions": {},
+}
+
+
+def test_relay_mode_needs_no_kubernetes_setting_and_no_token_but_the_state() -> None:
+    from floating_ip.config import Config
+
+    assert Config.from_env(RELAY).cluster_access == "relay"
+    headers, _ = resync()
+    status, answer = call(headers, b"{}", env=RELAY, token=None)
+    assert status == 400
+    assert "no cluster state" in str(answer["error"])
+    assert "CLUSTER_ACCESS=relay on the forwarder" in str(answer["error"])
+
+
+def test_callback_mode_never_acts_on_state_an_event_claims() -> None:
+    headers, _ = resync()
+    status, answer = call(headers, json.dumps({"state": STATE}).encode())
+    assert status == 400
+    assert "CLUSTER_ACCESS is callback" in str(answer["error"])
+
+
+@pytest.mark.parametrize(
+    ("state", "needle"),
+    [
+        ([], "must be a JSON object"),
+        ({**STATE, "nodes": {}}, "state.nodes must be a list"),
+        ({**STATE, "services": [{"metadata": {}}]}, "state.services must be a list"),
+        ({**STATE, "suspicions": {"n": 1}}, "state.suspicions"),
+    ],
+    ids=["not-object", "nodes-object", "nameless", "suspicion-number"],
+)
+def test_a_malformed_relay_state_is_400_naming_the_part(state: object, needle: str) -> None:
+    headers, _ = resync()
+    status, answer = call(headers, json.dumps({"state": state}).encode(), env=RELAY, token=None)
+    assert status == 400
+    assert needle in str(answer["error"])
+
+
+def test_a_wrong_cluster_access_is_named() -> None:
+    headers, body = resync()
+    status, answer = call(headers, body, env={**ENV, "CLUSTER_ACCESS": "tunnel"})
+    assert status == 500
+    assert "CLUSTER_ACCESS must be callback or relay" in str(answer["error"])
