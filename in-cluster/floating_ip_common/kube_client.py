@@ -99,13 +99,13 @@ class Connection:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def _send(
-        self, method: str, path: str, accept: str, body: Any = None
+        self, method: str, path: str, accept: str, body: Any = None, content_type: str = JSON_TYPE
     ) -> http.client.HTTPResponse:
         headers = self.client.headers(accept)
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
-            headers["Content-Type"] = JSON_TYPE
+            headers["Content-Type"] = content_type
         retried = False
         while True:
             with self._lock:
@@ -126,10 +126,17 @@ class Connection:
                 raise
 
     def request(
-        self, method: str, path: str, body: Any = None, accept: str = JSON_TYPE
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        accept: str = JSON_TYPE,
+        *,
+        content_type: str = JSON_TYPE,
     ) -> dict[str, Any]:
-        """One request; the decoded JSON answer, or ``ApiError``."""
-        response = self._send(method, path, accept, body)
+        """One request; the decoded JSON answer, or ``ApiError``. ``content_type``: of the
+        body (``application/merge-patch+json`` for a merge patch)."""
+        response = self._send(method, path, accept, body, content_type)
         try:
             data = response.read()
         except BaseException:

@@ -28,7 +28,13 @@ class ScriptedConnection(Connection):
         self.script = script
 
     def request(
-        self, method: str, path: str, body: Any = None, accept: str = "application/json"
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        accept: str = "application/json",
+        *,
+        content_type: str = "application/json",
     ) -> dict[str, Any]:
         self.script.lists += 1
         return {"metadata": {"resourceVersion": "10"}, "items": [node("n1", "10")]}

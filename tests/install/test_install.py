@@ -238,6 +238,34 @@ def test_kustomize_and_helm_grant_the_same_rbac(
     assert any(k[0] == "ClusterRole" and k[1] == "floating-ip-function" for k in from_helm)
 
 
+def test_relay_mode_grants_the_forwarder_the_functions_writes_alike_in_both_installs(
+    helm: helm_cli.Helm, control_plane: ControlPlane, user_overlay: Path
+) -> None:
+    text = (user_overlay / "kustomization.yaml").read_text()
+    (user_overlay / "kustomization.yaml").write_text(
+        text + "components:\n  - ../components/relay\n"
+    )
+    docs = kustomize(control_plane.kubectl, user_overlay)
+    from_helm = parse(helm.template("floating-ip", *SETTINGS, "clusterAccess=relay"))
+    assert rbac(docs) == rbac(from_helm)
+    [relay] = [
+        d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-relay")
+    ]
+    granted = {(r, v) for rule in relay["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    assert granted == {
+        ("services", "patch"),
+        ("services/status", "patch"),
+        ("events", "create"),
+        ("events", "patch"),
+    }
+    settings = [
+        d["data"]
+        for d in (*docs, *from_helm)
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("event-forwarder")
+    ]
+    assert [s["CLUSTER_ACCESS"] for s in settings] == ["relay", "relay"]
+
+
 def test_kustomize_and_helm_run_the_same_pods(
     helm: helm_cli.Helm, control_plane: ControlPlane, user_overlay: Path
 ) -> None:

@@ -51,6 +51,11 @@ class ForwarderSettings:
     """``POD_NAME`` (else ``HOSTNAME``): this replica's name in the Lease."""
     lease_name: str = "event-forwarder"
     """``LEASE_NAME``."""
+    cluster_access: str = "callback"
+    """``CLUSTER_ACCESS``: ``callback`` (default): the function calls the cluster's API back
+    with a 10-minute token sent with each event. ``relay``: it never does; each event carries
+    the state it reads, and the forwarder makes the Kubernetes writes it answers with (the
+    same setting on the function)."""
     function_account: str = "floating-ip-function"
     """``FUNCTION_SERVICE_ACCOUNT``: the function's ServiceAccount, in ``POD_NAMESPACE``. The
     forwarder mints a 10-minute token of it and sends it with each event."""
@@ -217,6 +222,9 @@ def from_env(
         )
     lease_name = read.text("LEASE_NAME", "event-forwarder")
     function_account = read.text("FUNCTION_SERVICE_ACCOUNT", contract.FUNCTION_ACCOUNT)
+    cluster_access = read.text("CLUSTER_ACCESS", "callback").lower()
+    if cluster_access not in ("callback", "relay"):
+        read.problems.append(f"CLUSTER_ACCESS: {cluster_access[:40]!r} is not callback or relay")
     for name, value in (
         ("POD_NAMESPACE", lease_namespace),
         ("LEASE_NAME", lease_name),
@@ -246,6 +254,7 @@ def from_env(
         identity=identity,
         lease_name=lease_name,
         function_account=function_account,
+        cluster_access=cluster_access,
         function_ca_file=function_ca_file,
         function_timeout=read.duration("FUNCTION_TIMEOUT", 60.0, 1.0),
         resync_period=read.duration("RESYNC_PERIOD", 300.0, 10.0),

@@ -28,6 +28,7 @@ REJECTION_CAUSES = {
     "and the function's token must come with it (a function newer than this forwarder?)",
     403: "the function refused the call (403): WEB_SECRET must equal its webSecure secret",
     404: "no function at FUNCTION_URL (404): check the URL and that it is deployed",
+    413: "the event is too large (413): in relay mode, narrow NAMESPACES",
 }
 
 
