@@ -66,6 +66,7 @@ def test_the_state_holds_what_the_function_reads_and_nothing_bulky() -> None:
     [n1] = state["nodes"]
     assert "managedFields" not in n1["metadata"] and "images" not in n1["status"]
     assert n1["status"]["conditions"] == [{"type": "Ready", "status": "True"}]
+    assert "labels" not in n1["metadata"], "only the region label is read"
     assert state["suspicions"] == {}
     selector = [p for m, p, _, _ in api.calls if "endpointslices" in p]
     assert selector and "traefik" in selector[0]
@@ -74,7 +75,7 @@ def test_the_state_holds_what_the_function_reads_and_nothing_bulky() -> None:
 def test_a_state_past_what_a_call_accepts_is_refused_naming_the_fix() -> None:
     nodes = [node(f"node-{i:04}") for i in range(5000)]
     for each in nodes:  # what placement reads of a Node, at 5,000 Nodes: over 1 MB
-        each["metadata"]["labels"]["topology.example/rack"] = "r" * 200
+        each["spec"]["taints"] = [{"key": "k" * 100, "effect": "NoSchedule"}]
     api = FakeApi({"/api/v1/nodes": nodes})
     with pytest.raises(TooLarge, match="narrow NAMESPACES"):
         relay(api).body({})
@@ -175,3 +176,75 @@ def test_a_second_write_of_a_service_follows_the_first_and_a_conflict_asks_again
     api.conflict_on = SERVICE
     assert relay(api).make([spec, status]) is True
     assert len(api.calls) == 1, "nothing after the lost race"
+
+
+def test_what_the_state_keeps_translates_as_the_whole_objects_do() -> None:
+    """The trimming drops only what the function never reads: translate gives the same
+    placement inputs from the trimmed objects as from the whole ones."""
+    from floating_ip import translate
+    from floating_ip_forwarder.forwarding import relay as relay_module
+
+    raw_node = {
+        "metadata": {
+            "name": "n1",
+            "uid": "u",
+            "resourceVersion": "9",
+            "labels": {contract.REGION_LABEL: "nyc3", "kubernetes.io/hostname": "n1"},
+            "annotations": {contract.ANCHOR_IPV4: "10.17.0.5", "other": "x"},
+            "deletionTimestamp": "2026-12-06T17:00:00Z",
+            "managedFields": [{}],
+        },
+        "spec": {
+            "providerID": "digitalocean://42",
+            "unschedulable": True,
+            "taints": [{"key": "k", "effect": "NoSchedule", "value": "v"}],
+            "podCIDR": "10.244.0.0/24",
+        },
+        "status": {
+            "conditions": [
+                {"type": "MemoryPressure", "status": "False"},
+                {"type": "Ready", "status": "True", "lastHeartbeatTime": "t"},
+            ],
+            "images": [{"names": ["x"]}],
+        },
+    }
+    assert translate.node(relay_module._node(raw_node)) == translate.node(raw_node)
+    raw_pod = {
+        "metadata": {
+            "name": "p",
+            "namespace": "web",
+            "annotations": {contract.ANCHOR_IPV4: "10.17.0.6", "x": "y"},
+            "labels": {"app": "a"},
+        },
+        "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
+        "status": {"podIP": "10.244.0.9"},
+    }
+    assert translate.pod(relay_module._pod(raw_pod)) == translate.pod(raw_pod)
+    raw_service = {
+        "metadata": {
+            "name": "traefik",
+            "namespace": "web",
+            "uid": "s1",
+            "resourceVersion": "5",
+            "annotations": {contract.ADDRESS: "192.0.2.1", contract.STATUS: "ok"},
+            "managedFields": [{}],
+        },
+        "spec": {"ports": [{"port": 80, "protocol": "TCP"}], "externalIPs": ["10.17.0.5"]},
+        "status": {"loadBalancer": {}},
+    }
+    raw_slice = {
+        "metadata": {
+            "name": "s",
+            "namespace": "web",
+            "labels": {contract.SERVICE_NAME_LABEL: "traefik"},
+        },
+        "endpoints": [
+            {"addresses": ["10.244.0.9"], "nodeName": "n1", "conditions": {"ready": True}}
+        ],
+        "ports": [{"port": 8080, "protocol": "TCP"}],
+        "addressType": "IPv4",
+    }
+    trimmed = translate.services(
+        [relay_module._service(raw_service)], [relay_module._slice(raw_slice)]
+    )
+    assert trimmed == translate.services([raw_service], [raw_slice])

@@ -69,20 +69,37 @@ def _slice(obj: Mapping[str, Any]) -> JSON:
     }
 
 
+def _ours_only(annotations: object) -> JSON:
+    """The project's annotations (the anchor IP, the droplet id): all a Pod or Node gives."""
+    if not isinstance(annotations, Mapping):
+        return {}
+    return {k: v for k, v in annotations.items() if str(k).startswith(contract.PREFIX)}
+
+
 def _pod(obj: Mapping[str, Any]) -> JSON:
-    return {
-        "metadata": _meta(obj, "annotations"),
-        "spec": {"nodeName": (obj.get("spec") or {}).get("nodeName")},
-    }
+    meta = _meta(obj)
+    meta["annotations"] = _ours_only((obj.get("metadata") or {}).get("annotations"))
+    return {"metadata": meta, "spec": {"nodeName": (obj.get("spec") or {}).get("nodeName")}}
 
 
 def _node(obj: Mapping[str, Any]) -> JSON:
-    status = obj.get("status") or {}
-    return {
-        "metadata": _meta(obj, "labels", "annotations", "deletionTimestamp"),
-        "spec": obj.get("spec") or {},
-        "status": {"conditions": status.get("conditions") or []},
-    }
+    """A Node as placement reads it: its region label, our annotations, its schedulability
+    and taints, its provider id, and its Ready condition (without heartbeat times)."""
+    raw_meta = obj.get("metadata") or {}
+    meta = _meta(obj, "deletionTimestamp")
+    labels = raw_meta.get("labels") or {}
+    if contract.REGION_LABEL in labels:
+        meta["labels"] = {contract.REGION_LABEL: labels[contract.REGION_LABEL]}
+    meta["annotations"] = _ours_only(raw_meta.get("annotations"))
+    spec = obj.get("spec") or {}
+    kept = {k: spec[k] for k in ("providerID", "unschedulable", "taints") if k in spec}
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    ready = [
+        {"type": "Ready", "status": c.get("status")}
+        for c in conditions
+        if isinstance(c, Mapping) and c.get("type") == "Ready"
+    ]
+    return {"metadata": meta, "spec": kept, "status": {"conditions": ready}}
 
 
 class Relay:
