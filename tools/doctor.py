@@ -142,6 +142,8 @@ class Setup:
     """Services annotated with a reserved IP."""
     kube_token: str = field(default="", repr=False)
     """A 10-minute token of the function's ServiceAccount, as the forwarder sends one."""
+    cluster_access: str = "callback"
+    """The forwarder's ``CLUSTER_ACCESS``: ``relay`` means the function never calls back."""
 
 
 def read_setup(kube: Kubectl, namespace: str, web_secret: str) -> tuple[Setup, Result]:
@@ -157,6 +159,7 @@ def read_setup(kube: Kubectl, namespace: str, web_secret: str) -> tuple[Setup, R
                 data = kube.get("configmap", name, "-n", namespace).get("data", {})
                 setup.function_url = data.get("FUNCTION_URL", "")
                 setup.cluster_id = data.get("CLUSTER_ID", "")
+                setup.cluster_access = data.get("CLUSTER_ACCESS", "") or "callback"
         setup.web_secret = web_secret or _web_secret(kube, namespace, container)
         items = kube.get("services", "--all-namespaces")["items"]
     except Unavailable as error:
@@ -432,16 +435,23 @@ def _event(cluster_id: str) -> dict[str, str]:
     }
 
 
-def _post(url: str, headers: dict[str, str]) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=b"{}", headers=headers, method="POST")  # noqa: S310
+EMPTY_STATE = {"services": [], "endpointslices": [], "pods": [], "nodes": [], "suspicions": {}}
+"""Relay mode's dry run: no Kubernetes objects, so only DigitalOcean is read."""
+
+
+def _post(url: str, headers: dict[str, str], body: bytes = b"{}") -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     return _call(request)
 
 
 def check_function_token(kube: Kubectl, setup: Setup) -> list[Result]:
     """The forwarder may mint the function's token (its only cluster credential), and a token
-    like the one it sends can be had for the calls below."""
+    like the one it sends can be had for the calls below. In relay mode: the forwarder may
+    make the writes the function answers with."""
     forwarder = f"system:serviceaccount:{setup.namespace}:{FORWARDER}"
     where = ("-n", setup.namespace)
+    if setup.cluster_access == "relay":
+        return _check_relay_rights(kube, forwarder)
     done = kube.run(
         *("auth", "can-i", "create", f"serviceaccounts/{FUNCTION_ACCOUNT}", "--subresource=token"),
         *(*where, f"--as={forwarder}"),
@@ -468,6 +478,25 @@ def check_function_token(kube: Kubectl, setup: Setup) -> list[Result]:
     return results
 
 
+def _check_relay_rights(kube: Kubectl, forwarder: str) -> list[Result]:
+    results = []
+    for verb, resource in (
+        ("patch", "services"),
+        ("patch", "services/status"),
+        ("create", "events"),
+    ):
+        name, _, sub = resource.partition("/")
+        extra = (f"--subresource={sub}",) if sub else ()
+        done = kube.run("auth", "can-i", verb, name, *extra, "-A", f"--as={forwarder}")
+        check = f"relay: forwarder may {verb} {resource}"
+        if done.returncode == 0:
+            results.append(Result(check, True, "allowed"))
+        else:
+            fix = "add the component deploy/components/relay (Helm: clusterAccess=relay)"
+            results.append(Result(check, False, "not allowed", fix))
+    return results
+
+
 def check_function(setup: Setup) -> list[Result]:
     """Without the secret the function answers 401; with it but without the forwarder's token,
     401 naming the token (no standing credential); with both, a dry-run resync shows that it
@@ -486,6 +515,8 @@ def check_function(setup: Setup) -> list[Result]:
         fix = "deploy it with web: raw and webSecure: ${WEB_SECRET} (project.yml)"
         results = [Result("function secret", False, f"{status} without the secret", fix)]
     signed = {**_event(setup.cluster_id), contract.AUTH_HEADER: setup.web_secret}
+    if setup.cluster_access == "relay":
+        return results + _check_relayed_function(url, signed)
     status, body = _post(url, signed)
     said = str(body.get("error") or "")
     name = "function wants the forwarder's token"
@@ -521,6 +552,39 @@ def check_function(setup: Setup) -> list[Result]:
             else "read the error; see the function's .env"
         )
         results.append(Result(name, False, f"{status}: {error}", fix))
+    return results
+
+
+def _check_relayed_function(url: str, signed: dict[str, str]) -> list[Result]:
+    """Relay mode: the function wants the state with each event (it never calls the cluster),
+    and a dry-run resync with an empty state reaches DigitalOcean."""
+    results = []
+    status, body = _post(url, signed)
+    said = str(body.get("error") or "")
+    name = "function is in relay mode"
+    if status == 400 and "no cluster state" in said:
+        results.append(Result(name, True, "400 without the state: it never calls the cluster"))
+    elif status == 401:
+        fix = (
+            "set CLUSTER_ACCESS=relay in the function's .env (it asks for a token: callback)"
+            if contract.KUBE_TOKEN_HEADER in said
+            else "the function's WEB_SECRET and the forwarder's Secret must be the same"
+        )
+        results.append(Result(name, False, f"401: {said[:120]}", fix))
+    else:
+        fix = "set CLUSTER_ACCESS=relay in the function's .env and deploy it again"
+        results.append(Result(name, False, f"{status} without the state", fix))
+    data = json.dumps({"state": EMPTY_STATE}).encode()
+    status, body = _post(url, signed, data)
+    name = "function reaches DigitalOcean"
+    if status == 200:
+        seen = body.get("observed", {})
+        results.append(
+            Result(name, True, f"a dry-run resync saw {seen.get('reserved_ips')} reserved IP(s)")
+        )
+    else:
+        error = str(body.get("error") or body.get("errors") or body)[:300]
+        results.append(Result(name, False, f"{status}: {error}", "read the error; see its .env"))
     return results
 
 

@@ -303,6 +303,14 @@ def test_the_function_refuses_strangers_and_reaches_both_apis_for_a_dry_run(
     assert not mismatch["function reaches the APIs"].ok
     assert "same CLUSTER_ID" in mismatch["function reaches the APIs"].fix
 
+    # The forwarder set to relay mode, this function not: the fix names the setting.
+    relayed = setup(
+        world, [], function_url=function_url, web_secret=web_secret, cluster_access="relay"
+    )
+    odd = by_name(doctor.check_function(relayed))["function is in relay mode"]
+    assert not odd.ok
+    assert "CLUSTER_ACCESS=relay" in odd.fix
+
     nowhere = by_name(doctor.check_function(setup(world, [], function_url="http://127.0.0.1:1/")))
     assert not nowhere["function secret"].ok
 
@@ -370,3 +378,26 @@ def test_a_forwarder_that_may_not_mint_the_token_is_named_with_the_fix(
     assert not refused.ok
     assert "serviceaccounts/token" in refused.fix
     assert found.kube_token, "the doctor's own token still lets it call the function"
+
+
+@pytest.mark.parametrize("cluster_access", ["relay"])
+def test_in_relay_mode_the_doctor_checks_the_forwarders_writes_and_a_stateless_call(
+    cluster_access: str,
+    function_url: str,
+    world: DoksWorld,
+    control_plane: ControlPlane,
+    web_secret: str,
+    trust: Path,
+) -> None:
+    relayed = setup(
+        world, [], function_url=function_url, web_secret=web_secret, cluster_access=cluster_access
+    )
+    rights = doctor.check_function_token(kubectl(control_plane), relayed)
+    assert [r.name for r in rights if r.ok] == [
+        "relay: forwarder may patch services",
+        "relay: forwarder may patch services/status",
+        "relay: forwarder may create events",
+    ], [r.line() for r in rights]
+    results = by_name(doctor.check_function(relayed))
+    for name in ("function secret", "function is in relay mode", "function reaches DigitalOcean"):
+        assert results[name].ok, results[name].line()
