@@ -435,7 +435,13 @@ def _event(cluster_id: str) -> dict[str, str]:
     }
 
 
-EMPTY_STATE = {"services": [], "endpointslices": [], "pods": [], "nodes": [], "suspicions": {}}
+EMPTY_STATE: dict[str, Any] = {
+    "services": [],
+    "endpointslices": [],
+    "pods": [],
+    "nodes": [],
+    "suspicions": {},
+}
 """Relay mode's dry run: no Kubernetes objects, so only DigitalOcean is read."""
 
 
