@@ -16,6 +16,8 @@ from testbed.controlplane import ControlPlane
 
 REPO = Path(__file__).resolve().parents[1]
 FORWARDER_BASE = REPO / "deploy" / "base"
+RELAY_RBAC = REPO / "deploy" / "components" / "relay" / "rbac.yaml"
+"""Relay mode: the writes the forwarder makes for the function."""
 ANNOTATOR_RBAC = REPO / "deploy" / "annotator-pod-mode" / "rbac.yaml"
 
 

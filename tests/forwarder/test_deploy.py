@@ -93,6 +93,9 @@ class Api:
         )
         try:
             with urllib.request.urlopen(request, context=self.context, timeout=10) as reply:
+                # A watch's answer is a stream: only the status matters then.
+                if "watch=" in path:
+                    return int(reply.status), {}
                 return int(reply.status), json.loads(reply.read() or b"{}")
         except urllib.error.HTTPError as error:
             return int(error.code), {}
