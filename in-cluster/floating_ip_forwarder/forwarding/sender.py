@@ -133,6 +133,8 @@ class Sender:
 
     def abort(self) -> None:
         """Break an in-flight request (shutdown) and refuse further ones."""
+        if self._relay is not None:
+            self._relay.connection.abort()  # a read of the state, too
         with self._lock:
             self._aborted = True
             conn = self._conn
