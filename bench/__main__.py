@@ -73,7 +73,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         "--cluster-access",
         choices=("callback", "relay"),
         default="callback",
-        help="how the function reaches the cluster in the failover part (default callback)",
+        help="how the function reaches the cluster in the failover and node-death parts "
+        "(default callback)",
     )
     cli.add_argument(
         "--forwarder-scale",
@@ -134,7 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             workdir / "failover",
             log,
         ),
-        "node-death": lambda log: _in_namespace(node_death_bench.run, workdir / "node-death", log),
+        "node-death": lambda log: _in_namespace(
+            lambda work, out: node_death_bench.run(work, out, cluster_access=args.cluster_access),
+            workdir / "node-death",
+            log,
+        ),
         "function": lambda log: _quietly(function_bench.main, log),
         "forwarder": lambda log: _quietly(lambda: forwarder_bench.main(args.forwarder_scale), log),
         "probe-cost": lambda log: _in_namespace(probe_cost_bench.run, workdir / "probe-cost", log),
