@@ -208,8 +208,7 @@ def test_function_answers_and_forwarder_complaints_are_read_from_their_logs(
 
 LANDED = r"✓ step {} reached in [\d.]+ s, {} landed after [\d.]+ s\n +"
 OUTCOMES = [
-    LANDED.format(1, r"[\d.]+")
-    + r"created for it: [\d.]+ on node-c-\w+; firewall opens 8000/tcp",
+    LANDED.format(1, r"[\d.]+") + r"created for it: [\d.]+ on node-c-\w+; firewall opens 8000/tcp",
     r"✓ step 2 reached in [\d.]+ s\n +the IP created for it was released",
     LANDED.format(3, r"192\.0\.2\.10")
     + r"192\.0\.2\.10 on node-a-\w+, externalIPs \[10\.17\.0\.5\],"
@@ -282,8 +281,13 @@ def kept() -> Iterator[list[Path]]:
 
 
 @pytest.mark.slow
-def test_the_demo_tells_the_whole_story_and_stops_everything(kept: list[Path]) -> None:
-    process = demo("--action-latency", "0.3", "--step-timeout", "20")
+@pytest.mark.parametrize("cluster_access", ["callback", "relay"])
+def test_the_demo_tells_the_whole_story_and_stops_everything(
+    kept: list[Path], cluster_access: str
+) -> None:
+    process = demo(
+        "--action-latency", "0.3", "--step-timeout", "20", "--cluster-access", cluster_access
+    )
     out = finish(process, timeout=150)
     workdir = workdir_of(out)
     kept.append(workdir)

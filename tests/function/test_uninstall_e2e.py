@@ -13,7 +13,7 @@ import pytest
 
 from floating_ip_common import contract
 from testbed.controlplane import ControlPlane
-from testbed.doks import DoksWorld
+from testbed.doks import FUNCTION_NAMESPACE, DoksWorld
 from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
 from testbed.kube import KubeBed
 from tools.uninstall import clean, main, read_env
@@ -46,7 +46,7 @@ def test_the_uninstall_cleans_everything_the_function_wrote(
     [created] = [ip for ip in world.do.reserved_ips() if ip != USER_IP]
     assert world.do.firewalls()
 
-    left = clean(runner.env)
+    left = clean(runner.env, runner.kube_token)
 
     assert left.nothing, left.lines()
     assert world.do.firewalls() == []
@@ -59,14 +59,14 @@ def test_the_uninstall_cleans_everything_the_function_wrote(
     api = kube.core.read_namespaced_service("api", namespace)
     assert api.metadata.annotations == {contract.ADDRESS: contract.AUTO}
     assert not api.spec.external_ips and not api.metadata.finalizers
-    assert clean(runner.env).nothing, "a second uninstall finds nothing to do"
+    assert clean(runner.env, runner.kube_token).nothing, "a second uninstall finds nothing to do"
 
 
 def test_the_env_file_reads_as_the_function_reads_it() -> None:
-    text = "# comment\nCLUSTER_ID=\"c0ffee\"\nexport KUBE_TOKEN=abc\n\nWEB_SECRET='s=1'\n"
+    text = "# comment\nCLUSTER_ID=\"c0ffee\"\nexport KUBE_API_URL=abc\n\nWEB_SECRET='s=1'\n"
     assert read_env(io.StringIO(text)) == {
         "CLUSTER_ID": "c0ffee",
-        "KUBE_TOKEN": "abc",
+        "KUBE_API_URL": "abc",
         "WEB_SECRET": "s=1",
     }
 
@@ -95,7 +95,7 @@ def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_sid
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": "event-forwarder", "namespace": namespace},
+        "metadata": {"name": "event-forwarder", "namespace": FUNCTION_NAMESPACE},
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": labels},
@@ -120,7 +120,7 @@ def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_sid
             "--env",
             str(env_file),
             "--namespace",
-            namespace,
+            FUNCTION_NAMESPACE,  # the install's namespace: the forwarder's and the function's
             "--kustomize",
             str(overlay),
             "--kubectl",
@@ -135,7 +135,7 @@ def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_sid
     assert "nothing is left" in printed
     assert world.do.firewalls() == [] and world.do.reserved_ips() == {}
     gone = subprocess.run(
-        [*kubectl, "get", "deployment", "event-forwarder", "-n", namespace],
+        [*kubectl, "get", "deployment", "event-forwarder", "-n", FUNCTION_NAMESPACE],
         capture_output=True,
         text=True,
         check=False,
