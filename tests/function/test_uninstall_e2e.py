@@ -10,10 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from kubernetes import client as k8s
 
 from floating_ip_common import contract
 from testbed.controlplane import ControlPlane
-from testbed.doks import FUNCTION_NAMESPACE, DoksWorld
+from testbed.doks import DoksWorld
 from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
 from testbed.kube import KubeBed
 from tools.uninstall import clean, main, read_env
@@ -71,6 +72,24 @@ def test_the_env_file_reads_as_the_function_reads_it() -> None:
     }
 
 
+def install_function_account(kube: KubeBed, namespace: str) -> None:
+    kube.create_service_account(namespace, contract.FUNCTION_ACCOUNT)
+    for role in (contract.FUNCTION_ACCOUNT, f"{contract.FUNCTION_ACCOUNT}-nodes"):
+        kube.rbac.create_cluster_role_binding(
+            k8s.V1ClusterRoleBinding(
+                metadata=k8s.V1ObjectMeta(name=f"{role}-{namespace}"),
+                role_ref=k8s.V1RoleRef(
+                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role
+                ),
+                subjects=[
+                    k8s.RbacV1Subject(
+                        kind="ServiceAccount", name=contract.FUNCTION_ACCOUNT, namespace=namespace
+                    )
+                ],
+            )
+        )
+
+
 def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_side(
     runner: FunctionRunner,
     world: DoksWorld,
@@ -95,7 +114,7 @@ def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_sid
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": "event-forwarder", "namespace": FUNCTION_NAMESPACE},
+        "metadata": {"name": "event-forwarder", "namespace": namespace},
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": labels},
@@ -105,6 +124,9 @@ def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_sid
             },
         },
     }
+    # The install's namespace holds the forwarder and the function's ServiceAccount, whose
+    # token the command mints: here the test's own, with the shipped ClusterRoles bound.
+    install_function_account(kube, namespace)
     overlay = tmp_path / "overlay"
     overlay.mkdir()
     (overlay / "forwarder.json").write_text(json.dumps(deployment))
@@ -120,7 +142,7 @@ def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_sid
             "--env",
             str(env_file),
             "--namespace",
-            FUNCTION_NAMESPACE,  # the install's namespace: the forwarder's and the function's
+            namespace,
             "--kustomize",
             str(overlay),
             "--kubectl",
@@ -135,7 +157,7 @@ def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_sid
     assert "nothing is left" in printed
     assert world.do.firewalls() == [] and world.do.reserved_ips() == {}
     gone = subprocess.run(
-        [*kubectl, "get", "deployment", "event-forwarder", "-n", FUNCTION_NAMESPACE],
+        [*kubectl, "get", "deployment", "event-forwarder", "-n", namespace],
         capture_output=True,
         text=True,
         check=False,

@@ -42,10 +42,24 @@ class TooLarge(RelayError):
     pass
 
 
-def _ours(service: Mapping[str, Any]) -> bool:
-    """Opted in, or still carrying what the function wrote (to be cleaned)."""
+def _asks(service: Mapping[str, Any]) -> bool:
+    """Opted in: an ``address`` annotation, or a LoadBalancer of our class (``auto`` then)."""
     annotations = (service.get("metadata") or {}).get("annotations") or {}
-    return any(key.startswith(contract.PREFIX) for key in annotations)
+    spec = service.get("spec") or {}
+    ours_by_class = (
+        spec.get("type") == "LoadBalancer"
+        and spec.get("loadBalancerClass") == contract.LOAD_BALANCER_CLASS
+    )
+    return contract.ADDRESS in annotations or ours_by_class
+
+
+def _ours(service: Mapping[str, Any]) -> bool:
+    """Opted in, or still carrying what the function wrote (to be cleaned): our annotations,
+    or our cleanup finalizer."""
+    metadata = service.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    written = any(key.startswith(contract.PREFIX) for key in annotations)
+    return _asks(service) or written or contract.FINALIZER in (metadata.get("finalizers") or [])
 
 
 def _meta(obj: Mapping[str, Any], *keys: str) -> JSON:
@@ -55,7 +69,7 @@ def _meta(obj: Mapping[str, Any], *keys: str) -> JSON:
 
 def _service(obj: Mapping[str, Any]) -> JSON:
     return {
-        "metadata": _meta(obj, "annotations", "labels", "deletionTimestamp"),
+        "metadata": _meta(obj, "annotations", "labels", "deletionTimestamp", "finalizers"),
         "spec": obj.get("spec") or {},
         "status": obj.get("status") or {},
     }
@@ -122,7 +136,7 @@ class Relay:
             services += [_service(s) for s in self._list(f"/api/v1{where}/services") if _ours(s)]
         names: dict[str, list[str]] = {}
         for service in services:
-            if contract.ADDRESS in service["metadata"].get("annotations", {}):
+            if _asks(service):
                 names.setdefault(service["metadata"]["namespace"], []).append(
                     service["metadata"]["name"]
                 )
