@@ -71,6 +71,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         help="the assign action latencies to measure failover at (default 0,2)",
     )
     cli.add_argument(
+        "--cluster-access",
+        choices=("callback", "relay"),
+        default="callback",
+        help="how the function reaches the cluster in the failover and node-death parts "
+        "(default callback)",
+    )
+    cli.add_argument(
         "--forwarder-scale",
         type=_scale,
         default=1,
@@ -123,9 +130,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"working files: {workdir}")
     runners: dict[str, Callable[[Path], Any]] = {
         "failover": lambda log: _failover(
-            FailoverOptions(moves=args.moves, latencies=args.latency), workdir / "failover", log
+            FailoverOptions(
+                moves=args.moves, latencies=args.latency, cluster_access=args.cluster_access
+            ),
+            workdir / "failover",
+            log,
         ),
-        "node-death": lambda log: _in_namespace(node_death_bench.run, workdir / "node-death", log),
+        "node-death": lambda log: _in_namespace(
+            lambda work, out: node_death_bench.run(work, out, cluster_access=args.cluster_access),
+            workdir / "node-death",
+            log,
+        ),
         "function": lambda log: _quietly(function_bench.main, log),
         "forwarder": lambda log: _quietly(lambda: forwarder_bench.main(args.forwarder_scale), log),
         "probe-cost": lambda log: _in_namespace(probe_cost_bench.run, workdir / "probe-cost", log),

@@ -273,7 +273,8 @@ def run_mode(mode: str, latency: float, moves: int, workdir: Path, log: TextIO) 
             kube = KubeBed(plane.admin_client())
             world = DoksWorld(plane, kube, do)
             ns = kube.create_namespace("bench")
-            env = world.function_env(function_token(plane, kube), NAMESPACES=ns)
+            token = function_token(plane, kube)
+            env = world.function_env(NAMESPACES=ns)
             os.environ["REQUESTS_CA_BUNDLE"] = env["REQUESTS_CA_BUNDLE"]
             do.set_action_latency(latency)
             # Moves follow each other back to back here: the token's 250 requests a minute
@@ -283,7 +284,7 @@ def run_mode(mode: str, latency: float, moves: int, workdir: Path, log: TextIO) 
             try:
                 for short in ("a", "b", "c"):
                     bed.add_node(short)
-                run = Run(world, FunctionRunner(world, env), bed, ns)
+                run = Run(world, FunctionRunner(world, env, token), bed, ns)
                 run.start_pod("a")
                 run.reconcile()
                 traffic = Traffic(bed.network.client, IP, PORT, workdir)

@@ -57,17 +57,19 @@ def run(
     tcp: int = TCP_DEATHS,
     udp: int = UDP_DEATHS,
     loss_minutes: float = LOSS_MINUTES,
+    *,
+    cluster_access: str = "callback",
 ) -> Any:
     """The figures; outside a private network namespace, by re-running in one."""
     workdir.mkdir(parents=True, exist_ok=True)
     if netns.inside():
-        return _inside(workdir, log, tcp, udp, loss_minutes)
+        return _inside(workdir, log, tcp, udp, loss_minutes, cluster_access=cluster_access)
     why = netns.unavailable()
     if why is not None:
         raise RuntimeError(f"node death needs a private network namespace: {why}")
     out = workdir / "node-death.json"
     argv = [sys.executable, "-m", "bench.node_death_bench", str(workdir)]
-    argv += [str(tcp), str(udp), str(loss_minutes)]
+    argv += [str(tcp), str(udp), str(loss_minutes), cluster_access]
     done = subprocess.run(
         netns.wrap(argv), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=False
     )
@@ -76,13 +78,16 @@ def run(
     return json.loads(out.read_text())
 
 
-def _inside(workdir: Path, log: TextIO, tcp: int, udp: int, loss_minutes: float) -> dict[str, Any]:
+def _inside(
+    workdir: Path, log: TextIO, tcp: int, udp: int, loss_minutes: float, *, cluster_access: str
+) -> dict[str, Any]:
     say = Narrator(render.Style(False), out=log)
     options = Options(
         action_latency=0.0,
         check_contract=False,
         forwarder_env=FORWARDER,
         kubelet_renewal=LEASE_RENEWAL,
+        cluster_access=cluster_access,
     )
     lossy = loss_minutes > 0 and shutil.which("iptables") is not None
     if loss_minutes > 0 and not lossy:
@@ -97,6 +102,7 @@ def _inside(workdir: Path, log: TextIO, tcp: int, udp: int, loss_minutes: float)
                 "loss": deaths.loss(loss_minutes) if lossy else None,
                 "forwarder": dict(FORWARDER),
                 "lease_renewal_seconds": LEASE_RENEWAL,
+                "cluster_access": cluster_access,
             }
         finally:
             deaths.stop()
@@ -240,5 +246,13 @@ class _Deaths:
 
 if __name__ == "__main__":
     target = Path(sys.argv[1])
-    figures_out = run(target, sys.stdout, int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
+    access = sys.argv[5] if len(sys.argv) > 5 else "callback"
+    figures_out = run(
+        target,
+        sys.stdout,
+        int(sys.argv[2]),
+        int(sys.argv[3]),
+        float(sys.argv[4]),
+        cluster_access=access,
+    )
     (target / "node-death.json").write_text(json.dumps(figures_out, indent=2))

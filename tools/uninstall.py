@@ -5,11 +5,13 @@
 
 1. The forwarder is stopped (``kubectl scale --replicas=0``): nothing calls the function
    while Services are cleaned, so nothing is put back.
-2. Every Service is cleaned with the function's own code and credentials (the ``.env`` it is
-   deployed with): planned as if it had opted out (``core/uninstall.py``) and applied, until
-   a plan is empty. Our entries in ``spec.externalIPs`` and the ingress, our annotations and
-   finalizer go; reserved IPs created for ``address: auto`` are released; the firewall is
-   deleted. What users wrote (their annotations, entries and reserved IPs) stays.
+2. Every Service is cleaned with the function's own code and credentials: the ``.env`` it is
+   deployed with, and a 10-minute token of its ServiceAccount minted with ``kubectl create
+   token`` (as the forwarder mints one for every call). Each is planned as if it had opted
+   out (``core/uninstall.py``) and applied, until a plan is empty. Our entries in
+   ``spec.externalIPs`` and the ingress, our annotations and finalizer go; reserved IPs
+   created for ``address: auto`` are released; the firewall is deleted. What users wrote
+   (their annotations, entries and reserved IPs) stays.
 3. What is left is listed (it should be nothing); only then is the cluster side deleted
    (``kubectl delete -k`` or ``helm uninstall``): the function's credentials go with it.
 4. The function itself is undeployed with doctl (the command is printed).
@@ -67,8 +69,8 @@ class Leftovers:
         return found
 
 
-def _observe(config: Config) -> Observation:
-    kube = Kubernetes(config.kube_api_url, config.kube_token, config.kube_ca_pem)
+def _observe(config: Config, token: str) -> Observation:
+    kube = Kubernetes(config.kube_api_url, token, config.kube_ca_pem)
     do = DigitalOcean(config.digitalocean_token, config.digitalocean_api_url)
     try:
         return observe(config, kube, do, Deadline(ROUND_SECONDS))
@@ -77,17 +79,18 @@ def _observe(config: Config) -> Observation:
         do.close()
 
 
-def clean(env: Mapping[str, str]) -> Leftovers:
-    """Step 2: apply uninstall plans until one is empty; then what is left."""
+def clean(env: Mapping[str, str], token: str) -> Leftovers:
+    """Step 2: apply uninstall plans until one is empty; then what is left. ``token``: the
+    function's ServiceAccount's, as the forwarder sends it with each event."""
     config = Config.from_env(env)
-    first = _observe(config)
+    first = _observe(config, token)
     owned = sorted({ip for s in first.services if (ip := owned_address(s))})
     for _ in range(ROUNDS):
-        observation = _observe(config)
+        observation = _observe(config, token)
         removal = uninstall_plan(observation)
         if removal.is_empty:
             break
-        kube = Kubernetes(config.kube_api_url, config.kube_token, config.kube_ca_pem)
+        kube = Kubernetes(config.kube_api_url, token, config.kube_ca_pem)
         do = DigitalOcean(config.digitalocean_token, config.digitalocean_api_url)
         try:
             applied = Applier(kube, do, Deadline(ROUND_SECONDS), dry_run=False).apply(removal)
@@ -98,7 +101,7 @@ def clean(env: Mapping[str, str]) -> Leftovers:
         finally:
             kube.close()
             do.close()
-    return leftovers(_observe(config), owned)
+    return leftovers(_observe(config, token), owned)
 
 
 def leftovers(observation: Observation, owned: Sequence[str]) -> Leftovers:
@@ -137,6 +140,16 @@ def _run(*command: str) -> None:
     subprocess.run(command, check=True)  # noqa: S603 (an argument list, no shell)
 
 
+def _mint(kubectl: str, namespace: str) -> str:
+    """A 10-minute token of the function's ServiceAccount (never printed)."""
+    command = [kubectl, "create", "token", contract.FUNCTION_ACCOUNT, "-n", namespace]
+    print("$ " + " ".join([*command, "--duration=10m"]))
+    done = subprocess.run(  # noqa: S603 (an argument list, no shell)
+        [*command, "--duration=10m"], check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", required=True, help="the function's .env file")
@@ -153,7 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("1. stopping the forwarder, so nothing calls the function meanwhile")
     _run(args.kubectl, "scale", "deployment", FORWARDER, "-n", args.namespace, "--replicas=0")
     print("2. cleaning every Service with the function's code and credentials")
-    left = clean(env)
+    token = _mint(args.kubectl, args.namespace)
+    left = clean(env, token)
     print("3. what is left:")
     for line in left.lines():
         print(f"   {line}")

@@ -96,6 +96,15 @@ UNSUPPORTED_SCHEMA_STATUS: Final = 422
 # --- HTTP ---
 AUTH_HEADER: Final = "X-Require-Whisk-Auth"
 """The shared secret DigitalOcean Functions checks for ``webSecure`` functions."""
+KUBE_TOKEN_HEADER: Final = "X-Floating-Ip-Kube-Token"  # noqa: S105 (a header name)
+"""A short-lived token of the function's ServiceAccount, minted by the forwarder (TokenRequest)
+and sent with each event: the function's only Kubernetes credential in callback mode. A header,
+not a CloudEvent extension attribute: it authenticates the call, like ``AUTH_HEADER``, and is
+no part of the event (tools that store or print events never see it)."""
+KUBE_TOKEN_SECONDS: Final = 600
+"""The token's lifetime: the shortest the TokenRequest API allows."""
+FUNCTION_ACCOUNT: Final = "floating-ip-function"
+"""The function's ServiceAccount (in the forwarder's namespace) that the forwarder mints for."""
 
 # --- Kubernetes objects ---
 SERVICE_NAME_LABEL: Final = "kubernetes.io/service-name"

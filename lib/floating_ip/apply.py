@@ -19,6 +19,10 @@ exist). Dry run records every write it would make and makes none.
 A change decided but not made (an action DigitalOcean reports ``errored``, one still running
 at the deadline, a write refused) is recorded as failed: it leaves a Warning Event
 (``ChangeFailed``) on the Services it concerns, and the answer asks the sender to retry.
+
+In relay mode the Kubernetes writes are collected for the caller to make (the adapter
+``defers_writes``): a run that must add new anchors stops after step 2 and asks to be called
+again once they are in place; that next run moves the IPs and drops the old anchors.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from typing import Any
 
 from floating_ip import translate
 from floating_ip.adapters.digitalocean import DigitalOcean, NotFound
-from floating_ip.adapters.kubernetes import Kubernetes
+from floating_ip.adapters.kubernetes import KubernetesApi
 from floating_ip.core import allocation as ownership
 from floating_ip.core.model import (
     Allocation,
@@ -91,6 +95,10 @@ class Applied:
     follow_up: bool = False
     """A reserved IP was created (or its creation refused): the next run places it (or
     announces the refusal), so the sender should come back soon."""
+    again: bool = False
+    """Relay mode: Kubernetes writes that must be in place first (new anchors, the cleanup
+    finalizer, an allocation marker) are made by the caller; the cloud writes that depend on
+    them happen when it calls again (make-before-break across two calls)."""
 
 
 @dataclass
@@ -129,7 +137,7 @@ class Failure:
 
 class Applier:
     def __init__(
-        self, kube: Kubernetes, do: DigitalOcean, deadline: Deadline, *, dry_run: bool
+        self, kube: KubernetesApi, do: DigitalOcean, deadline: Deadline, *, dry_run: bool
     ) -> None:
         self.kube = kube
         self.do = do
@@ -144,16 +152,21 @@ class Applier:
     def apply(self, plan: Plan) -> Applied:
         """The plan's steps, in make-before-break order (see the module's docstring)."""
         self._services = tuple((r.address, r.service, r.uid) for r in plan.reports)
-        unfinalized = self._add_finalizers(plan.finalizers_added)
-        self._allocate(plan.allocations, unfinalized)
+        failed = self._add_finalizers(plan.finalizers_added)
+        written_later = self._written_by_the_caller(plan.finalizers_added)
+        self._allocate(plan.allocations, failed, written_later)
+        unfinalized = failed | written_later
         assignments = [a for a in plan.assignments if not self._concerns(a.ip, unfinalized)]
         self._hold_ips(
-            [a for a in plan.assignments if a not in assignments],
+            [a for a in plan.assignments if self._concerns(a.ip, failed)],
             "the cleanup finalizer could not be added to its Service first",
         )
         self._keep_firewall(plan.firewall)
         if self._add_new_anchors(plan.before_assign):
-            self._move_ips(assignments)
+            if self._deferring() and plan.before_assign and assignments:
+                self.result.again = True
+            else:
+                self._move_ips(assignments)
         else:
             self._hold_ips(assignments, "a new anchor IP could not be added first")
         self._drop_old_anchors(plan.after_assign)
@@ -197,13 +210,30 @@ class Applier:
         """The finalizer first; the Services it could not be added to."""
         return frozenset(patch.service for patch in patches if not self._patch(patch))
 
+    def _deferring(self) -> bool:
+        """Relay mode: the caller makes this run's Kubernetes writes after the answer."""
+        return self.kube.defers_writes and not self.dry_run
+
+    def _written_by_the_caller(self, patches: Sequence[ServicePatch]) -> frozenset[ObjectRef]:
+        """Relay mode: the Services whose finalizer the caller adds after this answer; nothing
+        of theirs reaches DigitalOcean before it is in place (the next call goes on)."""
+        if not self._deferring() or not patches:
+            return frozenset()
+        self.result.again = True
+        return frozenset(patch.service for patch in patches)
+
     def _allocate(
-        self, allocations: Sequence[Allocation], unfinalized: frozenset[ObjectRef]
+        self,
+        allocations: Sequence[Allocation],
+        unfinalized: frozenset[ObjectRef],
+        written_later: frozenset[ObjectRef],
     ) -> None:
         """Each new reserved IP: the marker first, then ONE create call (a repeat after a lost
         answer could create a second IP: the next run adopts the first instead), then the
         record, then its assignment waited for."""
         for allocation in allocations:
+            if allocation.service in written_later:
+                continue
             if allocation.service in unfinalized:
                 self.result.errors.append(
                     f"create a reserved IP for Service {allocation.service}: not started, "
@@ -221,6 +251,10 @@ class Applier:
             annotations=((contract.ALLOCATION, ownership.in_flight(droplet)),),
         )
         if not self._patch(marker):
+            return
+        if self._deferring() and not allocation.marked:
+            # Relay mode: the marker must be on the Service before the create call.
+            self.result.again = True
             return
         record: JSON = {"kind": "create_reserved_ip", "service": str(ref), "droplet_id": droplet}
         if self._record(record):

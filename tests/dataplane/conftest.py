@@ -62,9 +62,9 @@ def runner(
     namespace: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> FunctionRunner:
-    env = world.function_env(function_token(control_plane, kube), NAMESPACES=namespace)
+    env = world.function_env(NAMESPACES=namespace)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", env["REQUESTS_CA_BUNDLE"])
-    return FunctionRunner(world, env)
+    return FunctionRunner(world, env, function_token(control_plane, kube))
 
 
 @pytest.fixture

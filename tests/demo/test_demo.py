@@ -281,8 +281,13 @@ def kept() -> Iterator[list[Path]]:
 
 
 @pytest.mark.slow
-def test_the_demo_tells_the_whole_story_and_stops_everything(kept: list[Path]) -> None:
-    process = demo("--action-latency", "0.3", "--step-timeout", "20")
+@pytest.mark.parametrize("cluster_access", ["callback", "relay"])
+def test_the_demo_tells_the_whole_story_and_stops_everything(
+    kept: list[Path], cluster_access: str
+) -> None:
+    process = demo(
+        "--action-latency", "0.3", "--step-timeout", "20", "--cluster-access", cluster_access
+    )
     out = finish(process, timeout=150)
     workdir = workdir_of(out)
     kept.append(workdir)

@@ -9,6 +9,7 @@ import json
 
 from floating_ip.apply import Applied, Applier
 from floating_ip.core.model import (
+    Allocation,
     Assignment,
     FirewallAction,
     FirewallChange,
@@ -96,3 +97,44 @@ def test_the_give_up_command_drops_the_whole_list_when_ours_was_the_last() -> No
     applied = run(Plan(firewall=DELETE_FIREWALL, finalizers_removed=(last,)), journal)
     [warning] = [c for c in applied.changes if c.get("reason") == "CleanupFailed"]
     assert """-p '{"metadata":{"finalizers":null}}'""" in warning["message"]
+
+
+# --- relay mode: the caller makes the Kubernetes writes after the answer -------------------
+
+
+class RelayedKube(FakeKube):
+    """The journaling fake, as the relayed adapter: its writes reach the cluster only once
+    the forwarder makes them after the answer."""
+
+    defers_writes = True
+
+
+def relayed(plan: Plan, journal: Journal) -> Applied:
+    return Applier(
+        RelayedKube(journal), FakeDigitalOcean(journal), FakeDeadline(), dry_run=False
+    ).apply(plan)
+
+
+def test_relayed_a_new_finalizer_goes_out_before_any_cloud_write_of_its_service() -> None:
+    """The finalizer is in the answer; the IP moves on the next call, once it is in place."""
+    journal = Journal()
+    plan = Plan(
+        finalizers_added=(ADD,),
+        assignments=(Assignment(IP, 102, "node-b"),),
+        reports=(REPORT,),
+    )
+    applied = relayed(plan, journal)
+    assert journal.operations() == ["patch"]
+    assert applied.again and not applied.errors
+
+
+def test_relayed_an_ip_is_created_only_once_its_marker_is_on_the_service() -> None:
+    """The marker is what makes a crash adopt the created IP instead of creating a second:
+    relayed, it is written by the caller first, and the create waits for the next call."""
+    first, second = Journal(), Journal()
+    unmarked = Allocation(WEB, "uid-web", "41", 102, "node-b")
+    applied = relayed(Plan(allocations=(unmarked,), reports=(REPORT,)), first)
+    assert first.operations() == ["patch"] and applied.again
+    marked = Allocation(WEB, "uid-web", "42", 102, "node-b", marked=True)
+    relayed(Plan(allocations=(marked,), reports=(REPORT,)), second)
+    assert "create reserved ip" in second.operations()

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from kubernetes import client as k8s
 
 from floating_ip_common import contract
 from testbed.controlplane import ControlPlane
@@ -46,7 +47,7 @@ def test_the_uninstall_cleans_everything_the_function_wrote(
     [created] = [ip for ip in world.do.reserved_ips() if ip != USER_IP]
     assert world.do.firewalls()
 
-    left = clean(runner.env)
+    left = clean(runner.env, runner.kube_token)
 
     assert left.nothing, left.lines()
     assert world.do.firewalls() == []
@@ -59,16 +60,34 @@ def test_the_uninstall_cleans_everything_the_function_wrote(
     api = kube.core.read_namespaced_service("api", namespace)
     assert api.metadata.annotations == {contract.ADDRESS: contract.AUTO}
     assert not api.spec.external_ips and not api.metadata.finalizers
-    assert clean(runner.env).nothing, "a second uninstall finds nothing to do"
+    assert clean(runner.env, runner.kube_token).nothing, "a second uninstall finds nothing to do"
 
 
 def test_the_env_file_reads_as_the_function_reads_it() -> None:
-    text = "# comment\nCLUSTER_ID=\"c0ffee\"\nexport KUBE_TOKEN=abc\n\nWEB_SECRET='s=1'\n"
+    text = "# comment\nCLUSTER_ID=\"c0ffee\"\nexport KUBE_API_URL=abc\n\nWEB_SECRET='s=1'\n"
     assert read_env(io.StringIO(text)) == {
         "CLUSTER_ID": "c0ffee",
-        "KUBE_TOKEN": "abc",
+        "KUBE_API_URL": "abc",
         "WEB_SECRET": "s=1",
     }
+
+
+def install_function_account(kube: KubeBed, namespace: str) -> None:
+    kube.create_service_account(namespace, contract.FUNCTION_ACCOUNT)
+    for role in (contract.FUNCTION_ACCOUNT, f"{contract.FUNCTION_ACCOUNT}-nodes"):
+        kube.rbac.create_cluster_role_binding(
+            k8s.V1ClusterRoleBinding(
+                metadata=k8s.V1ObjectMeta(name=f"{role}-{namespace}"),
+                role_ref=k8s.V1RoleRef(
+                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role
+                ),
+                subjects=[
+                    k8s.RbacV1Subject(
+                        kind="ServiceAccount", name=contract.FUNCTION_ACCOUNT, namespace=namespace
+                    )
+                ],
+            )
+        )
 
 
 def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_side(
@@ -105,6 +124,9 @@ def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_sid
             },
         },
     }
+    # The install's namespace holds the forwarder and the function's ServiceAccount, whose
+    # token the command mints: here the test's own, with the shipped ClusterRoles bound.
+    install_function_account(kube, namespace)
     overlay = tmp_path / "overlay"
     overlay.mkdir()
     (overlay / "forwarder.json").write_text(json.dumps(deployment))

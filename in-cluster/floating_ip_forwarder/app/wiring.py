@@ -22,8 +22,10 @@ from floating_ip_forwarder.election.lease_keeper import LeaseKeeper
 from floating_ip_forwarder.forwarding import cloudevent, watched_kinds
 from floating_ip_forwarder.forwarding.coalescer import Coalescer
 from floating_ip_forwarder.forwarding.dispatcher import Dispatcher
+from floating_ip_forwarder.forwarding.function_token import FunctionToken
 from floating_ip_forwarder.forwarding.index import ClusterIndex
 from floating_ip_forwarder.forwarding.projections import Kind, NodeLeaseView, ServiceKey, View
+from floating_ip_forwarder.forwarding.relay import Relay
 from floating_ip_forwarder.forwarding.sender import Sender, function_context
 from floating_ip_forwarder.forwarding.watched_kinds import Resource
 from floating_ip_forwarder.forwarding.watcher import Watcher
@@ -120,8 +122,25 @@ def run(settings: ForwarderSettings) -> int:
     metrics = ForwarderMetrics()
     client = KubeClient(settings.kube, user_agent=USER_AGENT)
     context = function_context(settings.function_ca_file)
+    relayed = settings.cluster_access == "relay"
+    # Relay mode: the function never calls the cluster, so no token of it is minted.
+    token = None
+    if not relayed:
+        token = FunctionToken(
+            client,
+            settings.lease_namespace,
+            settings.function_account,
+            on_mint=metrics.token_mints.inc,
+        )
     senders = [
-        Sender(settings.function_url, settings.web_secret, context, settings.function_timeout)
+        Sender(
+            settings.function_url,
+            settings.web_secret,
+            context,
+            settings.function_timeout,
+            token=token,
+            relay=Relay(client.connection(), settings.namespaces) if relayed else None,
+        )
         for _ in range(settings.max_in_flight)
     ]
     coalescer = Coalescer(
@@ -225,6 +244,8 @@ def run(settings: ForwarderSettings) -> int:
     if lease.thread.ident is not None:
         lease.release()
     ops.stop()
+    if token is not None:
+        token.close()
     log.info("stopped")
     return 0
 
@@ -239,6 +260,8 @@ def _log_start(settings: ForwarderSettings) -> None:
             "namespaces": list(settings.namespaces) or "all",
             "lease": f"{settings.lease_namespace}/{settings.lease_name}",
             "identity": settings.identity,
+            "cluster_access": settings.cluster_access,
+            "function_account": f"{settings.lease_namespace}/{settings.function_account}",
             "quiet_window": settings.quiet_window,
             "max_delay": settings.max_delay,
             "resync_period": settings.resync_period,

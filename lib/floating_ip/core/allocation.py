@@ -210,7 +210,14 @@ def allocate(
         node_name, droplet = chosen
         taken.add(droplet)
         decided.allocations.append(
-            Allocation(service.ref, service.uid, service.resource_version, droplet, node_name)
+            Allocation(
+                service.ref,
+                service.uid,
+                service.resource_version,
+                droplet,
+                node_name,
+                marked=marker.droplet_id == droplet,
+            )
         )
         decided.waiting[service.ref] = Waiting(
             f"Creating a reserved IP for this Service on node {node_name} (droplet {droplet})"

@@ -393,6 +393,8 @@ class Allocation:
     resource_version: str
     droplet_id: int
     node_name: str
+    marked: bool = False
+    """The Service already carries this allocation's marker (a relayed run may create)."""
 
 
 @dataclass(frozen=True, slots=True)
