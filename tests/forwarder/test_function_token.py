@@ -81,7 +81,7 @@ def test_without_the_right_to_mint_the_refusal_names_the_rbac_and_no_token(
     client = client_as(control_plane, kube, namespace, "stranger", tmp_path)
     token = FunctionToken(client, NAMESPACE)
     try:
-        with pytest.raises(TokenUnavailable) as refused:
+        with pytest.raises(TokenUnavailable, match="serviceaccounts/token") as refused:
             token.get()
     finally:
         token.close()
