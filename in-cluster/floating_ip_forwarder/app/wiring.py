@@ -16,6 +16,11 @@ from floating_ip_common.kube_client import KubeClient
 from floating_ip_forwarder.app.settings import ForwarderSettings
 from floating_ip_forwarder.dead_nodes.kubelet_leases import NodeLeaseClock
 from floating_ip_forwarder.dead_nodes.monitor import Monitor, ProbeSettings
+from floating_ip_forwarder.dead_nodes.observations import (
+    ObservationBoard,
+    ObservationWatch,
+    PeerBook,
+)
 from floating_ip_forwarder.dead_nodes.suspicion import Limits
 from floating_ip_forwarder.dead_nodes.suspicions_configmap import Board
 from floating_ip_forwarder.election.lease_keeper import LeaseKeeper
@@ -167,7 +172,12 @@ def run(settings: ForwarderSettings) -> int:
             tcp=settings.node_probes,
             period=settings.probe_period,
             timeout=settings.probe_timeout,
-            limits=Limits(settings.probe_failures, settings.node_lease_stale, settings.hold_down),
+            limits=Limits(
+                settings.probe_failures,
+                settings.node_lease_stale,
+                settings.hold_down,
+                settings.confirm_wait,
+            ),
         ),
         index=forwarding.index,
         leases=forwarding.leases,
@@ -176,6 +186,19 @@ def run(settings: ForwarderSettings) -> int:
         touch=dispatcher.touch,
         metrics=metrics,
         stopping=stopping,
+        own_node=settings.node_name or None,
+        peers=PeerBook(settings.identity),
+        observation_board=ObservationBoard(
+            client, settings.lease_namespace, contract.OBSERVATIONS_CONFIGMAP
+        ),
+    )
+    # The other replicas' observations: the second vantage point (see dead_nodes/observations).
+    observation_watch = ObservationWatch(
+        client,
+        settings.lease_namespace,
+        contract.OBSERVATIONS_CONFIGMAP,
+        monitor.peer_data,
+        stopping,
     )
 
     def on_leadership(leading: bool) -> None:
@@ -195,7 +218,8 @@ def run(settings: ForwarderSettings) -> int:
         return all(w.synced.is_set() for w in watchers)
 
     def healthy() -> bool:
-        threads = [w.thread for w in (*watchers, lease_watcher)] + [monitor.thread]
+        threads = [w.thread for w in (*watchers, lease_watcher)]
+        threads += [monitor.thread, observation_watch.thread]
         if lease.thread.ident is not None:
             threads.append(lease.thread)
         return dispatcher.alive() and all(t.is_alive() for t in threads)
@@ -209,6 +233,7 @@ def run(settings: ForwarderSettings) -> int:
     for watcher in watchers:
         watcher.start()
     lease_watcher.start()
+    observation_watch.start()
     monitor.start()
     # Campaign only once every list is in: the first resync must not precede what the index
     # will treat as already known.
@@ -219,7 +244,7 @@ def run(settings: ForwarderSettings) -> int:
             break
     stopping.wait()
 
-    for watcher in (*watchers, lease_watcher):
+    for watcher in (*watchers, lease_watcher, observation_watch):
         watcher.stop()
     dispatcher.stop(SHUTDOWN_SECONDS)
     if lease.thread.ident is not None:
@@ -239,6 +264,7 @@ def _log_start(settings: ForwarderSettings) -> None:
             "namespaces": list(settings.namespaces) or "all",
             "lease": f"{settings.lease_namespace}/{settings.lease_name}",
             "identity": settings.identity,
+            "node": settings.node_name or "unknown (NODE_NAME not set)",
             "quiet_window": settings.quiet_window,
             "max_delay": settings.max_delay,
             "resync_period": settings.resync_period,
