@@ -85,20 +85,22 @@ def start_forwarder(
     tmp_path: Path,
 ) -> Iterator[StartForwarder]:
     """Start a forwarder replica configured by the shipped Deployment, run out of cluster
-    with a token of the shipped ServiceAccount; ``overrides`` are further variables."""
+    with a token of the shipped ServiceAccount, as if scheduled on ``node``; ``overrides``
+    are further variables."""
     started: list[ForwarderProcess] = []
 
     def start(
         namespaces: str = "",
         *,
         name: str = "replica-0",
+        node: str = "",
         wait: bool = True,
         account: str = FORWARDER_ACCOUNT,
         **overrides: str,
     ) -> ForwarderProcess:
         token = tmp_path / f"{name}.token"
         token.write_text(kube.mint_token(NAMESPACE, account))
-        env = shipped.container_env(name) | {
+        env = shipped.container_env(name, node) | {
             "KUBE_API_URL": control_plane.url,
             "KUBE_TOKEN_FILE": str(token),
             "KUBE_CA_FILE": str(control_plane.ca.ca_file),

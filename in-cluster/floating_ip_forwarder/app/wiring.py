@@ -244,8 +244,9 @@ def run(settings: ForwarderSettings) -> int:
             break
     stopping.wait()
 
-    for watcher in (*watchers, lease_watcher, observation_watch):
+    for watcher in (*watchers, lease_watcher):
         watcher.stop()
+    observation_watch.stop()
     dispatcher.stop(SHUTDOWN_SECONDS)
     if lease.thread.ident is not None:
         lease.release()
