@@ -85,8 +85,9 @@ def start_forwarder(
     tmp_path: Path,
 ) -> Iterator[StartForwarder]:
     """Start a forwarder replica configured by the shipped Deployment, run out of cluster
-    with a token of the shipped ServiceAccount, as if scheduled on ``node``; ``overrides``
-    are further variables."""
+    with a token of the shipped ServiceAccount, as if scheduled on ``node`` (``within``
+    wraps its command, to run it in a namespace of its own); ``overrides`` are further
+    variables."""
     started: list[ForwarderProcess] = []
 
     def start(
@@ -94,6 +95,7 @@ def start_forwarder(
         *,
         name: str = "replica-0",
         node: str = "",
+        within: Callable[[list[str]], list[str]] | None = None,
         wait: bool = True,
         account: str = FORWARDER_ACCOUNT,
         **overrides: str,
@@ -116,9 +118,8 @@ def start_forwarder(
         }
         env.update(overrides)
         # The working directory is the pod's root: nothing is found through it by accident.
-        process = ForwarderProcess(
-            shipped.root, env, tmp_path / f"{name}.log", argv=shipped.argv
-        ).start()
+        argv = within(shipped.argv) if within is not None else shipped.argv
+        process = ForwarderProcess(shipped.root, env, tmp_path / f"{name}.log", argv=argv).start()
         started.append(process)
         if wait:
             process.wait_ready()
