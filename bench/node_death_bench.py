@@ -10,6 +10,18 @@ user would, keeps the run short; it does not change detection). Then a UDP-only 
 whose only signal is the kubelet Lease (default ``NODE_LEASE_STALE_AFTER``, 20 s). Last,
 ``LOSS_MINUTES`` with every node healthy while 20 % of the probes' packets, both ways, are
 dropped at random (iptables in the namespace): every assign request then is a false move.
+Those series run the system's one forwarder replica with ``CONFIRM_WAIT=0s``: it judges
+alone at once, which is the single vantage point's rule from before the confirmation.
+
+Last, the second vantage point (``vantage``): the bench stops that replica and starts two
+of its own, the leader in a node network of its own (``testbed.replica_net``) on node-a,
+the standby on node-b. The Service's pods are on node-b and node-c (a bystander Service's
+pod on node-a gives every replica another node to reach), so the holder alternates: when
+node-c dies both replicas are alive and the standby confirms; when node-b dies the standby
+dies with it and the leader judges alone after ``CONFIRM_WAIT`` (the fallback). Then
+``PARTITIONS`` partial partitions: the leader's node loses its path to the holder's node
+only, for ``PARTITION_SECONDS``; every assign request is a false move. The same partitions
+are then run against one replica with the single vantage point's rule (today's count).
 
 Run outside the namespace, it re-runs itself inside one and returns what that run wrote.
 """
@@ -17,6 +29,7 @@ Run outside the namespace, it re-runs itself inside one and returns what that ru
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +37,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from kubernetes.client.exceptions import ApiException
 
@@ -32,19 +46,29 @@ from demo import render
 from demo.narrator import Narrator
 from demo.observe import ACTIONS_PATH
 from demo.options import Options
-from demo.system import System, running
+from demo.system import IMAGE_PYTHON, System, running
 from floating_ip_common import contract
-from testbed import netns
+from testbed import netns, processes, replica_net
+from testbed.forwarder_harness import ForwarderProcess
 from testbed.kube import Port
 from testbed.pods import PodListener, Power
 from testbed.processes import wait_until
+from testbed.replica_net import ReplicaNetwork
 
 REPO = Path(__file__).resolve().parents[1]
 TCP_DEATHS = 20
 UDP_DEATHS = 5
 LEASE_RENEWAL = 2.0
 """Seconds between a simulated kubelet's Lease renewals (the real kubelet: about 10 s)."""
-FORWARDER = (("NODE_PROBES", "on"), ("SUSPICION_HOLD_DOWN", "3s"))
+FORWARDER = (("NODE_PROBES", "on"), ("SUSPICION_HOLD_DOWN", "3s"), ("CONFIRM_WAIT", "0s"))
+"""The system's one replica: probes on, a short hold-down, and today's single vantage point
+(it judges alone at once)."""
+VANTAGE_DEATHS = 10
+PARTITIONS = 4
+PARTITION_SECONDS = 12.0
+CONFIRM_WAIT = "3s"
+"""The confirmation's setting for the two replicas (the default)."""
+LEADER_NODE, STANDBY_NODE, OTHER_NODE = "node-a", "node-b", "node-c"
 DEATH_TIMEOUT = 60.0
 LOSS_MINUTES = 10.0
 LOSS = 0.2
@@ -54,20 +78,22 @@ LOSS_PORT = 8080
 def run(
     workdir: Path,
     log: TextIO,
+    *,
     tcp: int = TCP_DEATHS,
     udp: int = UDP_DEATHS,
     loss_minutes: float = LOSS_MINUTES,
+    vantage: int = VANTAGE_DEATHS,
 ) -> Any:
     """The figures; outside a private network namespace, by re-running in one."""
     workdir.mkdir(parents=True, exist_ok=True)
     if netns.inside():
-        return _inside(workdir, log, tcp, udp, loss_minutes)
+        return _inside(workdir, log, tcp, udp, loss_minutes, vantage)
     why = netns.unavailable()
     if why is not None:
         raise RuntimeError(f"node death needs a private network namespace: {why}")
     out = workdir / "node-death.json"
     argv = [sys.executable, "-m", "bench.node_death_bench", str(workdir)]
-    argv += [str(tcp), str(udp), str(loss_minutes)]
+    argv += [str(tcp), str(udp), str(loss_minutes), str(vantage)]
     done = subprocess.run(
         netns.wrap(argv), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=False
     )
@@ -76,7 +102,9 @@ def run(
     return json.loads(out.read_text())
 
 
-def _inside(workdir: Path, log: TextIO, tcp: int, udp: int, loss_minutes: float) -> dict[str, Any]:
+def _inside(  # noqa: PLR0917 - the bench's command line, in order
+    workdir: Path, log: TextIO, tcp: int, udp: int, loss_minutes: float, vantage: int
+) -> dict[str, Any]:
     say = Narrator(render.Style(False), out=log)
     options = Options(
         action_latency=0.0,
@@ -91,13 +119,32 @@ def _inside(workdir: Path, log: TextIO, tcp: int, udp: int, loss_minutes: float)
     with running(options, workdir, say) as system:
         deaths = _Deaths(system, say)
         try:
-            return {
+            single_cpu = _cpu(system.forwarder.pid)
+            began = time.monotonic()
+            figures_out: dict[str, Any] = {
                 "tcp": deaths.series("tcp", [Port(8080, name="web")], tcp),
+            }
+            single_cpu = (_cpu(system.forwarder.pid) - single_cpu) / (time.monotonic() - began)
+            figures_out |= {
                 "udp": deaths.series("udp", [Port(5353, "UDP", name="dns")], udp),
                 "loss": deaths.loss(loss_minutes) if lossy else None,
                 "forwarder": dict(FORWARDER),
                 "lease_renewal_seconds": LEASE_RENEWAL,
             }
+            why = replica_net.unavailable()
+            if vantage > 0 and why is not None:
+                say.say("bench", f"no second-vantage-point run: {why}")
+            elif vantage > 0:
+                second = deaths.vantage(vantage, workdir)
+                second["single_cpu_per_minute"] = round(single_cpu * 60, 3)
+                second["ratio_p95"] = round(
+                    second["confirmed"]["p95"] / figures_out["tcp"]["p95"], 2
+                )
+                second["ratio_p50"] = round(
+                    second["confirmed"]["p50"] / figures_out["tcp"]["p50"], 2
+                )
+                figures_out["vantage"] = second
+            return figures_out
         finally:
             deaths.stop()
 
@@ -179,9 +226,11 @@ class _Deaths:
             "nodes_ever_suspected": sorted(seen),
         }
 
-    def _pods(self, service: str, ports: list[Port]) -> None:
+    def _pods(self, service: str, ports: list[Port], on: tuple[str, ...] = ()) -> None:
         self.kube.create_service(self.system.namespace, service, ports)
         for droplet in self.system.droplets:
+            if on and droplet.node not in on:
+                continue
             pod = f"{service}-{droplet.node}"
             self.system.controllers.start_pod(self.system.namespace, pod, droplet, service)
             pod_ip = self.kube.core.read_namespaced_pod(pod, self.system.namespace).status.pod_ip
@@ -237,8 +286,190 @@ class _Deaths:
     def _until(self, condition: Callable[[], bool], what: str) -> None:
         wait_until(condition, timeout=DEATH_TIMEOUT, what=what, interval=0.02)
 
+    # --- the second vantage point ----------------------------------------------------------
+
+    def vantage(self, count: int, workdir: Path) -> dict[str, Any]:
+        """Deaths with two replicas (confirmed; the standby dead too), then partial
+        partitions with two replicas and with one replica judging alone."""
+        ip, service = self.system.ips[0], "vantage"
+        self._pods("bystander", [Port(8081, name="web")], on=(LEADER_NODE,))
+        self.kube.annotate_service(
+            self.system.namespace, "bystander", {contract.ADDRESS: self.system.ips[2]}
+        )
+        self._pods(service, [Port(8080, name="web")], on=(STANDBY_NODE, OTHER_NODE))
+        self.kube.annotate_service(self.system.namespace, service, {contract.ADDRESS: ip})
+        self._until(lambda: self._holder(ip) is not None, f"{ip} placed")
+        # The system's replica goes (SIGTERM releases its Lease): the bench's take over.
+        processes.stop(self.system.forwarder)
+        replicas = _Replicas(self.system, workdir)
+        try:
+            leader = replicas.start("vantage-leader", LEADER_NODE, network=True)
+            self._until(leader.leading, "the bench's leader")
+            standby = replicas.start("vantage-standby-0", STANDBY_NODE)
+            cpu = {p.pid: _cpu(p.pid) for p in (leader, standby)}
+            began = time.monotonic()
+            confirmed: list[float] = []
+            alone: list[float] = []
+            for n in range(count):
+                holder = self._holder(ip)
+                power = Power.REFUSING if n % 2 == 0 else Power.SILENT
+                if holder == STANDBY_NODE:
+                    standby.crash()
+                    alone.append(self._death(ip, power))
+                    standby = replicas.start(f"vantage-standby-{n + 1}", STANDBY_NODE)
+                    cpu[standby.pid] = _cpu(standby.pid)
+                    kind = "standby dead too"
+                else:
+                    confirmed.append(self._death(ip, power))
+                    kind = "confirmed"
+                took = (confirmed if kind == "confirmed" else alone)[-1]
+                self.say.say("bench", f"vantage death {n + 1}/{count} ({kind}): {took:.2f} s")
+            minutes = (time.monotonic() - began) / 60
+            writes = leader.metric("observation_writes") + standby.metric("observation_writes")
+            cpu_per_minute = {
+                "leader": round((_cpu(leader.pid) - cpu[leader.pid]) / minutes, 3),
+                "standby": round((_cpu(standby.pid) - cpu[standby.pid]) / minutes, 3),
+            }
+            probes = leader.metric("probes")
+            two = self._partitions(ip, leader, replicas.network_of(leader))
+            replicas.stop()
+            today = replicas.start(
+                "single-vantage", None, network=True, extra={"CONFIRM_WAIT": "0s"}
+            )
+            self._until(today.leading, "the single replica")
+            one = self._partitions(ip, today, replicas.network_of(today))
+        finally:
+            replicas.stop()
+        return {
+            "confirmed": _summary(confirmed),
+            "standby_dead_too": _summary(alone),
+            "confirm_wait": CONFIRM_WAIT,
+            "observation_writes_per_death": round(writes / max(count, 1), 1),
+            "leader_probes": probes,
+            "cpu_seconds_per_minute": cpu_per_minute,
+            "partitions": PARTITIONS,
+            "partition_seconds": PARTITION_SECONDS,
+            "false_moves": {"two_replicas": two, "single_vantage": one},
+        }
+
+    def _partitions(self, ip: str, leader: ForwarderProcess, network: ReplicaNetwork) -> int:
+        """The leader's node loses its path to the holder's node only: count the moves."""
+        moves = 0
+        for n in range(PARTITIONS):
+            holder = self._holder(ip)
+            keep = [
+                listener.address[0]
+                for node, listeners in self.listeners.items()
+                if node != holder
+                for listener in listeners
+            ]
+            started = time.time()
+            network.cut(keep)
+            try:
+                # A measurement interval, not a wait for a condition: any move in it counts.
+                time.sleep(PARTITION_SECONDS)
+            finally:
+                network.heal()
+            found = [
+                r
+                for r in self.system.do.requests("POST", ACTIONS_PATH)
+                if r.at >= started and ip in r.path
+            ]
+            moves += len(found)
+            unconfirmed = leader.metric("unconfirmed_suspicions")
+            self.say.say(
+                "bench",
+                f"partition {n + 1}/{PARTITIONS} from {holder}: {len(found)} moves, "
+                f"{unconfirmed:g} unconfirmed",
+            )
+            if found:
+                self._until(lambda was=holder: self._holder(ip) not in (None, was), f"{ip} settled")
+            self._until(lambda: not self._suspected(), "every node cleared")
+        return moves
+
+
+class _Replicas:
+    """Forwarder replicas the bench starts: the system's environment, each its own name,
+    node, metrics port and, for a leader that will be cut off, node network."""
+
+    def __init__(self, system: System, workdir: Path) -> None:
+        self.system = system
+        self.workdir = workdir
+        self.started: list[ForwarderProcess] = []
+        self.networks: dict[int, ReplicaNetwork] = {}
+        self._made = 0
+
+    def start(
+        self,
+        name: str,
+        node: str | None,
+        *,
+        network: bool = False,
+        extra: dict[str, str] | None = None,
+    ) -> ForwarderProcess:
+        port = processes.free_port()
+        env = dict(self.system.forwarder_env) | {
+            "PATH": os.environ.get("PATH", ""),
+            "POD_NAME": name,
+            "METRICS_PORT": str(port),
+            "CONFIRM_WAIT": CONFIRM_WAIT,
+            **(extra or {}),
+        }
+        if node is not None:
+            env["NODE_NAME"] = node
+        argv = [*IMAGE_PYTHON, "-m", "floating_ip_forwarder.app"]
+        made: ReplicaNetwork | None = None
+        if network:
+            self._made += 1
+            inbound = [urlsplit(env[k]).port or 443 for k in ("KUBE_API_URL", "FUNCTION_URL")]
+            made = ReplicaNetwork(self._made, inbound, [port])
+            argv = made.argv(argv)
+        replica = ForwarderProcess(REPO, env, self.workdir / f"{name}.log", argv=argv).start()
+        self.started.append(replica)
+        if made is not None:
+            self.networks[id(replica)] = made
+        replica.wait_ready(60)
+        return replica
+
+    def network_of(self, replica: ForwarderProcess) -> ReplicaNetwork:
+        return self.networks[id(replica)]
+
+    def stop(self) -> None:
+        for replica in self.started:
+            replica.terminate()
+            replica.kill()
+        self.started.clear()
+        for network in self.networks.values():
+            network.close()
+        self.networks.clear()
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds (user and system) the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _summary(samples: list[float]) -> dict[str, Any]:
+    if not samples:
+        return {"n": 0}
+    return {
+        "n": len(samples),
+        "p50": round(figures.percentile(samples, 50), 3),
+        "p95": round(figures.percentile(samples, 95), 3),
+        "max": round(max(samples), 3),
+        "samples": [round(x, 3) for x in samples],
+    }
+
 
 if __name__ == "__main__":
     target = Path(sys.argv[1])
-    figures_out = run(target, sys.stdout, int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
+    figures_out = run(
+        target,
+        sys.stdout,
+        tcp=int(sys.argv[2]),
+        udp=int(sys.argv[3]),
+        loss_minutes=float(sys.argv[4]),
+        vantage=int(sys.argv[5]) if len(sys.argv) > 5 else VANTAGE_DEATHS,
+    )
     (target / "node-death.json").write_text(json.dumps(figures_out, indent=2))
