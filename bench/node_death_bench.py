@@ -68,7 +68,8 @@ PARTITIONS = 4
 PARTITION_SECONDS = 12.0
 CONFIRM_WAIT = "3s"
 """The confirmation's setting for the two replicas (the default)."""
-LEADER_NODE, STANDBY_NODE, OTHER_NODE = "node-a", "node-b", "node-c"
+LEADER, STANDBY, OTHER = 0, 1, 2
+"""Which droplet (node-a, node-b, node-c) each role is on."""
 DEATH_TIMEOUT = 60.0
 LOSS_MINUTES = 10.0
 LOSS = 0.2
@@ -292,20 +293,24 @@ class _Deaths:
         """Deaths with two replicas (confirmed; the standby dead too), then partial
         partitions with two replicas and with one replica judging alone."""
         ip, service = self.system.ips[0], "vantage"
-        self._pods("bystander", [Port(8081, name="web")], on=(LEADER_NODE,))
+        leader_node, standby_node, other_node = (
+            self.system.droplets[i].node for i in (LEADER, STANDBY, OTHER)
+        )
+        self._pods("bystander", [Port(8081, name="web")], on=(leader_node,))
         self.kube.annotate_service(
             self.system.namespace, "bystander", {contract.ADDRESS: self.system.ips[2]}
         )
-        self._pods(service, [Port(8080, name="web")], on=(STANDBY_NODE, OTHER_NODE))
+        self._pods(service, [Port(8080, name="web")], on=(standby_node, other_node))
         self.kube.annotate_service(self.system.namespace, service, {contract.ADDRESS: ip})
-        self._until(lambda: self._holder(ip) is not None, f"{ip} placed")
+        # The IP may still be where an earlier series left it: on a node of this Service.
+        self._until(lambda: self._holder(ip) in (standby_node, other_node), f"{ip} placed")
         # The system's replica goes (SIGTERM releases its Lease): the bench's take over.
         processes.stop(self.system.forwarder)
         replicas = _Replicas(self.system, workdir)
         try:
-            leader = replicas.start("vantage-leader", LEADER_NODE, network=True)
+            leader = replicas.start("vantage-leader", leader_node, network=True)
             self._until(leader.leading, "the bench's leader")
-            standby = replicas.start("vantage-standby-0", STANDBY_NODE)
+            standby = replicas.start("vantage-standby-0", standby_node)
             cpu = {p.pid: _cpu(p.pid) for p in (leader, standby)}
             began = time.monotonic()
             confirmed: list[float] = []
@@ -313,10 +318,10 @@ class _Deaths:
             for n in range(count):
                 holder = self._holder(ip)
                 power = Power.REFUSING if n % 2 == 0 else Power.SILENT
-                if holder == STANDBY_NODE:
+                if holder == standby_node:
                     standby.crash()
                     alone.append(self._death(ip, power))
-                    standby = replicas.start(f"vantage-standby-{n + 1}", STANDBY_NODE)
+                    standby = replicas.start(f"vantage-standby-{n + 1}", standby_node)
                     cpu[standby.pid] = _cpu(standby.pid)
                     kind = "standby dead too"
                 else:
