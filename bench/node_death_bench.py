@@ -28,6 +28,7 @@ Run outside the namespace, it re-runs itself inside one and returns what that ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -136,7 +137,7 @@ def _inside(  # noqa: PLR0917 - the bench's command line, in order
             if vantage > 0 and why is not None:
                 say.say("bench", f"no second-vantage-point run: {why}")
             elif vantage > 0:
-                second = deaths.vantage(vantage, workdir)
+                second = deaths.vantage(vantage, workdir, loss_minutes if lossy else 0.0)
                 second["single_cpu_per_minute"] = round(single_cpu * 60, 3)
                 second["ratio_p95"] = round(
                     second["confirmed"]["p95"] / figures_out["tcp"]["p95"], 2
@@ -175,14 +176,7 @@ class _Deaths:
             power = Power.REFUSING if n % 2 == 0 else Power.SILENT
             samples.append(self._death(ip, power))
             self.say.say("bench", f"{name} death {n + 1}/{count}: {samples[-1]:.2f} s")
-        # Its pods would tell on the next series' nodes by TCP: gone, with their listeners.
-        self.kube.core.delete_namespaced_service(service, self.system.namespace)
-        for droplet in self.system.droplets:
-            self.kube.delete_pod(self.system.namespace, f"{service}-{droplet.node}")
-        for listeners in self.listeners.values():
-            for listener in listeners:
-                listener.stop()
-            listeners.clear()
+        self._remove(service)
         return {
             "n": len(samples),
             "p50": round(figures.percentile(samples, 50), 3),
@@ -220,12 +214,25 @@ class _Deaths:
             if r.at >= started and ip in r.path
         ]
         self.say.say("bench", f"{minutes:g} min at {LOSS:.0%} loss: {len(moves)} moves")
+        self._remove(service)
         return {
             "minutes": minutes,
             "loss": LOSS,
             "false_moves": len(moves),
             "nodes_ever_suspected": sorted(seen),
         }
+
+    def _remove(self, service: str) -> None:
+        """Its pods would tell on the next series' nodes by TCP: gone, with their listeners
+        (its IP stays where it is, claimed by no Service)."""
+        self.kube.core.delete_namespaced_service(service, self.system.namespace)
+        for droplet in self.system.droplets:
+            with contextlib.suppress(ApiException):
+                self.kube.delete_pod(self.system.namespace, f"{service}-{droplet.node}")
+        for listeners in self.listeners.values():
+            for listener in listeners:
+                listener.stop()
+            listeners.clear()
 
     def _pods(self, service: str, ports: list[Port], on: tuple[str, ...] = ()) -> None:
         self.kube.create_service(self.system.namespace, service, ports)
@@ -289,21 +296,25 @@ class _Deaths:
 
     # --- the second vantage point ----------------------------------------------------------
 
-    def vantage(self, count: int, workdir: Path) -> dict[str, Any]:
-        """Deaths with two replicas (confirmed; the standby dead too), then partial
-        partitions with two replicas and with one replica judging alone."""
+    def vantage(self, count: int, workdir: Path, loss_minutes: float) -> dict[str, Any]:
+        """Deaths with two replicas (confirmed; the standby dead too), ``loss_minutes`` of
+        20 % loss on the holder's links only, then partial partitions with two replicas and
+        with one replica judging alone."""
         ip, service = self.system.ips[0], "vantage"
         leader_node, standby_node, other_node = (
             self.system.droplets[i].node for i in (LEADER, STANDBY, OTHER)
         )
-        self._pods("bystander", [Port(8081, name="web")], on=(leader_node,))
-        self.kube.annotate_service(
-            self.system.namespace, "bystander", {contract.ADDRESS: self.system.ips[2]}
-        )
+        # A droplet holds one reserved IP, and the earlier series left theirs anywhere: this
+        # Service's IP first goes to node-b or node-c (one of them is free), then the
+        # bystander takes the other IP to node-a, so node-b and node-c are free for this one.
         self._pods(service, [Port(8080, name="web")], on=(standby_node, other_node))
         self.kube.annotate_service(self.system.namespace, service, {contract.ADDRESS: ip})
-        # The IP may still be where an earlier series left it: on a node of this Service.
         self._until(lambda: self._holder(ip) in (standby_node, other_node), f"{ip} placed")
+        self._pods("bystander", [Port(8081, name="web")], on=(leader_node,))
+        self.kube.annotate_service(
+            self.system.namespace, "bystander", {contract.ADDRESS: self.system.ips[1]}
+        )
+        self._until(lambda: self._holder(self.system.ips[1]) == leader_node, "bystander placed")
         # The system's replica goes (SIGTERM releases its Lease): the bench's take over.
         processes.stop(self.system.forwarder)
         replicas = _Replicas(self.system, workdir)
@@ -312,6 +323,7 @@ class _Deaths:
             self._until(leader.leading, "the bench's leader")
             standby = replicas.start("vantage-standby-0", standby_node)
             cpu = {p.pid: _cpu(p.pid) for p in (leader, standby)}
+            standby_cpu = 0.0  # CPU seconds of the standbys that died with their node
             began = time.monotonic()
             confirmed: list[float] = []
             alone: list[float] = []
@@ -319,6 +331,7 @@ class _Deaths:
                 holder = self._holder(ip)
                 power = Power.REFUSING if n % 2 == 0 else Power.SILENT
                 if holder == standby_node:
+                    standby_cpu += _cpu(standby.pid) - cpu[standby.pid]
                     standby.crash()
                     alone.append(self._death(ip, power))
                     standby = replicas.start(f"vantage-standby-{n + 1}", standby_node)
@@ -333,9 +346,10 @@ class _Deaths:
             writes = leader.metric("observation_writes") + standby.metric("observation_writes")
             cpu_per_minute = {
                 "leader": round((_cpu(leader.pid) - cpu[leader.pid]) / minutes, 3),
-                "standby": round((_cpu(standby.pid) - cpu[standby.pid]) / minutes, 3),
+                "standby": round((standby_cpu + _cpu(standby.pid) - cpu[standby.pid]) / minutes, 3),
             }
             probes = leader.metric("probes")
+            lossy = self._one_node_loss(ip, loss_minutes) if loss_minutes > 0 else None
             two = self._partitions(ip, leader, replicas.network_of(leader))
             replicas.stop()
             today = replicas.start(
@@ -352,9 +366,49 @@ class _Deaths:
             "observation_writes_per_death": round(writes / max(count, 1), 1),
             "leader_probes": probes,
             "cpu_seconds_per_minute": cpu_per_minute,
+            "one_node_loss": lossy,
             "partitions": PARTITIONS,
             "partition_seconds": PARTITION_SECONDS,
             "false_moves": {"two_replicas": two, "single_vantage": one},
+        }
+
+    def _one_node_loss(self, ip: str, minutes: float) -> dict[str, Any]:
+        """20 % of the packets to and from the holder's pod dropped at random (both
+        replicas' probes; the other nodes' links are clean): every move is a false one."""
+        holder = self._holder(ip)
+        pods = [listener.address[0] for listener in self.listeners[holder or ""]]
+        random = ["-m", "statistic", "--mode", "random", "--probability", str(LOSS), "-j", "DROP"]
+        rules = [
+            rule
+            for pod in pods
+            for rule in (
+                ["INPUT", "-d", pod, "-p", "tcp", "--dport", str(LOSS_PORT)],
+                ["OUTPUT", "-s", pod, "-p", "tcp", "--sport", str(LOSS_PORT)],
+            )
+        ]
+        for rule in rules:
+            subprocess.run(["iptables", "-A", *rule, *random], check=True)
+        started = time.time()
+        seen: set[str] = set()
+        try:
+            while time.time() - started < minutes * 60:
+                seen |= set(self._suspected())
+                time.sleep(0.5)  # a sampling interval, not a wait for a condition
+        finally:
+            for rule in rules:
+                subprocess.run(["iptables", "-D", *rule, *random], check=True)
+        moves = [
+            r
+            for r in self.system.do.requests("POST", ACTIONS_PATH)
+            if r.at >= started and ip in r.path
+        ]
+        self.say.say("bench", f"{minutes:g} min at {LOSS:.0%} loss on {holder}: {len(moves)} moves")
+        return {
+            "minutes": minutes,
+            "loss": LOSS,
+            "node": holder,
+            "false_moves": len(moves),
+            "nodes_ever_suspected": sorted(seen),
         }
 
     def _partitions(self, ip: str, leader: ForwarderProcess, network: ReplicaNetwork) -> int:
