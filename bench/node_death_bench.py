@@ -329,7 +329,10 @@ class _Deaths:
             alone: list[float] = []
             for n in range(count):
                 holder = self._holder(ip)
-                power = Power.REFUSING if n % 2 == 0 else Power.SILENT
+                # The holders alternate too: alternate the power within each kind, or every
+                # confirmed death would be silent and every other one refused.
+                kind_so_far = len(alone) if holder == standby_node else len(confirmed)
+                power = Power.REFUSING if kind_so_far % 2 == 0 else Power.SILENT
                 if holder == standby_node:
                     standby_cpu += _cpu(standby.pid) - cpu[standby.pid]
                     standby.crash()
