@@ -11,6 +11,8 @@ are shortened through the variables a user sets.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -527,3 +529,57 @@ def test_standby_dies_with_the_holder_and_the_leader_judges_alone_after_the_wait
     assert suspicion["probe"] == "tcp"
     assert "no other replica answered (one vantage point)" in suspicion["detail"]
     print(f"no second vantage point: assign request {assign.at - off:.2f}s")
+
+
+LOSS_ROUNDS = 45
+"""Rounds of the short loss test; the bench runs the same for 10 minutes."""
+
+
+@pytest.mark.slow
+def test_loss_on_the_holders_links_moves_nothing(
+    start_forwarder: StartForwarder,
+    function_url: str,  # noqa: F811
+    cluster: Callable[..., Cluster],
+) -> None:
+    """20 % of the packets to and from the holder's pod are lost at random (iptables in the
+    bed's namespace), seen by both replicas: probes fail, the node is never suspected."""
+    if shutil.which("iptables") is None:
+        pytest.skip("iptables is not installed (apt-get install iptables)")
+    bed = cluster([Port(TCP_PORT)], pods=ALL_PODS)
+    holder = placed(start_forwarder, bed, function_url)
+    here, there = (s for s in ALL_PODS if s != holder)
+    leader = replica(start_forwarder, bed, function_url, "replica-0", here)
+    wait_until(leader.leading, timeout=30, what="the leader")
+    replica(start_forwarder, bed, function_url, "replica-1", there)
+    wait_rounds(leader, 2)
+    assigned, failed = bed.assignments(), leader.metric("probe_failures")
+    drop = ["-m", "statistic", "--mode", "random", "--probability", "0.2", "-j", "DROP"]
+    rules = [
+        rule
+        for listener in bed.nodes[holder].listeners
+        for rule in (
+            ["INPUT", "-d", listener.address[0], "-p", "tcp", "--dport", str(TCP_PORT)],
+            ["OUTPUT", "-s", listener.address[0], "-p", "tcp", "--sport", str(TCP_PORT)],
+        )
+    ]
+    for rule in rules:
+        subprocess.run(["iptables", "-A", *rule, *drop], check=True)
+    try:
+        wait_rounds(leader, LOSS_ROUNDS)
+        dropped = sum(_dropped(chain) for chain in ("INPUT", "OUTPUT"))
+    finally:
+        for rule in rules:
+            subprocess.run(["iptables", "-D", *rule, *drop], check=True)
+    # Six connects per endpoint a round: a lost SYN rarely fails a probe, never a node.
+    assert dropped > LOSS_ROUNDS, "the loss was real"
+    assert leader.metric("probe_failures") - failed <= LOSS_ROUNDS // 10
+    assert bed.suspected() == {}
+    assert (bed.holder(), bed.assignments()) == (holder, assigned)
+
+
+def _dropped(chain: str) -> int:
+    """Packets the random-drop rules of ``chain`` dropped so far."""
+    listed = subprocess.run(
+        ["iptables", "-L", chain, "-n", "-v", "-x"], capture_output=True, text=True, check=True
+    ).stdout
+    return sum(int(line.split()[0]) for line in listed.splitlines() if "statistic" in line)
