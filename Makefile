@@ -13,7 +13,7 @@ SOURCE_PTH := $(VENV)/lib/python3.11/site-packages/doks-floating-ip.pth
 empty :=
 export MYPYPATH := $(subst $(empty) $(empty),:,$(SOURCE_ROOTS))
 
-.PHONY: helm images docs test soak lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
+.PHONY: helm images docs dataplane host-tools test soak lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check
 
 $(STAMP): requirements-dev.txt packages/floating-ip/reconcile/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ $(DEPLOYER): testbed/deployable/package-lock.json
 controlplane:
 	@testbed/controlplane/build.sh >/dev/null
 
+# kube-proxy from its Go module, cached like the control plane (a key of its own), and the
+# tools the data-path tests drive (nft, iptables, conntrack, ip; apt where root).
+dataplane: host-tools
+	@testbed/dataplane/build.sh >/dev/null
+
+host-tools:
+	@testbed/dataplane/host_tools.sh
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -54,7 +62,7 @@ helm:
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
-test: lint typecheck layering docs controlplane helm $(DEPLOYER)
+test: lint typecheck layering docs controlplane dataplane helm $(DEPLOYER)
 	$(PY) -m pytest
 
 # The fast inner loop: lint, types, layering and the tests that start no process.
@@ -68,7 +76,8 @@ SOAK_STEPS ?= 100
 SOAK_ROUNDS ?= 40
 soak: venv controlplane
 	MODEL_SOAK_EXAMPLES=$(SOAK_EXAMPLES) MODEL_SOAK_STEPS=$(SOAK_STEPS) \
-		$(PY) -m pytest -q -s -p no:cacheprovider --timeout=0 tests/core/test_model_based.py
+		$(PY) -m pytest -q -s -p no:cacheprovider --timeout=0 tests/core/test_model_based.py \
+			tests/core/test_allocation_model.py
 	SYSTEM_SOAK_ROUNDS=$(SOAK_ROUNDS) \
 		$(PY) -m pytest -q -s -p no:cacheprovider --timeout=0 tests/forwarder/test_system_soak.py
 
@@ -92,7 +101,7 @@ cluster-down: venv
 	@$(PY) -m testbed.cluster down
 
 # Benchmarks of the parts and the whole; results in bench/results/ (not committed). Ends by itself.
-bench: venv controlplane $(DEPLOYER)
+bench: venv controlplane dataplane $(DEPLOYER)
 	$(PY) -m bench $(BENCH_ARGS)
 
 # Both images built with buildah and each entrypoint run once with podman (exit 2, uid 65532).

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from bench import (
     big_cluster_bench,
+    data_path_bench,
     failover_bench,
     figures,
     forwarder_bench,
@@ -68,6 +69,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         default=failover_bench.DEFAULT_LATENCIES,
         metavar="SECONDS[,SECONDS]",
         help="the assign action latencies to measure failover at (default 0,2)",
+    )
+    cli.add_argument(
+        "--cluster-access",
+        choices=("callback", "relay"),
+        default="callback",
+        help="how the function reaches the cluster in the failover and node-death parts "
+        "(default callback)",
     )
     cli.add_argument(
         "--forwarder-scale",
@@ -122,9 +130,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"working files: {workdir}")
     runners: dict[str, Callable[[Path], Any]] = {
         "failover": lambda log: _failover(
-            FailoverOptions(moves=args.moves, latencies=args.latency), workdir / "failover", log
+            FailoverOptions(
+                moves=args.moves, latencies=args.latency, cluster_access=args.cluster_access
+            ),
+            workdir / "failover",
+            log,
         ),
-        "node-death": lambda log: _in_namespace(node_death_bench.run, workdir / "node-death", log),
+        "node-death": lambda log: _in_namespace(
+            lambda work, out: node_death_bench.run(work, out, cluster_access=args.cluster_access),
+            workdir / "node-death",
+            log,
+        ),
         "function": lambda log: _quietly(function_bench.main, log),
         "forwarder": lambda log: _quietly(lambda: forwarder_bench.main(args.forwarder_scale), log),
         "probe-cost": lambda log: _in_namespace(probe_cost_bench.run, workdir / "probe-cost", log),
@@ -132,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bigcluster": lambda log: _quietly(
             lambda: big_cluster_bench.run(workdir / "bigcluster"), log
         ),
+        "data-path": lambda log: _in_namespace(data_path_bench.run, workdir / "data-path", log),
     }
     parts: dict[str, Any] = {}
     failed: dict[str, str] = {}

@@ -229,9 +229,15 @@ def run(
         do = stack.enter_context(DoImitation(workdir / "do", check_contract=False))
         world = DoksWorld(plane, kube, do)
         namespace = kube.create_namespace("fanout")
-        env = world.function_env(function_token(plane, kube), NAMESPACES=namespace)
+        env = world.function_env(NAMESPACES=namespace)
         os.environ["REQUESTS_CA_BUNDLE"] = env["REQUESTS_CA_BUNDLE"]
-        bench = _Bench(world, FunctionRunner(world, env), namespace, k, old_applier)
+        bench = _Bench(
+            world,
+            FunctionRunner(world, env, function_token(plane, kube)),
+            namespace,
+            k,
+            old_applier,
+        )
         bench.place()
         no_log = workdir / "function.log"
         no_log.touch()

@@ -173,9 +173,9 @@ def load(plane: ControlPlane, do: DoImitation, world: DoksWorld) -> list[str]:
     return opted_in_namespaces
 
 
-def side(lib: Path, env: dict[str, str], plane: ControlPlane) -> dict[str, Any]:
+def side(lib: Path, env: dict[str, str], plane: ControlPlane, token: str) -> dict[str, Any]:
     """RUNS idle resyncs in a fresh process running the function from ``lib``."""
-    headers, _ = resync()
+    headers, _ = resync(token)
     before = response_bytes(plane)
     done = subprocess.run(
         [sys.executable, "-c", INVOKE],
@@ -217,16 +217,18 @@ def run(workdir: Path) -> dict[str, Any]:
             kube = KubeBed(plane.admin_client())
             world = DoksWorld(plane, kube, do)
             opted_in = load(plane, do, world)
-            env = world.function_env(function_token(plane, kube), NAMESPACES="*")
+            token = function_token(plane, kube)
+            # The baseline (old code) reads the token from its environment; this code from the call.
+            env = world.function_env(NAMESPACES="*", KUBE_TOKEN=token)
             os.environ["REQUESTS_CA_BUNDLE"] = env["REQUESTS_CA_BUNDLE"]
-            placing = handle(Request("POST", *resync()), env)
+            placing = handle(Request("POST", *resync(token)), env)
             if placing.status != 200 or placing.body["errors"]:
                 raise RuntimeError(f"placing failed: {json.dumps(placing.body)[:2000]}")
             placed = sum(1 for c in placing.body["changes"] if c.get("kind") == "reserved_ip")
             if placed != OPTED_IN:
                 raise RuntimeError(f"placed {placed} of {OPTED_IN}: {placing.body['services']}")
-            old = side(old_lib, env, plane)
-            new = side(REPO / "lib", env, plane)
+            old = side(old_lib, env, plane, token)
+            new = side(REPO / "lib", env, plane, token)
     finally:
         plane.stop()
     return {

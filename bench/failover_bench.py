@@ -93,6 +93,8 @@ class FailoverOptions:
     latencies: tuple[float, ...] = DEFAULT_LATENCIES
     burst: bool = True
     mode: str = EXTERNAL_IPS_MODE
+    cluster_access: str = "callback"
+    """``relay``: the function reaches no apiserver (two calls per move)."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,11 @@ def run(options: FailoverOptions, workdir: Path, log: TextIO) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     say = Narrator(render.Style(False), out=log)
     # The contract check is for tests: here it would add its own work to every DO call.
-    system_options = Options(action_latency=options.latencies[0], check_contract=False)
+    system_options = Options(
+        action_latency=options.latencies[0],
+        check_contract=False,
+        cluster_access=options.cluster_access,
+    )
     with running(system_options, workdir, say) as system:
         return _Bench(system, say, options).run()
 

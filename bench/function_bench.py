@@ -162,8 +162,8 @@ print(json.dumps({"status": answer["statusCode"], "import_s": imported - started
 """
 
 
-def cold_start(env: dict[str, str], runs: int = 5) -> dict[str, Any]:
-    headers, body = resync()
+def cold_start(env: dict[str, str], token: str, runs: int = 5) -> dict[str, Any]:
+    headers, body = resync(token)
     event = {
         "http": {
             "method": "POST",
@@ -220,11 +220,12 @@ def _measure(plane: ControlPlane, do: DoImitation) -> dict[str, Any]:
     )
     kube.create_pod(namespace, "traefik-1", world.node("a"), {"app": "traefik"})
     kube.sync_endpoint_slices(namespace, "traefik")
-    env = world.function_env(function_token(plane, kube), NAMESPACES=namespace)
+    token = function_token(plane, kube)
+    env = world.function_env(NAMESPACES=namespace)
     os.environ["REQUESTS_CA_BUNDLE"] = env["REQUESTS_CA_BUNDLE"]
 
     def run() -> None:
-        headers, body = resync()
+        headers, body = resync(token)
         answer = handle(Request("POST", headers, body), env)
         assert answer.status == 200, answer.body
 
@@ -242,7 +243,7 @@ def _measure(plane: ControlPlane, do: DoImitation) -> dict[str, Any]:
         "first_placement_calls": first,
         "idle_resync_calls": idle,
         "failover_calls": moved,
-        "cold_start": cold_start(env),
+        "cold_start": cold_start(env, token),
     }
 
 

@@ -85,17 +85,18 @@ def run(
     udp: int = UDP_DEATHS,
     loss_minutes: float = LOSS_MINUTES,
     vantage: int = VANTAGE_DEATHS,
+    cluster_access: str = "callback",
 ) -> Any:
     """The figures; outside a private network namespace, by re-running in one."""
     workdir.mkdir(parents=True, exist_ok=True)
     if netns.inside():
-        return _inside(workdir, log, tcp, udp, loss_minutes, vantage)
+        return _inside(workdir, log, tcp, udp, loss_minutes, vantage, cluster_access=cluster_access)
     why = netns.unavailable()
     if why is not None:
         raise RuntimeError(f"node death needs a private network namespace: {why}")
     out = workdir / "node-death.json"
     argv = [sys.executable, "-m", "bench.node_death_bench", str(workdir)]
-    argv += [str(tcp), str(udp), str(loss_minutes), str(vantage)]
+    argv += [str(tcp), str(udp), str(loss_minutes), cluster_access, str(vantage)]
     done = subprocess.run(
         netns.wrap(argv), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=False
     )
@@ -105,7 +106,14 @@ def run(
 
 
 def _inside(  # noqa: PLR0917 - the bench's command line, in order
-    workdir: Path, log: TextIO, tcp: int, udp: int, loss_minutes: float, vantage: int
+    workdir: Path,
+    log: TextIO,
+    tcp: int,
+    udp: int,
+    loss_minutes: float,
+    vantage: int,
+    *,
+    cluster_access: str,
 ) -> dict[str, Any]:
     say = Narrator(render.Style(False), out=log)
     options = Options(
@@ -113,6 +121,7 @@ def _inside(  # noqa: PLR0917 - the bench's command line, in order
         check_contract=False,
         forwarder_env=FORWARDER,
         kubelet_renewal=LEASE_RENEWAL,
+        cluster_access=cluster_access,
     )
     lossy = loss_minutes > 0 and shutil.which("iptables") is not None
     if loss_minutes > 0 and not lossy:
@@ -132,6 +141,7 @@ def _inside(  # noqa: PLR0917 - the bench's command line, in order
                 "loss": deaths.loss(loss_minutes) if lossy else None,
                 "forwarder": dict(FORWARDER),
                 "lease_renewal_seconds": LEASE_RENEWAL,
+                "cluster_access": cluster_access,
             }
             why = replica_net.unavailable()
             if vantage > 0 and why is not None:
@@ -532,6 +542,7 @@ if __name__ == "__main__":
         tcp=int(sys.argv[2]),
         udp=int(sys.argv[3]),
         loss_minutes=float(sys.argv[4]),
-        vantage=int(sys.argv[5]) if len(sys.argv) > 5 else VANTAGE_DEATHS,
+        cluster_access=sys.argv[5] if len(sys.argv) > 5 else "callback",
+        vantage=int(sys.argv[6]) if len(sys.argv) > 6 else VANTAGE_DEATHS,
     )
     (target / "node-death.json").write_text(json.dumps(figures_out, indent=2))

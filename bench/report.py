@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bench import data_path_report
 from bench.figures import PHASE_LABELS, PHASES
 
 SCHEMA = 1
@@ -21,6 +22,7 @@ PARTS = (
     "probe-cost",
     "zip",
     "bigcluster",
+    "data-path",
 )
 """Every part ``make bench`` runs, in the order it runs them."""
 
@@ -469,6 +471,13 @@ def text_tables(parts: Mapping[str, Any]) -> str:
     rows = main_rows(parts)
     if rows:
         blocks += ["Main figures", render(MAIN_HEADERS, rows), ""]
+    if "data-path" in parts:
+        title = "What a client sees during a move (request every 10 ms; outage 0.01 s = none)"
+        blocks += [
+            title,
+            render(data_path_report.HEADERS, data_path_report.rows(parts["data-path"])),
+            "",
+        ]
     if "failover" in parts:
         blocks += [
             "Beside the peers' documented failover floors",
@@ -486,4 +495,6 @@ def markdown_tables(parts: Mapping[str, Any]) -> str:
     rows = main_rows(parts)
     if rows:
         blocks.append(markdown(MAIN_HEADERS, rows))
+    if "data-path" in parts:
+        blocks.append(markdown(data_path_report.HEADERS, data_path_report.rows(parts["data-path"])))
     return "\n\n".join(blocks) + "\n"

@@ -74,13 +74,13 @@ def platform_event(headers: dict[str, str], body: bytes) -> dict[str, Any]:
     }
 
 
-def cold_start(zip_path: Path, workdir: Path, env: dict[str, str]) -> dict[str, Any]:
+def cold_start(zip_path: Path, workdir: Path, env: dict[str, str], token: str) -> dict[str, Any]:
     """One fresh runtime process: until its first answer, then one warm answer."""
     with LoadedFunction(zip_path, workdir / "action", env, workdir / "function.log") as loaded:
-        first = loaded.invoke(platform_event(*resync()))
+        first = loaded.invoke(platform_event(*resync(token)))
         if first.result.get("statusCode") != 200:
             raise RuntimeError(f"the zip's first answer: {json.dumps(first.result)[:2000]}")
-        warm = loaded.invoke(platform_event(*resync()))
+        warm = loaded.invoke(platform_event(*resync(token)))
     assert loaded.cold_start_s is not None
     return {
         "cold_start_s": loaded.cold_start_s,
@@ -109,15 +109,17 @@ def run(workdir: Path) -> dict[str, Any]:
             )
             kube.create_pod(namespace, "traefik-1", world.node("a"), {"app": "traefik"})
             kube.sync_endpoint_slices(namespace, "traefik")
-            env = {"PATH": RUNTIME_PATH, **world.function_env(function_token(plane, kube))}
-            placing = cold_start(zip_path, workdir / "run-0", env)
+            token = function_token(plane, kube)
+            # The baseline (old code) reads the token from its environment; this code from the call.
+            env = {"PATH": RUNTIME_PATH, **world.function_env(KUBE_TOKEN=token)}
+            placing = cold_start(zip_path, workdir / "run-0", env, token)
             if world.holder_of(IP) != "a":
                 raise RuntimeError("the zip's first call did not place the reserved IP")
             new: list[dict[str, Any]] = []
             old: list[dict[str, Any]] = []
             for n in range(1, 1 + COLD_STARTS):  # in turn: both see the same machine
-                old.append(cold_start(old_zip, workdir / f"run-old-{n}", env))
-                new.append(cold_start(zip_path, workdir / f"run-{n}", env))
+                old.append(cold_start(old_zip, workdir / f"run-old-{n}", env, token))
+                new.append(cold_start(zip_path, workdir / f"run-{n}", env, token))
     finally:
         plane.stop()
     results = {

@@ -44,6 +44,39 @@ def ip_apart(ip: str, other: str, droplets: Mapping[int, Droplet]) -> Check:
     return check
 
 
+def owns_ip_on(ref: str, droplet: Droplet, droplets: Mapping[int, Droplet]) -> Check:
+    """The Service owns a reserved IP created for it, resting on ``droplet``."""
+
+    def check(snapshot: Snapshot) -> list[str]:
+        service = snapshot.service(ref)
+        if service is None or service.owned is None:
+            return [f"{ref} should own a reserved IP created for it"]
+        if service.owned not in {state.ip for state in snapshot.ips}:
+            return [f"{service.owned} should be in the account"]
+        return ip_on(service.owned, droplet, droplets)(snapshot)
+
+    return check
+
+
+def gone(ref: str) -> Check:
+    """The Service no longer exists (its finalizer was removed after the cleanup)."""
+
+    def check(snapshot: Snapshot) -> list[str]:
+        return [f"{ref} should be gone"] if snapshot.service(ref) is not None else []
+
+    return check
+
+
+def only_ips(ips: Collection[str]) -> Check:
+    """The account holds exactly ``ips``: whatever was created for a Service was released."""
+
+    def check(snapshot: Snapshot) -> list[str]:
+        extra = sorted({state.ip for state in snapshot.ips} - set(ips))
+        return [f"{ip_list(tuple(extra))} should be released"] if extra else []
+
+    return check
+
+
 def external_ips(ref: str, expected: Callable[[Snapshot], tuple[str, ...]]) -> Check:
     """The Service's ``spec.externalIPs`` is exactly what ``expected`` says for the snapshot."""
 

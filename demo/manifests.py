@@ -16,6 +16,8 @@ from testbed.controlplane import ControlPlane
 
 REPO = Path(__file__).resolve().parents[1]
 FORWARDER_BASE = REPO / "deploy" / "base"
+RELAY_RBAC = REPO / "deploy" / "components" / "relay" / "rbac.yaml"
+"""Relay mode: the writes the forwarder makes for the function."""
 ANNOTATOR_RBAC = REPO / "deploy" / "annotator-pod-mode" / "rbac.yaml"
 
 
@@ -77,14 +79,14 @@ def read_forwarder_deploy(docs: list[dict[str, Any]]) -> ForwarderDeploy:
     for doc in docs:
         if doc.get("kind") == "ConfigMap" and doc["metadata"]["name"] in config_names:
             settings.update({str(k): str(v) for k, v in (doc.get("data") or {}).items()})
-    # The function's account is the one the base keeps a long-lived token Secret for.
+    # The function's account is the one the forwarder may mint tokens of (it holds none).
     function = [
-        Account(
-            str(d["metadata"].get("namespace", namespace)),
-            str(d["metadata"]["annotations"]["kubernetes.io/service-account.name"]),
-        )
+        Account(str(d["metadata"].get("namespace", namespace)), str(name))
         for d in docs
-        if d.get("kind") == "Secret" and d.get("type") == "kubernetes.io/service-account-token"
+        if d.get("kind") == "Role"
+        for rule in d.get("rules") or ()
+        if "serviceaccounts/token" in (rule.get("resources") or ())
+        for name in rule.get("resourceNames") or ()
     ]
     return ForwarderDeploy(account, settings, function[0] if len(function) == 1 else None)
 

@@ -44,6 +44,8 @@ class ServiceState:
     address: str | None
     """The reserved IP the Service asks for (its address annotation), if any."""
     external_ips: tuple[str, ...]
+    owned: str | None = None
+    """The reserved IP created for it (``address: auto``), if any."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class Snapshot:
 
     def claimant(self, ip: str) -> str | None:
         """The Service whose annotation asks for ``ip``."""
-        return next((s.ref for s in self.services if s.address == ip), None)
+        return next((s.ref for s in self.services if ip in (s.address, s.owned)), None)
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,15 @@ def diff(
     change can say how long the action took.
     """
     changes: list[Change] = []
-    for old, new in zip(before.ips, after.ips, strict=True):
+    previous = {state.ip: state for state in before.ips}
+    for new in after.ips:
+        old = previous.pop(new.ip, None)
+        if old is None:
+            changes.append(Change(Kind.ACTION, new.ip, "created in the account"))
+            old = IpState(new.ip, None, False)
         changes += _ip_changes(old, new, droplets, now - locked_since.get(new.ip, now))
+    for gone in previous:
+        changes.append(Change(Kind.ACTION, gone, "released: deleted from the account"))
     old_services = {s.ref: s for s in before.services}
     for service in after.services:
         old_ips = old_services[service.ref].external_ips if service.ref in old_services else ()

@@ -24,7 +24,10 @@ class Observer:
     def snapshot(self) -> Snapshot:
         state = self.do.snapshot()
         reserved = {r["ip"]: r for r in state["reserved_ips"]}
-        ips = tuple(self._ip(ip, reserved[ip]) for ip in self.ips)
+        # The demo's own IPs first, then any the function created (``address: auto``).
+        order = [ip for ip in self.ips if ip in reserved]
+        order += sorted(ip for ip in reserved if ip not in self.ips)
+        ips = tuple(self._ip(ip, reserved[ip]) for ip in order)
         firewall = next((f for f in state["firewalls"] if f["name"] == self.firewall_name), None)
         openings = frozenset(_openings(firewall)) if firewall else frozenset[Opening]()
         return Snapshot(ips, self._services(), openings)
@@ -52,10 +55,13 @@ class Observer:
             meta, spec = service.metadata, service.spec
             if meta is None or spec is None:
                 continue
-            address = (meta.annotations or {}).get(contract.ADDRESS)
+            annotations = meta.annotations or {}
             states.append(
                 ServiceState(
-                    f"{meta.namespace}/{meta.name}", address, tuple(spec.external_ips or ())
+                    f"{meta.namespace}/{meta.name}",
+                    annotations.get(contract.ADDRESS),
+                    tuple(spec.external_ips or ()),
+                    annotations.get(contract.OWNED_ADDRESS),
                 )
             )
         return tuple(states)

@@ -33,6 +33,9 @@ class Options:
     """Settings of the forwarder beyond its Deployment's, as a user would set them."""
     kubelet_renewal: float = 1.0
     """Seconds between a simulated kubelet's renewals of its node's Lease (real: ~10 s)."""
+    cluster_access: str = "callback"
+    """``relay``: the function is given no way to the apiserver; the forwarder sends the state
+    and makes the Kubernetes writes (``deploy/components/relay``'s rights)."""
 
     @property
     def deadline(self) -> float:
@@ -80,6 +83,12 @@ def parse(argv: Sequence[str]) -> Options:
         action="store_true",
         help="do not check DigitalOcean API calls against the OpenAPI spec",
     )
+    cli.add_argument(
+        "--cluster-access",
+        choices=("callback", "relay"),
+        default="callback",
+        help="relay: the function reaches no apiserver; the forwarder carries state and writes",
+    )
     args = cli.parse_args(argv)
     return Options(
         action_latency=args.action_latency,
@@ -89,6 +98,7 @@ def parse(argv: Sequence[str]) -> Options:
         keep=args.keep,
         check_contract=not args.no_contract_check,
         forwarder_env=(("NODE_LEASE_STALE_AFTER", LEASE_STALE_AFTER),),
+        cluster_access=args.cluster_access,
     )
 
 

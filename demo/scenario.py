@@ -1,4 +1,4 @@
-"""The story: six cluster changes, each with the state it must lead to.
+"""The story: eight cluster changes, each with the state it must lead to.
 
 Every change is made in the cluster only (as DOKS' controllers or a user would make it); the
 forwarder notices it and calls the function, which moves the IP, patches the Service and
@@ -16,10 +16,13 @@ from demo.conditions import (
     anchor_of,
     closed,
     external_ips,
+    gone,
     holder_anchor,
     ip_apart,
     ip_on,
+    only_ips,
     opened,
+    owns_ip_on,
 )
 from demo.model import Droplet, Opening, Snapshot, ip_list, name_of, port_list
 from demo.narrator import Narrator
@@ -31,10 +34,13 @@ from testbed.pods import NODE_LEASE_NAMESPACE
 
 TRAEFIK = "traefik"
 GITEA = "gitea-ssh"
+WHOAMI = "whoami"
 TRAEFIK_PORTS = (Port(80, name="web"), Port(443, name="websecure"), Port(443, "UDP", name="http3"))
 GITEA_PORTS = (Port(22, name="ssh"),)
+WHOAMI_PORTS = (Port(8000, name="http"),)
 WEB = frozenset({Opening(80, "tcp"), Opening(443, "tcp"), Opening(443, "udp")})
 SSH = frozenset({Opening(22, "tcp")})
+HTTP = frozenset({Opening(8000, "tcp")})
 CLUSTER = "blue"  # the colour of what the demo does in the cluster
 
 
@@ -54,7 +60,7 @@ class Step:
 
 def story(system: System, say: Narrator) -> list[Step]:
     a, b, c = system.droplets
-    ip1, ip2, _ = system.ips
+    ip1, ip2 = system.ips
     ns = system.namespace
     kube = system.kube
     droplets = system.by_id()
@@ -128,6 +134,7 @@ def story(system: System, say: Narrator) -> list[Step]:
         start_pod("gitea-2", a, GITEA)
 
     return [
+        *life_cycle(system, say),
         Step(
             title=f"Traefik asks for {ip1}",
             prepare=first_service,
@@ -196,5 +203,62 @@ def story(system: System, say: Narrator) -> list[Step]:
                 f" externalIPs {ip_list((b.anchor,))}"
             ),
             summary=lambda s: f"{a.node} loses power → {ip2} moved to {where(ip2, s)}",
+        ),
+    ]
+
+
+def life_cycle(system: System, say: Narrator) -> list[Step]:
+    """A Service gets an address it never named, and gives it back when it is deleted."""
+    _a, _b, c = system.droplets
+    ns = system.namespace
+    kube = system.kube
+    droplets = system.by_id()
+    whoami = f"{ns}/{WHOAMI}"
+
+    def cluster(text: str) -> None:
+        say.say("cluster", text, CLUSTER)
+
+    def where(ip: str, snapshot: Snapshot) -> str:
+        return name_of(snapshot.ip(ip).droplet_id, droplets)
+
+    def owned(snapshot: Snapshot) -> str:
+        """The IP created for whoami, and where it rests."""
+        service = snapshot.service(whoami)
+        ip = service.owned if service else None
+        return f"{ip} on {where(ip, snapshot)}" if ip else "no IP"
+
+    def auto_service() -> None:
+        kube.create_service(ns, WHOAMI, list(WHOAMI_PORTS))
+        cluster(f"service {whoami} created (8000/tcp), not annotated yet")
+        anchor = system.controllers.start_pod(ns, "whoami-1", c, WHOAMI)
+        cluster(f"pod whoami-1 on {c.node}: init container wrote anchor {anchor}; Ready")
+
+    def ask_for_auto() -> None:
+        kube.annotate_service(ns, WHOAMI, {contract.ADDRESS: "auto"})
+        cluster(f"annotated {whoami} {contract.ADDRESS}=auto")
+
+    def delete_auto_service() -> None:
+        kube.core.delete_namespaced_service(WHOAMI, ns)
+        cluster(f"service {whoami} deleted: it waits on its finalizer {contract.FINALIZER}")
+
+    return [
+        Step(
+            title="whoami asks for an address it never named (address: auto)",
+            prepare=auto_service,
+            act=ask_for_auto,
+            expect=all_of(owns_ip_on(whoami, c, droplets), opened(HTTP)),
+            outcome=lambda s: f"created for it: {owned(s)}; firewall opens {port_list(HTTP)}",
+            summary=lambda s: f"whoami asks for auto → created: {owned(s)}",
+        ),
+        Step(
+            title="whoami is deleted",
+            prepare=lambda: None,
+            act=delete_auto_service,
+            expect=all_of(gone(whoami), only_ips(system.ips), closed(HTTP)),
+            outcome=lambda _s: (
+                f"the IP created for it was released (deleted from the account);"
+                f" firewall closed {port_list(HTTP)}; the Service is gone"
+            ),
+            summary=lambda _s: "whoami deleted → its IP released, nothing left",
         ),
     ]

@@ -52,10 +52,11 @@ class Watch:
             self.last, snapshot, self.droplets, now=now, locked_since=self._locked_since
         ):
             self.narrator.change(change)
-        for old, state in zip(self.last.ips, snapshot.ips, strict=True):
+        before = {state.ip: state.droplet_id for state in self.last.ips}
+        for state in snapshot.ips:
             if not state.locked:
                 self._locked_since.pop(state.ip, None)
-            if state.droplet_id is not None and state.droplet_id != old.droplet_id:
+            if state.droplet_id is not None and state.droplet_id != before.get(state.ip):
                 self.landed_at[state.ip] = time.monotonic()
         self.last = snapshot
         self._read_logs()

@@ -8,6 +8,7 @@ import subprocess
 import uuid
 from dataclasses import dataclass, field
 
+from floating_ip_common import contract
 from testbed.controlplane import REPO, ControlPlane
 from testbed.do_imitation.server import DoImitation
 from testbed.kube import DOKS_REGION, KubeBed
@@ -69,13 +70,13 @@ class DoksWorld:
         for droplet in self.droplets.values():
             self.kube.delete_node(droplet.node)
 
-    def function_env(self, token: str, **overrides: str) -> dict[str, str]:
+    def function_env(self, **overrides: str) -> dict[str, str]:
+        """The function's ``.env``: no cluster credential (each call brings its token)."""
         env = {
             "DIGITALOCEAN_TOKEN": self.do.token,
             "DIGITALOCEAN_API_URL": self.do.url,
             "CLUSTER_ID": self.cluster_id,
             "KUBE_API_URL": self.control_plane.url,
-            "KUBE_TOKEN": token,
             "KUBE_CA_DATA": self.control_plane.ca.ca_data,
             "WEB_SECRET": WEB_SECRET,
             "REQUESTS_CA_BUNDLE": str(self.do.ca_file),
@@ -87,7 +88,8 @@ class DoksWorld:
 def function_token(control_plane: ControlPlane, kube: KubeBed) -> str:
     """A token for the function's ServiceAccount with exactly the shipped RBAC
     (``deploy/base/rbac/function.yaml``), so every function test also
-    proves that RBAC is enough."""
+    proves that RBAC is enough; as short-lived as the one the forwarder mints and sends with
+    each event."""
     subprocess.run(
         [
             control_plane.kubectl,
@@ -106,4 +108,4 @@ def function_token(control_plane: ControlPlane, kube: KubeBed) -> str:
         capture_output=True,
         text=True,
     )
-    return kube.mint_token(FUNCTION_NAMESPACE, FUNCTION_ACCOUNT)
+    return kube.mint_token(FUNCTION_NAMESPACE, FUNCTION_ACCOUNT, contract.KUBE_TOKEN_SECONDS)

@@ -5,19 +5,23 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from floating_ip.handler import Request, Response, handle
 from floating_ip_common import contract
 from testbed.doks import WEB_SECRET, DoksWorld
 from testbed.kube import KubeBed, Port
+from testbed.relay_courier import RelayCourier
 
 TRAEFIK_PORTS = [Port(80), Port(443), Port(443, "UDP", name="http3")]
 WRITES = ("POST", "PUT", "DELETE", "PATCH")
 
 
-def binary_event(kind: str, subject: str | None = None) -> tuple[dict[str, str], bytes]:
+def binary_event(
+    kind: str, subject: str | None = None, *, kube_token: str | None = None
+) -> tuple[dict[str, str], bytes]:
+    """An event as the forwarder sends it; with ``kube_token``, the function's token too."""
     headers = {
         "ce-specversion": "1.0",
         "ce-id": str(uuid.uuid4()),
@@ -28,11 +32,13 @@ def binary_event(kind: str, subject: str | None = None) -> tuple[dict[str, str],
     }
     if subject:
         headers["ce-subject"] = subject
+    if kube_token:
+        headers[contract.KUBE_TOKEN_HEADER] = kube_token
     return headers, b"{}"
 
 
-def resync() -> tuple[dict[str, str], bytes]:
-    return binary_event(contract.EVENT_RESYNC)
+def resync(kube_token: str | None = None) -> tuple[dict[str, str], bytes]:
+    return binary_event(contract.EVENT_RESYNC, kube_token=kube_token)
 
 
 def serve_traefik(world: DoksWorld, namespace: str, ip: str, node: str) -> None:
@@ -61,6 +67,10 @@ def event_reasons(kube: KubeBed, namespace: str) -> list[tuple[str, str]]:
 class FunctionRunner:
     world: DoksWorld
     env: dict[str, str]
+    kube_token: str = field(repr=False)
+    """Sent with every event, as the forwarder sends the token it minted."""
+    courier: RelayCourier | None = None
+    """Relay mode: carries the state to the function and its writes to the cluster."""
 
     def run(
         self,
@@ -70,7 +80,14 @@ class FunctionRunner:
         env: Mapping[str, str] | None = None,
     ) -> Response:
         headers, body = event or resync()
-        return handle(Request("POST", headers, body, remaining_ms), env or self.env)
+        settings = env or self.env
+
+        def call(sent: dict[str, str], payload: bytes) -> Response:
+            return handle(Request("POST", sent, payload, remaining_ms), settings)
+
+        if self.courier is not None:
+            return self.courier.deliver(call, headers, body)
+        return call({contract.KUBE_TOKEN_HEADER: self.kube_token, **headers}, body)
 
     def ok(self, **kwargs: Any) -> dict[str, Any]:
         response = self.run(**kwargs)

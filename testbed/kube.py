@@ -59,11 +59,17 @@ class KubeBed:
         return name
 
     def delete_services(self, namespace: str) -> None:
-        """Best effort (a test may have left the apiserver stopped): the namespace's Services."""
+        """Best effort (a test may have left the apiserver stopped): the namespace's Services,
+        gone at once: their finalizers are dropped first (no function cleans up after a test)."""
         with contextlib.suppress(ApiException, urllib3.exceptions.HTTPError):
             for service in self.core.list_namespaced_service(namespace).items:
                 with contextlib.suppress(ApiException):
-                    self.core.delete_namespaced_service(service.metadata.name, namespace)
+                    name = service.metadata.name
+                    if service.metadata.finalizers:
+                        self.core.patch_namespaced_service(
+                            name, namespace, {"metadata": {"finalizers": None}}
+                        )
+                    self.core.delete_namespaced_service(name, namespace)
 
     def create_service_account(self, namespace: str, name: str) -> None:
         self.core.create_namespaced_service_account(
@@ -173,6 +179,25 @@ class KubeBed:
 
     def annotate_node(self, name: str, annotations: Mapping[str, str | None]) -> None:
         self.core.patch_node(name, {"metadata": {"annotations": dict(annotations)}})
+
+    def set_kubelet_version(self, name: str, version: str) -> None:
+        """What the kubelet reports in ``status.nodeInfo`` (a new node pool's is newer)."""
+        info = {
+            "machineID": name,
+            "systemUUID": name,
+            "bootID": name,
+            "kernelVersion": "6.1.0",
+            "osImage": "Debian GNU/Linux 12 (bookworm)",
+            "containerRuntimeVersion": "containerd://1.7.0",
+            "kubeletVersion": version,
+            "kubeProxyVersion": version,
+            "operatingSystem": "linux",
+            "architecture": "amd64",
+        }
+        self.core.patch_node_status(name, {"status": {"nodeInfo": info}})
+
+    def label_node(self, name: str, labels: Mapping[str, str | None]) -> None:
+        self.core.patch_node(name, {"metadata": {"labels": dict(labels)}})
 
     def delete_node(self, name: str) -> None:
         self.core.delete_node(name)

@@ -153,7 +153,6 @@ FUNCTION_REQUIRED_ENV = {
     "DIGITALOCEAN_TOKEN": "dop_v1_example",
     "CLUSTER_ID": "0f1e2d3c-4b5a-4697-8877-665544332211",
     "KUBE_API_URL": "https://kube.example",
-    "KUBE_TOKEN": "a-token",
     "WEB_SECRET": "a-secret-of-at-least-16-chars",
 }
 """A value for each variable the function requires: with only these, every other setting

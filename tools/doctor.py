@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The doctor: checks a live doks-floating-ip setup and prints one line per check, with the
-fix for each failure. Read-only: it reads the cluster, reads DigitalOcean, calls the
-function once without the secret and once asking for a dry-run resync, and proves
+fix for each failure. Read-only: it reads the cluster, reads DigitalOcean, asks the authorizer
+whether the forwarder may mint the function's short-lived token, calls the function without
+the secret, with it but without a token, and with a 10-minute token (minted as the forwarder
+does) asking for a dry-run resync, and proves
 externalIPs with a server-side dry run (or, in LoadBalancer-class mode, asks the authorizer
 whether it may patch services/status). Exit status 1 when any check fails.
 
@@ -43,10 +45,12 @@ FORWARDER = "event-forwarder"
 FUNCTION_ACCOUNT = "floating-ip-function"
 TIMEOUT = 30.0
 FIREWALL_FIX = (
-    "check KUBE_API_URL, KUBE_CA_DATA and KUBE_TOKEN in the function's .env "
+    "check KUBE_API_URL and KUBE_CA_DATA in the function's .env "
     "(deploy/function-env.sh prints them); if the cluster's control-plane firewall is on, "
     "allow all sources: DigitalOcean Functions have no fixed egress IPs"
 )
+MINTED_LIFETIME = "10m"
+"""What the forwarder mints for each call: the shortest lifetime the TokenRequest API allows."""
 TOKEN_CALLS = (
     # (scope, path, what the function needs it for); {cluster} is the cluster id
     ("reserved_ip:read", "/v2/reserved_ips?per_page=1", "to find and assign reserved IPs"),
@@ -133,9 +137,13 @@ class Setup:
     namespace: str
     function_url: str = ""
     cluster_id: str = ""
-    web_secret: str = ""
+    web_secret: str = field(default="", repr=False)
     services: list[dict[str, Any]] = field(default_factory=list)
     """Services annotated with a reserved IP."""
+    kube_token: str = field(default="", repr=False)
+    """A 10-minute token of the function's ServiceAccount, as the forwarder sends one."""
+    cluster_access: str = "callback"
+    """The forwarder's ``CLUSTER_ACCESS``: ``relay`` means the function never calls back."""
 
 
 def read_setup(kube: Kubectl, namespace: str, web_secret: str) -> tuple[Setup, Result]:
@@ -151,6 +159,7 @@ def read_setup(kube: Kubectl, namespace: str, web_secret: str) -> tuple[Setup, R
                 data = kube.get("configmap", name, "-n", namespace).get("data", {})
                 setup.function_url = data.get("FUNCTION_URL", "")
                 setup.cluster_id = data.get("CLUSTER_ID", "")
+                setup.cluster_access = data.get("CLUSTER_ACCESS", "") or "callback"
         setup.web_secret = web_secret or _web_secret(kube, namespace, container)
         items = kube.get("services", "--all-namespaces")["items"]
     except Unavailable as error:
@@ -364,6 +373,28 @@ def check_annotator(kube: Kubectl, setup: Setup) -> list[Result]:
     return results
 
 
+def check_datapath(kube: Kubectl, setup: Setup) -> list[Result]:
+    """Which proxy serves the anchor and the reserved IP on the nodes: kube-proxy is what the
+    project's data-path tests prove (docs/proven.md); Cilium's replacement is not proven."""
+    daemonsets = {
+        d["metadata"]["name"] for d in kube.get("daemonsets", "-n", "kube-system")["items"]
+    }
+    if "kube-proxy" in daemonsets:
+        return [Result("datapath", True, "kube-proxy (the proxy the project's tests prove)")]
+    if not any(name.startswith("cilium") for name in daemonsets):
+        fix = "find what proxies Services on the nodes; the anchor must be served by it"
+        return [Result("datapath", False, "neither kube-proxy nor Cilium in kube-system", fix)]
+    done = kube.run("get", "configmap", "cilium-config", "-n", "kube-system", "-o", "json")
+    config = json.loads(done.stdout).get("data", {}) if done.returncode == 0 else {}
+    mode = config.get("kube-proxy-replacement", "unknown")
+    detail = (
+        f"Cilium, kube-proxy-replacement {mode}: not proven by the project's tests; check that "
+        "`kubectl -n kube-system exec ds/cilium -- cilium-dbg service list` lists the anchor and "
+        "the reserved IP on the Service's ports and that the pod sees the client's address"
+    )
+    return [Result("datapath", True, detail)]
+
+
 def check_forwarder(
     kube: Kubectl, setup: Setup, now: Callable[[], float] = time.time
 ) -> list[Result]:
@@ -426,13 +457,77 @@ def _event(cluster_id: str) -> dict[str, str]:
     }
 
 
-def _post(url: str, headers: dict[str, str]) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=b"{}", headers=headers, method="POST")  # noqa: S310
+EMPTY_STATE: dict[str, Any] = {
+    "services": [],
+    "endpointslices": [],
+    "pods": [],
+    "nodes": [],
+    "suspicions": {},
+}
+"""Relay mode's dry run: no Kubernetes objects, so only DigitalOcean is read."""
+
+
+def _post(url: str, headers: dict[str, str], body: bytes = b"{}") -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
     return _call(request)
 
 
+def check_function_token(kube: Kubectl, setup: Setup) -> list[Result]:
+    """The forwarder may mint the function's token (its only cluster credential), and a token
+    like the one it sends can be had for the calls below. In relay mode: the forwarder may
+    make the writes the function answers with."""
+    forwarder = f"system:serviceaccount:{setup.namespace}:{FORWARDER}"
+    where = ("-n", setup.namespace)
+    if setup.cluster_access == "relay":
+        return _check_relay_rights(kube, forwarder)
+    done = kube.run(
+        *("auth", "can-i", "create", f"serviceaccounts/{FUNCTION_ACCOUNT}", "--subresource=token"),
+        *(*where, f"--as={forwarder}"),
+    )
+    name = "forwarder mints the function's token"
+    if done.returncode == 0:
+        results = [Result(name, True, f"may create serviceaccounts/token for {FUNCTION_ACCOUNT}")]
+    elif "impersonate" in done.stderr:
+        fix = "run the doctor as a cluster admin: it asks as the forwarder's ServiceAccount"
+        results = [Result(name, False, done.stderr.strip()[-200:], fix)]
+    else:
+        fix = (
+            f"grant {FORWARDER} create on serviceaccounts/token for {FUNCTION_ACCOUNT} "
+            "(deploy/base/rbac/event-forwarder.yaml, Role event-forwarder-function-token)"
+        )
+        results = [Result(name, False, "not allowed: events would go without a token", fix)]
+    minted = kube.run("create", "token", FUNCTION_ACCOUNT, *where, f"--duration={MINTED_LIFETIME}")
+    if minted.returncode == 0 and minted.stdout.strip():
+        setup.kube_token = minted.stdout.strip()
+    else:
+        fix = f"the ServiceAccount {setup.namespace}/{FUNCTION_ACCOUNT} must exist (the install)"
+        error = (minted.stderr.strip().splitlines() or ["no token"])[-1][:200]
+        results.append(Result("function's ServiceAccount", False, error, fix))
+    return results
+
+
+def _check_relay_rights(kube: Kubectl, forwarder: str) -> list[Result]:
+    results = []
+    for verb, resource in (
+        ("patch", "services"),
+        ("patch", "services/status"),
+        ("create", "events"),
+    ):
+        name, _, sub = resource.partition("/")
+        extra = (f"--subresource={sub}",) if sub else ()
+        done = kube.run("auth", "can-i", verb, name, *extra, "-A", f"--as={forwarder}")
+        check = f"relay: forwarder may {verb} {resource}"
+        if done.returncode == 0:
+            results.append(Result(check, True, "allowed"))
+        else:
+            fix = "add the component deploy/components/relay (Helm: clusterAccess=relay)"
+            results.append(Result(check, False, "not allowed", fix))
+    return results
+
+
 def check_function(setup: Setup) -> list[Result]:
-    """Without the secret the function answers 401; with it, a dry-run resync shows that it
+    """Without the secret the function answers 401; with it but without the forwarder's token,
+    401 naming the token (no standing credential); with both, a dry-run resync shows that it
     reached the Kubernetes API and DigitalOcean."""
     url = setup.function_url
     get_url = "doctl serverless functions get floating-ip/reconcile --url"
@@ -447,12 +542,31 @@ def check_function(setup: Setup) -> list[Result]:
     else:
         fix = "deploy it with web: raw and webSecure: ${WEB_SECRET} (project.yml)"
         results = [Result("function secret", False, f"{status} without the secret", fix)]
+    signed = {**_event(setup.cluster_id), contract.AUTH_HEADER: setup.web_secret}
+    if setup.cluster_access == "relay":
+        return results + _check_relayed_function(url, signed)
+    status, body = _post(url, signed)
+    said = str(body.get("error") or "")
+    name = "function wants the forwarder's token"
+    if status == 401 and contract.KUBE_TOKEN_HEADER in said:
+        results.append(Result(name, True, "401 without a token: it holds no cluster credential"))
+    elif status == 401:
+        pass  # the secret itself is wrong: said below
+    else:
+        fix = (
+            "deploy this version of the function (project.yml has no KUBE_TOKEN), remove "
+            "KUBE_TOKEN from its .env and delete the Secret floating-ip-function-token"
+        )
+        results.append(Result(name, False, f"{status} without a token", fix))
     name = "function reaches the APIs"
-    status, body = _post(url, {**_event(setup.cluster_id), contract.AUTH_HEADER: setup.web_secret})
+    status, body = _post(url, {**signed, contract.KUBE_TOKEN_HEADER: setup.kube_token})
     if status == 200:
         seen = body.get("observed", {})
         counts = f"{seen.get('nodes')} node(s), {seen.get('reserved_ips')} reserved IP(s)"
         results.append(Result(name, True, f"a dry-run resync saw {counts}"))
+    elif status == 401 and contract.KUBE_TOKEN_HEADER in str(body.get("error")):
+        fix = f"no token of {FUNCTION_ACCOUNT} could be minted: see the checks above"
+        results.append(Result(name, False, "401: the token was refused or missing", fix))
     elif status == 401:
         fix = "the function's WEB_SECRET and the forwarder's Secret must be the same"
         results.append(Result(name, False, "401 with the forwarder's secret", fix))
@@ -469,6 +583,39 @@ def check_function(setup: Setup) -> list[Result]:
     return results
 
 
+def _check_relayed_function(url: str, signed: dict[str, str]) -> list[Result]:
+    """Relay mode: the function wants the state with each event (it never calls the cluster),
+    and a dry-run resync with an empty state reaches DigitalOcean."""
+    results = []
+    status, body = _post(url, signed)
+    said = str(body.get("error") or "")
+    name = "function is in relay mode"
+    if status == 400 and "no cluster state" in said:
+        results.append(Result(name, True, "400 without the state: it never calls the cluster"))
+    elif status == 401:
+        fix = (
+            "set CLUSTER_ACCESS=relay in the function's .env (it asks for a token: callback)"
+            if contract.KUBE_TOKEN_HEADER in said
+            else "the function's WEB_SECRET and the forwarder's Secret must be the same"
+        )
+        results.append(Result(name, False, f"401: {said[:120]}", fix))
+    else:
+        fix = "set CLUSTER_ACCESS=relay in the function's .env and deploy it again"
+        results.append(Result(name, False, f"{status} without the state", fix))
+    data = json.dumps({"state": EMPTY_STATE}).encode()
+    status, body = _post(url, signed, data)
+    name = "function reaches DigitalOcean"
+    if status == 200:
+        seen = body.get("observed", {})
+        results.append(
+            Result(name, True, f"a dry-run resync saw {seen.get('reserved_ips')} reserved IP(s)")
+        )
+    else:
+        error = str(body.get("error") or body.get("errors") or body)[:300]
+        results.append(Result(name, False, f"{status}: {error}", "read the error; see its .env"))
+    return results
+
+
 # --- the command -------------------------------------------------------------------------------
 
 
@@ -480,7 +627,13 @@ def diagnose(
     if not install.ok:
         return [install]
     results = [install, *check_token(do, setup.cluster_id), *check_ips(do, setup)]
-    for check in (check_external_ips, check_annotator, check_forwarder):
+    for check in (
+        check_external_ips,
+        check_annotator,
+        check_datapath,
+        check_forwarder,
+        check_function_token,
+    ):
         try:
             results += check(kube, setup)
         except Unavailable as error:

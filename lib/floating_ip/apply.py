@@ -1,22 +1,34 @@
 """Apply: carry out a ``Plan`` in its order, make-before-break, and record what happened.
 
-1. the firewall; 2. Service patches that add the new holder's anchor IP (to
-``spec.externalIPs``, or to ``status.loadBalancer.ingress`` through ``services/status``);
+0. the cleanup finalizer on every opted-in Service that lacks it (an IP of a Service whose
+finalizer could not be added is not moved or created), then the reserved IPs created for
+``address: auto`` Services (``core/allocation.py``); 1. the firewall; 2. Service patches
+that add the new holder's anchor IP (to ``spec.externalIPs``, or to ``status.loadBalancer.ingress``
+through ``services/status``);
 3. the reserved-IP assignments (none when a patch of step 2 failed: the IPs stay on their
 droplets): every one is started, then all are waited for together until their actions end,
 so when several IPs move at once (their holders gone together) the last one moves one action
 time after the change, not one action time per IP before it; 4. patches that drop old
 anchors and write status (skipped when their assignment did not complete: the old anchor
-then stays); 5. Events; 6. unclaimed IPs released (when the user opted in). Dry run records
-every write it would make and makes none.
+then stays); 5. Events; 6. unclaimed IPs released (when the user opted in), and the IPs the
+function created that no Service asks for any more unassigned and deleted; 7. the finalizer
+removed from deleted and opted-out Services, only when every cloud write of the run
+succeeded (else a ``CleanupFailed`` Warning on each: their cleanup is retried while they
+exist). Dry run records every write it would make and makes none.
 
 A change decided but not made (an action DigitalOcean reports ``errored``, one still running
 at the deadline, a write refused) is recorded as failed: it leaves a Warning Event
 (``ChangeFailed``) on the Services it concerns, and the answer asks the sender to retry.
+
+In relay mode the Kubernetes writes are collected for the caller to make (the adapter
+``defers_writes``): a run that must add new anchors stops after step 2 and asks to be called
+again once they are in place; that next run moves the IPs and drops the old anchors.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,9 +37,11 @@ from functools import partial
 from typing import Any
 
 from floating_ip import translate
-from floating_ip.adapters.digitalocean import DigitalOcean
-from floating_ip.adapters.kubernetes import Kubernetes
+from floating_ip.adapters.digitalocean import DigitalOcean, NotFound
+from floating_ip.adapters.kubernetes import KubernetesApi
+from floating_ip.core import allocation as ownership
 from floating_ip.core.model import (
+    Allocation,
     Assignment,
     Event,
     EventType,
@@ -36,12 +50,14 @@ from floating_ip.core.model import (
     ObjectRef,
     Plan,
     Reason,
+    Release,
     ServicePatch,
     Unclaimed,
 )
 from floating_ip.deadline import Deadline
 from floating_ip.errors import PermanentError, TransientError
 from floating_ip.retry import with_retries
+from floating_ip_common import contract
 
 ACTION_POLL_FAST = 0.15
 ACTION_POLL_FAST_FOR = 3.0
@@ -76,6 +92,13 @@ class Applied:
     """Assignments still in progress when the deadline came: the sender should retry."""
     failures: list[Failure] = field(default_factory=list)
     """Changes decided but not made, each with the Services its Warning goes to."""
+    follow_up: bool = False
+    """A reserved IP was created (or its creation refused): the next run places it (or
+    announces the refusal), so the sender should come back soon."""
+    again: bool = False
+    """Relay mode: Kubernetes writes that must be in place first (new anchors, the cleanup
+    finalizer, an allocation marker) are made by the caller; the cloud writes that depend on
+    them happen when it calls again (make-before-break across two calls)."""
 
 
 @dataclass
@@ -114,7 +137,7 @@ class Failure:
 
 class Applier:
     def __init__(
-        self, kube: Kubernetes, do: DigitalOcean, deadline: Deadline, *, dry_run: bool
+        self, kube: KubernetesApi, do: DigitalOcean, deadline: Deadline, *, dry_run: bool
     ) -> None:
         self.kube = kube
         self.do = do
@@ -122,20 +145,36 @@ class Applier:
         self.dry_run = dry_run
         self.result = Applied()
         self._versions: dict[str, str] = {}
+        self._cloud_errors: list[str] = []
+        """Cloud writes that failed this run: a leaving Service keeps its finalizer."""
         self._services: tuple[tuple[str | None, ObjectRef, str], ...] = ()
 
     def apply(self, plan: Plan) -> Applied:
         """The plan's steps, in make-before-break order (see the module's docstring)."""
         self._services = tuple((r.address, r.service, r.uid) for r in plan.reports)
+        failed = self._add_finalizers(plan.finalizers_added)
+        written_later = self._written_by_the_caller(plan.finalizers_added)
+        self._allocate(plan.allocations, failed, written_later)
+        unfinalized = failed | written_later
+        assignments = [a for a in plan.assignments if not self._concerns(a.ip, unfinalized)]
+        self._hold_ips(
+            [a for a in plan.assignments if self._concerns(a.ip, failed)],
+            "the cleanup finalizer could not be added to its Service first",
+        )
         self._keep_firewall(plan.firewall)
         if self._add_new_anchors(plan.before_assign):
-            self._move_ips(plan.assignments)
+            if self._deferring() and plan.before_assign and assignments:
+                self.result.again = True
+            else:
+                self._move_ips(assignments)
         else:
-            self._hold_ips(plan.assignments)
+            self._hold_ips(assignments, "a new anchor IP could not be added first")
         self._drop_old_anchors(plan.after_assign)
         self._send_events(plan.events)
         self._release(plan.unassignments)
+        self._give_back(plan.releases)
         self._warn_of_failures()
+        self._remove_finalizers(plan.finalizers_removed)
         return self.result
 
     # --- the steps ----------------------------------------------------------------------------
@@ -157,14 +196,145 @@ class Applier:
         for move in moves:
             self._settle(move)
 
-    def _hold_ips(self, assignments: Sequence[Assignment]) -> None:
-        """A new holder without its anchor in ``spec.externalIPs`` would drop the traffic:
-        the IPs stay where they are (and so do the old anchors) until a later run."""
+    def _hold_ips(self, assignments: Sequence[Assignment], because: str) -> None:
+        """A new holder without its anchor in ``spec.externalIPs`` would drop the traffic, and
+        a Service without the finalizer could be deleted without its cleanup: the IPs stay
+        where they are (and so do the old anchors) until a later run."""
         for assignment in assignments:
             self.result.errors.append(
                 f"assign {assignment.ip} to droplet {assignment.droplet_id}: not started, "
-                "because a new anchor IP could not be added first"
+                f"because {because}"
             )
+
+    def _add_finalizers(self, patches: Sequence[ServicePatch]) -> frozenset[ObjectRef]:
+        """The finalizer first; the Services it could not be added to."""
+        return frozenset(patch.service for patch in patches if not self._patch(patch))
+
+    def _deferring(self) -> bool:
+        """Relay mode: the caller makes this run's Kubernetes writes after the answer."""
+        return self.kube.defers_writes and not self.dry_run
+
+    def _written_by_the_caller(self, patches: Sequence[ServicePatch]) -> frozenset[ObjectRef]:
+        """Relay mode: the Services whose finalizer the caller adds after this answer; nothing
+        of theirs reaches DigitalOcean before it is in place (the next call goes on)."""
+        if not self._deferring() or not patches:
+            return frozenset()
+        self.result.again = True
+        return frozenset(patch.service for patch in patches)
+
+    def _allocate(
+        self,
+        allocations: Sequence[Allocation],
+        unfinalized: frozenset[ObjectRef],
+        written_later: frozenset[ObjectRef],
+    ) -> None:
+        """Each new reserved IP: the marker first, then ONE create call (a repeat after a lost
+        answer could create a second IP: the next run adopts the first instead), then the
+        record, then its assignment waited for."""
+        for allocation in allocations:
+            if allocation.service in written_later:
+                continue
+            if allocation.service in unfinalized:
+                self.result.errors.append(
+                    f"create a reserved IP for Service {allocation.service}: not started, "
+                    "because the cleanup finalizer could not be added to it first"
+                )
+                continue
+            self._create_for(allocation)
+
+    def _create_for(self, allocation: Allocation) -> None:
+        ref, uid, droplet = allocation.service, allocation.uid, allocation.droplet_id
+        marker = ServicePatch(
+            ref,
+            uid,
+            allocation.resource_version,
+            annotations=((contract.ALLOCATION, ownership.in_flight(droplet)),),
+        )
+        if not self._patch(marker):
+            return
+        if self._deferring() and not allocation.marked:
+            # Relay mode: the marker must be on the Service before the create call.
+            self.result.again = True
+            return
+        record: JSON = {"kind": "create_reserved_ip", "service": str(ref), "droplet_id": droplet}
+        if self._record(record):
+            return
+        self.result.follow_up = True
+        try:
+            created, action_id = self.do.create_reserved_ip(droplet)
+        except TransientError as error:
+            # Perhaps created all the same: the marker lets the next run find it.
+            self._fail(record, error)
+            return
+        except PermanentError as error:
+            record["error"] = str(error)
+            answer = ((contract.ALLOCATION, ownership.refused(str(error))),)
+            self._patch(ServicePatch(ref, uid, annotations=answer))
+            return
+        ip = str(created["ip"])
+        record["ip"] = ip
+        # The marker stays until the IP is seen assigned (core/allocation.py).
+        owned = ((contract.OWNED_ADDRESS, ip),)
+        if not self._patch(ServicePatch(ref, uid, annotations=owned)):
+            return  # the marker stays: the next run adopts the IP on the droplet
+        where = f"node {allocation.node_name} (droplet {droplet})"
+        message = f"Reserved IP {ip} created for this Service on {where}"
+        self._event(Event(ref, uid, EventType.NORMAL, Reason.IP_CREATED, message))
+        if action_id is not None:
+            with contextlib.suppress(TransientError, PermanentError):
+                record["status"] = self._wait(action_id, "in-progress", ip)
+
+    def _give_back(self, releases: Sequence[Release]) -> None:
+        """Owned IPs no Service asks for: unassigned, deleted, then forgotten; a failure
+        keeps the record (and a deleted Service's finalizer) for the next run."""
+        for release in releases:
+            record: JSON = {"kind": "release_reserved_ip", "service": str(release.service)}
+            record["ip"] = release.ip
+            if release.delete and self._record(record):
+                continue
+            if release.delete and not self._delete_owned(release, record):
+                self._cloud_errors.append(f"release {release.ip}: {record.get('error')}")
+                continue
+            if release.unassign_from is not None:
+                self.result.follow_up = True  # its droplet is free now for another IP
+            if release.forget is not None:
+                self._patch(release.forget)
+            if release.delete and release.forget is not None:
+                message = f"Reserved IP {release.ip} released (unassigned and deleted)"
+                self._event(
+                    Event(
+                        release.service, release.uid, EventType.NORMAL, Reason.IP_RELEASED, message
+                    )
+                )
+
+    def _delete_owned(self, release: Release, record: JSON) -> bool:
+        ip = release.ip
+        try:
+            if release.unassign_from is not None:
+                action = self._retry(f"unassign {ip}", lambda: self.do.unassign(ip))
+                status = self._wait(int(action["id"]), action.get("status", ""), ip)
+                if status != "completed":
+                    raise PermanentError(f"unassign {ip}: action {status}")
+            # NotFound: a repeated DELETE whose first answer was lost; gone all the same.
+            with contextlib.suppress(NotFound):
+                self._retry(f"delete {ip}", lambda: self.do.delete_reserved_ip(ip))
+        except (PermanentError, TransientError) as error:
+            self._fail(record, error)
+            return False
+        record["status"] = "deleted"
+        return True
+
+    def _concerns(self, ip: str, services: frozenset[ObjectRef]) -> bool:
+        return any(ref in services for ref, _ in self._sharing(ip))
+
+    def _remove_finalizers(self, patches: Sequence[ServicePatch]) -> None:
+        """A Service's finalizer goes only once its cleanup is done: every cloud write of
+        this run (the firewall without its ports, releases) succeeded."""
+        for patch in patches:
+            if self._cloud_errors:
+                self._event(cleanup_failed(patch, self._cloud_errors))
+            else:
+                self._patch(patch)
 
     def _drop_old_anchors(self, patches: Sequence[ServicePatch]) -> None:
         """An old anchor leaves only once its IP's assignment completed."""
@@ -206,6 +376,7 @@ class Applier:
                 self._retry("delete firewall", lambda: self.do.delete_firewall(firewall_id))
         except PermanentError as error:
             self._fail(record, error)
+            self._cloud_errors.append(f"{change.action} the firewall: {error}")
             everyone = tuple((ref, uid) for _, ref, uid in self._services)
             self._failed(f"{change.action} the firewall", error, everyone)
 
@@ -215,7 +386,7 @@ class Applier:
         metadata and spec through the Service: two calls at most."""
         key = str(patch.service)
         # A Service patched twice in one run carries the version its last patch returned.
-        version = patch.resource_version or self._versions.get(key, "")
+        version = self._versions.get(key) or patch.resource_version
         if patch.ingress is not None:
             ingress = translate.ingress_json(patch.ingress)
             record: JSON = {"kind": "service_status", "service": key, "ingress": ingress}
@@ -223,8 +394,10 @@ class Applier:
             if not self._write(patch, record, body, self.kube.patch_service_status):
                 return False
             version = self._versions.get(key, version)
-        if patch.annotations or patch.external_ips is not None:
+        if patch.annotations or patch.external_ips is not None or patch.finalizers is not None:
             record = {"kind": "service", "service": key}
+            if patch.finalizers is not None:
+                record["finalizers"] = list(patch.finalizers)
             if patch.external_ips is not None:
                 record["externalIPs"] = list(patch.external_ips)
             if patch.annotations:
@@ -351,10 +524,12 @@ class Applier:
             status = self._wait(int(action["id"]), action.get("status", ""), ip)
         except PermanentError as error:
             self._fail(record, error)
+            self._cloud_errors.append(f"unassign {ip}: {error}")
             return
         record["status"] = status
         if status != "completed":
             self.result.errors.append(f"unassign {ip}: action {status}")
+            self._cloud_errors.append(f"unassign {ip}: action {status}")
 
     def _wait(self, action_id: int, status: str, ip: str) -> str:
         delays = action_poll_delays()
@@ -425,9 +600,26 @@ def _patch_body(patch: ServicePatch, resource_version: str) -> JSON:
         body["metadata"]["resourceVersion"] = resource_version
     if patch.annotations:
         body["metadata"]["annotations"] = dict(patch.annotations)
+    if patch.finalizers is not None:
+        body["metadata"]["finalizers"] = list(patch.finalizers)
     if patch.external_ips is not None:
         body["spec"] = {"externalIPs": list(patch.external_ips)}
     return body
+
+
+def cleanup_failed(patch: ServicePatch, errors: Sequence[str]) -> Event:
+    """The Warning on a leaving Service whose cleanup failed; it says how to give it up."""
+    remaining = list(patch.finalizers or ()) or None
+    body = json.dumps({"metadata": {"finalizers": remaining}}, separators=(",", ":"))
+    message = (
+        f"Cleanup not finished, retried at every run; the finalizer {contract.FINALIZER} "
+        f"keeps the Service until then (to give up: kubectl patch service "
+        f"{patch.service.name} -n {patch.service.namespace} --type=merge -p '{body}'). "
+        f"Failed: {'; '.join(errors)}"
+    )
+    if len(message) > MAX_MESSAGE:
+        message = message[: MAX_MESSAGE - 1] + "…"
+    return Event(patch.service, patch.uid, EventType.WARNING, Reason.CLEANUP_FAILED, message)
 
 
 def _status_body(ingress: list[JSON], resource_version: str) -> JSON:

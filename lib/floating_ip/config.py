@@ -20,17 +20,19 @@ SETTINGS = (
     "DIGITALOCEAN_API_URL",
     "CLUSTER_ID",
     "KUBE_API_URL",
-    "KUBE_TOKEN",
     "KUBE_CA_DATA",
     "WEB_SECRET",
     "DRY_RUN",
     "NAMESPACES",
     "UNASSIGN_UNCLAIMED",
+    "CLUSTER_ACCESS",
 )
 """Every environment variable the function reads (project.yml passes each of them)."""
 DEFAULT_DIGITALOCEAN_API_URL = "https://api.digitalocean.com"
 MIN_SECRET_LENGTH = 16
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+CALLBACK = "callback"
+RELAY = "relay"
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -44,9 +46,8 @@ class Config:
     cluster_id: str
     """``CLUSTER_ID``: the DOKS cluster's UUID; names the firewall and its target tag."""
     kube_api_url: str
-    """``KUBE_API_URL``: the cluster's API server URL."""
-    kube_token: str
-    """``KUBE_TOKEN``: the function's ServiceAccount token."""
+    """``KUBE_API_URL``: the cluster's API server URL. No token beside it: the forwarder sends
+    a short-lived one with each call (``contract.KUBE_TOKEN_HEADER``)."""
     kube_ca_pem: bytes | None
     """``KUBE_CA_DATA``: the API server's CA, base64 PEM; absent means the system's CAs."""
     web_secret: str
@@ -57,6 +58,10 @@ class Config:
     """``NAMESPACES``: comma-separated namespaces to manage; empty or ``*`` means all."""
     unassign_unclaimed: bool = False
     """``UNASSIGN_UNCLAIMED``: unassign reserved IPs on our nodes that no Service names."""
+    cluster_access: str = CALLBACK
+    """``CLUSTER_ACCESS``: ``callback`` (default) calls the cluster's API with the token each
+    event brings; ``relay`` never calls it: the event brings the state, the answer carries
+    the Kubernetes writes (``KUBE_API_URL`` and ``KUBE_CA_DATA`` are then not needed)."""
 
     def __repr__(self) -> str:
         # Never let a secret reach a log line through a repr.
@@ -64,7 +69,8 @@ class Config:
             f"Config(cluster_id={self.cluster_id!r}, digitalocean_api_url="
             f"{self.digitalocean_api_url!r}, kube_api_url={self.kube_api_url!r}, "
             f"dry_run={self.dry_run}, namespaces={self.namespaces!r}, "
-            f"unassign_unclaimed={self.unassign_unclaimed})"
+            f"unassign_unclaimed={self.unassign_unclaimed}, "
+            f"cluster_access={self.cluster_access!r})"
         )
 
     @classmethod
@@ -91,9 +97,15 @@ class Config:
         cluster_id = required("CLUSTER_ID").lower()
         if cluster_id and not _is_uuid(cluster_id):
             problems.append(f"CLUSTER_ID must be the cluster's UUID, got {cluster_id!r}")
-        kube_url = https_url("KUBE_API_URL", required("KUBE_API_URL"))
-        kube_token = required("KUBE_TOKEN")
-        ca_pem = _ca_pem(env.get("KUBE_CA_DATA", "").strip(), problems)
+        access = env.get("CLUSTER_ACCESS", "").strip().lower() or CALLBACK
+        if access not in (CALLBACK, RELAY):
+            problems.append(f"CLUSTER_ACCESS must be {CALLBACK} or {RELAY}, got {access[:40]!r}")
+        if access == RELAY:
+            # Never called: whatever is set is not read.
+            kube_url, ca_pem = "", None
+        else:
+            kube_url = https_url("KUBE_API_URL", required("KUBE_API_URL"))
+            ca_pem = _ca_pem(env.get("KUBE_CA_DATA", "").strip(), problems)
         secret = required("WEB_SECRET")
         if secret and len(secret) < MIN_SECRET_LENGTH:
             problems.append(f"WEB_SECRET must be at least {MIN_SECRET_LENGTH} characters long")
@@ -114,12 +126,12 @@ class Config:
             api_url,
             cluster_id,
             kube_url,
-            kube_token,
             ca_pem,
             secret,
             dry_run,
             namespaces,
             unassign,
+            access,
         )
 
 

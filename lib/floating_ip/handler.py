@@ -1,7 +1,9 @@
 """The HTTP contract of the function, independent of the platform that calls it.
 
-401 wrong or missing shared secret (checked in constant time); 405 not a POST; 400 not an
-event we understand, 413 a body larger than any event, 415 a media type events do not use;
+401 wrong or missing shared secret (checked in constant time), or no cluster token with it;
+405 not a POST; 400 not a CloudEvent by the specification or not one we understand (naming
+the attribute), or a Service that cannot exist; 413 a body larger than any event, 415 a
+media type events do not use;
 500 the function is misconfigured or a permanent error stopped it; 503 with Retry-After when
 a dependency failed transiently, time ran out or a decided change could not be completed
 (the report names it); 200 otherwise, with a JSON report of what was observed, decided and
@@ -18,11 +20,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from floating_ip.config import Config
+from floating_ip.config import RELAY, Config
 from floating_ip.deadline import Deadline
 from floating_ip.errors import FunctionConfigError, OutOfTime, PermanentError, TransientError
 from floating_ip.reconcile import reconcile
-from floating_ip.trigger import BadEvent, Trigger, parse_trigger
+from floating_ip.trigger import (
+    MAX_BODY_BYTES,
+    MAX_RELAY_BODY_BYTES,
+    BadEvent,
+    Trigger,
+    parse_trigger,
+)
 from floating_ip_common import contract
 
 log = logging.getLogger("floating_ip")
@@ -48,12 +56,12 @@ class Response:
 
 def handle(request: Request, env: Mapping[str, str] | None = None) -> Response:
     try:
-        config, trigger = _admit(request, os.environ if env is None else env)
+        config, trigger, kube_token = _admit(request, os.environ if env is None else env)
     except _Refused as refusal:
         return refusal.response
     deadline = Deadline.from_platform(request.remaining_ms)
     try:
-        outcome = reconcile(config, trigger, deadline)
+        outcome = reconcile(config, trigger, deadline, kube_token)
     except TransientError as error:
         retry_after = error.retry_after or DEFAULT_RETRY_AFTER
         kind = "out of time" if isinstance(error, OutOfTime) else "dependency unavailable"
@@ -76,8 +84,11 @@ class _Refused(Exception):
         self.response = response
 
 
-def _admit(request: Request, env: Mapping[str, str]) -> tuple[Config, Trigger]:
-    """Who may call, how, and with what: checked in that order, before any call is made."""
+def _admit(request: Request, env: Mapping[str, str]) -> tuple[Config, Trigger, str]:
+    """Who may call, how, and with what: checked in that order, before any call is made.
+
+    Also returns the caller's Kubernetes token (``contract.KUBE_TOKEN_HEADER``): the function
+    holds no cluster credential of its own."""
     headers = {k.lower(): v for k, v in request.headers.items()}
     # Authenticate before saying anything about the configuration.
     secret = env.get("WEB_SECRET", "")
@@ -90,15 +101,59 @@ def _admit(request: Request, env: Mapping[str, str]) -> tuple[Config, Trigger]:
         config = Config.from_env(env)
     except FunctionConfigError as error:
         raise _Refused(_answer(500, {"error": str(error)})) from None
+    relay = config.cluster_access == RELAY
+    # Relay mode never calls the cluster: no token is needed (one sent is not used).
+    kube_token = "" if relay else _kube_token(headers)
     try:
-        trigger = parse_trigger(headers, request.body)
+        limit = MAX_RELAY_BODY_BYTES if relay else MAX_BODY_BYTES
+        trigger = parse_trigger(headers, request.body, limit)
     except BadEvent as error:
         raise _Refused(_answer(error.status, {"error": str(error)})) from None
+    if relay and trigger.state is None:
+        stateless = (
+            "CLUSTER_ACCESS is relay but the event carries no cluster state (data.state): "
+            "set CLUSTER_ACCESS=relay on the forwarder too"
+        )
+        raise _Refused(_answer(400, {"error": stateless}))
+    if not relay and trigger.state is not None:
+        # Callback mode reads the cluster itself and never acts on state an event claims.
+        stateful = (
+            "the event carries cluster state (data.state) but CLUSTER_ACCESS is callback: "
+            "set the same CLUSTER_ACCESS on the forwarder and the function"
+        )
+        raise _Refused(_answer(400, {"error": stateful}))
     if trigger.cluster_id not in (None, config.cluster_id):
         # A forwarder of another cluster is pointed at this function: say so, change nothing.
         wrong = f"event from cluster {trigger.cluster_id}; this function serves {config.cluster_id}"
         raise _Refused(_answer(400, {"error": wrong}))
-    return config, trigger
+    return config, trigger, kube_token
+
+
+MAX_TOKEN_LENGTH = 16 * 1024
+"""A ServiceAccount token is about a kilobyte; far more is not one."""
+
+
+def _kube_token(headers: Mapping[str, str]) -> str:
+    """The forwarder's short-lived token for the function's ServiceAccount. Never quoted back:
+    a wrong one is described, not shown."""
+    token = headers.get(contract.KUBE_TOKEN_HEADER.lower(), "").strip()
+    name = contract.KUBE_TOKEN_HEADER
+    if not token:
+        raise _Refused(
+            _answer(
+                401,
+                {
+                    "error": f"missing {name} header: the event forwarder mints a short-lived "
+                    "token for the function's ServiceAccount and sends it with each event "
+                    "(a forwarder older than the function? check its RBAC: create "
+                    f"serviceaccounts/token for {contract.FUNCTION_ACCOUNT})"
+                },
+            )
+        )
+    if len(token) > MAX_TOKEN_LENGTH or not all(0x21 <= ord(c) <= 0x7E for c in token):
+        error = f"the {name} header is not a token (too long, or not printable ASCII)"
+        raise _Refused(_answer(401, {"error": error}))
+    return token
 
 
 def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

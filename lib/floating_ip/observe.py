@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar
 
 from floating_ip import translate
 from floating_ip.adapters.digitalocean import DigitalOcean
-from floating_ip.adapters.kubernetes import JSON, Kubernetes
+from floating_ip.adapters.kubernetes import JSON, KubernetesApi
 from floating_ip.config import Config
 from floating_ip.core.model import Cluster, Firewall, Node, Observation, ReservedIP, Suspicion
 from floating_ip.deadline import Deadline
@@ -33,7 +33,9 @@ _regions: dict[str, str] = {}
 """A cluster's region never changes: remembered for the life of a warm function instance."""
 
 
-def observe(config: Config, kube: Kubernetes, do: DigitalOcean, deadline: Deadline) -> Observation:
+def observe(
+    config: Config, kube: KubernetesApi, do: DigitalOcean, deadline: Deadline
+) -> Observation:
     def read(what: str, call: Callable[[], T]) -> T:
         return with_retries(call, deadline, what)
 
@@ -79,7 +81,7 @@ class _Read(Protocol):
 
 
 def _independent_of_services(
-    config: Config, kube: Kubernetes, do: DigitalOcean, read: _Read
+    config: Config, kube: KubernetesApi, do: DigitalOcean, read: _Read
 ) -> _Rest:
     raw_nodes = read("list nodes", kube.list_nodes)
     suspected = read("read suspicions", partial(_suspicions, kube))
@@ -101,7 +103,7 @@ def _independent_of_services(
 
 
 def _services_of_ours(
-    config: Config, kube: Kubernetes, read: Callable[[str, Callable[[], list[JSON]]], list[JSON]]
+    config: Config, kube: KubernetesApi, read: Callable[[str, Callable[[], list[JSON]]], list[JSON]]
 ) -> list[JSON]:
     scopes: list[str | None] = list(config.namespaces) or [None]
     found: list[JSON] = []
@@ -121,7 +123,7 @@ def _region(
     return _regions[cluster_id]
 
 
-def _suspicions(kube: Kubernetes) -> dict[str, Suspicion]:
+def _suspicions(kube: KubernetesApi) -> dict[str, Suspicion]:
     """The nodes the forwarder suspects are dead, read on every run (so a resync or a new
     forwarder never puts an IP back on one)."""
     data = kube.read_config_map_data(contract.SUSPICIONS_NAMESPACE, contract.SUSPICIONS_CONFIGMAP)

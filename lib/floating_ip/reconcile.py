@@ -6,7 +6,8 @@ import dataclasses
 from typing import Any
 
 from floating_ip.adapters.digitalocean import DigitalOcean
-from floating_ip.adapters.kubernetes import Kubernetes
+from floating_ip.adapters.kubernetes import Kubernetes, KubernetesApi
+from floating_ip.adapters.relayed_kubernetes import RelayedKubernetes
 from floating_ip.apply import Applier
 from floating_ip.config import Config
 from floating_ip.core.model import Observation, Plan
@@ -31,8 +32,14 @@ class ReconcileResult:
     """A write failed permanently (details in the report)."""
 
 
-def reconcile(config: Config, trigger: Trigger, deadline: Deadline) -> ReconcileResult:
-    kube = Kubernetes(config.kube_api_url, config.kube_token, config.kube_ca_pem)
+def reconcile(
+    config: Config, trigger: Trigger, deadline: Deadline, kube_token: str
+) -> ReconcileResult:
+    """``kube_token``: the caller's short-lived token for the function's ServiceAccount
+    (callback mode). In relay mode the trigger brings the state and the report carries the
+    Kubernetes writes (``kubernetes_writes``, in order) and whether to call again."""
+    relayed = RelayedKubernetes(trigger.state) if trigger.state is not None else None
+    kube: KubernetesApi = relayed or Kubernetes(config.kube_api_url, kube_token, config.kube_ca_pem)
     do = DigitalOcean(config.digitalocean_token, config.digitalocean_api_url)
     try:
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -53,7 +60,11 @@ def reconcile(config: Config, trigger: Trigger, deadline: Deadline) -> Reconcile
             report["observed"]["kubernetes_bytes_read"] = kube.bytes_read
             report["observed"]["kubernetes_bytes_decoded"] = kube.bytes_decoded
             report["unclaimed"] = [unclaimed.message for unclaimed in decided.unclaimed]
-            return ReconcileResult(report, bool(applied.pending_ips), bool(applied.errors))
+            if relayed is not None:
+                report["kubernetes_writes"] = [w.as_json() for w in relayed.writes]
+                report["again"] = applied.again
+            pending = bool(applied.pending_ips) or applied.follow_up
+            return ReconcileResult(report, pending, bool(applied.errors))
         raise AssertionError("unreachable")  # pragma: no cover
     finally:
         kube.close()
@@ -64,7 +75,14 @@ def _report(
     trigger: Trigger, config: Config, observation: Observation, decided: Plan, attempts: int
 ) -> JSON:
     return {
-        "trigger": dataclasses.asdict(trigger),
+        "trigger": {
+            "type": trigger.type,
+            "id": trigger.id,
+            "source": trigger.source,
+            "service": trigger.service,
+            "cluster_id": trigger.cluster_id,
+            "dry_run": trigger.dry_run,
+        },
         "dry_run": config.dry_run or trigger.dry_run,
         "attempts": attempts,
         "observed": {

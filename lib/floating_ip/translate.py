@@ -14,6 +14,7 @@ from typing import Any
 
 from floating_ip.core import own_writes
 from floating_ip.core.model import (
+    LOAD_BALANCER,
     ConditionStatus,
     Endpoint,
     Firewall,
@@ -39,7 +40,15 @@ JSON = dict[str, Any]
 
 
 def is_managed(service: JSON) -> bool:
-    return contract.ADDRESS in (service.get("metadata", {}).get("annotations") or {})
+    """Opted in: the address annotation, or a LoadBalancer of this project's class (which
+    asks for ``auto`` without it)."""
+    if contract.ADDRESS in (service.get("metadata", {}).get("annotations") or {}):
+        return True
+    spec = service.get("spec") or {}
+    return (
+        spec.get("type") == LOAD_BALANCER
+        and spec.get("loadBalancerClass") == contract.LOAD_BALANCER_CLASS
+    )
 
 
 def has_our_traces(service: JSON) -> bool:
@@ -47,9 +56,14 @@ def has_our_traces(service: JSON) -> bool:
     return own_writes.has_traces(service.get("metadata", {}).get("annotations") or {})
 
 
+def has_our_finalizer(service: JSON) -> bool:
+    return contract.FINALIZER in (service.get("metadata", {}).get("finalizers") or ())
+
+
 def is_ours(service: JSON) -> bool:
-    """Opted in, or still carrying what the function wrote (to be cleaned)."""
-    return is_managed(service) or has_our_traces(service)
+    """Opted in, or still carrying what the function wrote (to be cleaned) or its finalizer
+    (to be removed once cleaned up)."""
+    return is_managed(service) or has_our_traces(service) or has_our_finalizer(service)
 
 
 def services(raw_services: Iterable[JSON], raw_slices: Iterable[JSON]) -> tuple[Service, ...]:
@@ -85,6 +99,8 @@ def service(raw: JSON, endpoints: Iterable[Endpoint]) -> Service:
         endpoints=tuple(endpoints),
         resource_version=meta.get("resourceVersion", ""),
         creation_timestamp=meta.get("creationTimestamp", ""),
+        finalizers=tuple(meta.get("finalizers") or ()),
+        deleting=bool(meta.get("deletionTimestamp")),
     )
 
 
@@ -152,6 +168,8 @@ def node(raw: JSON) -> Node:
         ),
         region=(meta.get("labels") or {}).get(contract.REGION_LABEL),
         anchor_ipv4=(meta.get("annotations") or {}).get(contract.ANCHOR_IPV4),
+        labels=annotations_from(meta.get("labels")),
+        kubelet_version=(status.get("nodeInfo") or {}).get("kubeletVersion"),
     )
 
 

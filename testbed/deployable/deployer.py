@@ -35,11 +35,11 @@ _BUILD_VALUES = {
     "DIGITALOCEAN_API_URL": "https://api.digitalocean.com",
     "CLUSTER_ID": "2c9a5b3e-6f1d-4e8a-9b7c-0d1e2f3a4b5c",
     "KUBE_API_URL": "https://2c9a5b3e.k8s.ondigitalocean.com",
-    "KUBE_TOKEN": "build-time-token",
     "KUBE_CA_DATA": base64.b64encode(b"-----BEGIN CERTIFICATE-----\n").decode(),
     "DRY_RUN": "false",
     "NAMESPACES": "ingress",
     "UNASSIGN_UNCLAIMED": "false",
+    "CLUSTER_ACCESS": "callback",
 }
 
 

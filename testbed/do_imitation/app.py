@@ -312,6 +312,17 @@ class ImitationApp:
 
     # -- test API: behaviour settings -----------------------------------------------------
 
+    def reserved_ips(self) -> dict[str, int | None]:
+        """Every reserved IP of the account and the droplet holding it (``None``: none)."""
+        with self._lock:
+            self.world.tick()
+            return {ip: r.droplet_id for ip, r in self.world.reserved_ips.items()}
+
+    def set_reserved_ip_limit(self, limit: int) -> None:
+        """How many reserved IPs the account may hold (DigitalOcean's default is 3)."""
+        with self._lock:
+            self.world.reserved_ip_limit = limit
+
     def set_action_latency(self, seconds: float | None) -> None:
         """How long reserved-IP actions stay in progress; None: until told to complete."""
         if seconds is not None and seconds < 0:

@@ -91,6 +91,31 @@ def get_reserved_ip(world: World, call: Call) -> Reply:
     return Reply(200, {"reserved_ip": _reserved_ip(world, call.params["reserved_ip"])})
 
 
+def create_reserved_ip(world: World, call: Call) -> Reply:
+    reserved, action = world.create_reserved_ip(call.json())
+    links: dict[str, Any] = {}
+    if action is not None and action.target_droplet is not None:
+        base = call.base_url
+        links = {
+            "droplets": [
+                {
+                    "id": action.target_droplet,
+                    "rel": "droplet",
+                    "href": f"{base}/v2/droplets/{action.target_droplet}",
+                }
+            ],
+            "actions": [
+                {"id": action.id, "rel": "assign_ip", "href": f"{base}/v2/actions/{action.id}"}
+            ],
+        }
+    return Reply(202, {"reserved_ip": _reserved_ip(world, reserved.ip), "links": links})
+
+
+def delete_reserved_ip(world: World, call: Call) -> Reply:
+    world.delete_reserved_ip(call.params["reserved_ip"])
+    return Reply(204)
+
+
 def post_reserved_ip_action(world: World, call: Call) -> Reply:
     action = world.post_reserved_ip_action(call.params["reserved_ip"], call.json())
     return Reply(201, {"action": action_json(action, with_project=True)})
@@ -191,7 +216,9 @@ def _firewall_change(operation: Callable[[World, str, Any], None]) -> Handler:
 
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/v2/reserved_ips", list_reserved_ips),
+    ("POST", "/v2/reserved_ips", create_reserved_ip),
     ("GET", "/v2/reserved_ips/{reserved_ip}", get_reserved_ip),
+    ("DELETE", "/v2/reserved_ips/{reserved_ip}", delete_reserved_ip),
     ("GET", "/v2/reserved_ips/{reserved_ip}/actions", list_reserved_ip_actions),
     ("POST", "/v2/reserved_ips/{reserved_ip}/actions", post_reserved_ip_action),
     ("GET", "/v2/reserved_ips/{reserved_ip}/actions/{action_id}", get_reserved_ip_action),

@@ -37,6 +37,8 @@ from testbed.do_imitation.render import DROPLET_SIZES
 
 TAG_PATTERN = re.compile(r"^[a-zA-Z0-9_\-\:]+$")
 IP_PENDING = "The floating IP already has a pending event"
+RESERVED_IP_LIMIT = 3
+"""Reserved IPs per account by default (DigitalOcean's documented default)."""
 DROPLET_PENDING = "Droplet already has a pending event"
 
 
@@ -54,6 +56,7 @@ class World:
         self._monotonic = monotonic
         self._wall = wall
         self.action_latency: float | None = 0.0
+        self.reserved_ip_limit = RESERVED_IP_LIMIT
         self.actions_to_fail = 0
         self.project_id = str(uuid.uuid4())
         self.droplets: dict[int, Droplet] = {}
@@ -68,6 +71,8 @@ class World:
         # Documentation ranges (RFC 5737) and a VPC range: data only, never contacted.
         self._public_pool = _addresses("203.0.113.0/24", "198.51.100.0/24")
         self._reserved_pool = _addresses("192.0.2.0/24")
+        # Created on demand (POST /v2/reserved_ips): a range apart from the one tests name.
+        self._created_pool = _addresses("198.18.0.0/16")
         self._private_pool = _addresses("10.110.0.0/20")
 
     # -- time ---------------------------------------------------------------------------
@@ -325,6 +330,45 @@ class World:
         if self.ip_of(droplet_id) is not None:
             raise unprocessable("The Droplet already has a reserved IP assigned to it.")
         return self._start_action(reserved, "assign_ip", droplet_id)
+
+    def create_reserved_ip(self, body: Any) -> tuple[ReservedIp, Action | None]:
+        """``POST /v2/reserved_ips``: reserved to a region (unassigned), or for a Droplet: then
+        created unassigned and locked, with an ``assign_ip`` action in progress (as the spec's
+        example answers), assigned once that action completes."""
+        if not isinstance(body, dict):
+            raise unprocessable("droplet_id or region is required")
+        if len(self.reserved_ips) >= self.reserved_ip_limit:
+            # The text of DigitalOcean's answer is UNCONFIRMED; its status and id are the
+            # ones the API gives for a refused request.
+            raise unprocessable(
+                f"You have reached the limit of {self.reserved_ip_limit} reserved IPs for "
+                "your account; contact support to raise it."
+            )
+        droplet_id = body.get("droplet_id")
+        if droplet_id is not None:
+            if not isinstance(droplet_id, int) or isinstance(droplet_id, bool):
+                raise unprocessable("droplet_id must be an integer")
+            droplet = self.get_droplet(droplet_id)
+            if self.ip_of(droplet_id) is not None:
+                raise unprocessable("The Droplet already has a reserved IP assigned to it.")
+            if self._droplet_busy(droplet_id):
+                raise unprocessable(DROPLET_PENDING)
+            reserved = self.add_reserved_ip(ip=next(self._created_pool), region=droplet.region)
+            return reserved, self._start_action(reserved, "assign_ip", droplet_id)
+        region = body.get("region")
+        if not isinstance(region, str):
+            raise unprocessable("droplet_id or region is required")
+        return self.add_reserved_ip(ip=next(self._created_pool), region=region), None
+
+    def delete_reserved_ip(self, ip: str) -> None:
+        """``DELETE /v2/reserved_ips/{ip}``. Whether DigitalOcean deletes an assigned IP is
+        UNCONFIRMED: the imitation refuses, so the function must unassign first."""
+        reserved = self.get_reserved_ip(ip)
+        if self.is_locked(ip):
+            raise unprocessable(IP_PENDING)
+        if reserved.droplet_id is not None:
+            raise unprocessable("The reserved IP is assigned to a Droplet: unassign it first.")
+        del self.reserved_ips[ip]
 
     def _start_action(self, reserved: ReservedIp, kind: Any, target: int | None) -> Action:
         will_fail = self.actions_to_fail > 0

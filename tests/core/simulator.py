@@ -32,6 +32,7 @@ def patch_service(service: Service, patch: ServicePatch) -> Service:
         annotations=tuple(sorted(annotations.items())),
         external_ips=service.external_ips if patch.external_ips is None else patch.external_ips,
         ingress=service.ingress if patch.ingress is None else patch.ingress,
+        finalizers=service.finalizers if patch.finalizers is None else patch.finalizers,
         resource_version=str(int(service.resource_version or "0") + 1),
     )
 
@@ -64,6 +65,8 @@ def apply_firewall(observation: Observation, the_plan: Plan) -> Firewall | None:
 def apply(observation: Observation, the_plan: Plan) -> Observation:
     """The observation after every step of ``the_plan`` succeeded."""
     services = {service.ref: service for service in observation.services}
+    for patch in the_plan.finalizers_added:
+        services[patch.service] = patch_service(services[patch.service], patch)
     for patch in the_plan.before_assign:
         services[patch.service] = patch_service(services[patch.service], patch)
     reserved = {ip.ip: ip for ip in observation.reserved_ips}
@@ -80,6 +83,10 @@ def apply(observation: Observation, the_plan: Plan) -> Observation:
         current = reserved[released.ip]
         assert not current.locked and current.droplet_id == released.droplet_id
         reserved[released.ip] = replace(current, droplet_id=None)
+    for patch in the_plan.finalizers_removed:
+        services[patch.service] = patch_service(services[patch.service], patch)
+    # Kubernetes deletes a deleted Service once its last finalizer is gone.
+    services = {ref: s for ref, s in services.items() if not (s.deleting and not s.finalizers)}
     return replace(
         observation,
         services=tuple(services.values()),

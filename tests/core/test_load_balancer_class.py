@@ -298,8 +298,14 @@ def test_opting_out_in_class_mode_removes_the_ingress_and_dns_target_we_wrote() 
     mine = Ingress("192.0.2.99")
     service = only(settled)
     annotations = {k: v for k, v in service.annotations if k != contract.ADDRESS}
+    # A LoadBalancer of our class asks for an IP even without the annotation (``auto``):
+    # it opts out by leaving the class.
     opted_out = replace(
-        service, annotations=tuple(sorted(annotations.items())), ingress=(*service.ingress, mine)
+        service,
+        annotations=tuple(sorted(annotations.items())),
+        ingress=(*service.ingress, mine),
+        type="ClusterIP",
+        load_balancer_class=None,
     )
     cleaned, _ = converge(replace(settled, services=(opted_out,)))
     assert only(cleaned).ingress == (mine,)

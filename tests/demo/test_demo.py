@@ -208,18 +208,20 @@ def test_function_answers_and_forwarder_complaints_are_read_from_their_logs(
 
 LANDED = r"✓ step {} reached in [\d.]+ s, {} landed after [\d.]+ s\n +"
 OUTCOMES = [
-    LANDED.format(1, r"192\.0\.2\.10")
+    LANDED.format(1, r"[\d.]+") + r"created for it: [\d.]+ on node-c-\w+; firewall opens 8000/tcp",
+    r"✓ step 2 reached in [\d.]+ s\n +the IP created for it was released",
+    LANDED.format(3, r"192\.0\.2\.10")
     + r"192\.0\.2\.10 on node-a-\w+, externalIPs \[10\.17\.0\.5\],"
     r" firewall opens 80/tcp 443/tcp 443/udp",
-    LANDED.format(2, r"192\.0\.2\.10")
+    LANDED.format(4, r"192\.0\.2\.10")
     + r"192\.0\.2\.10 followed to node-b-\w+, externalIPs \[10\.17\.0\.6\]",
-    LANDED.format(3, r"192\.0\.2\.10")
+    LANDED.format(5, r"192\.0\.2\.10")
     + r"192\.0\.2\.10 moved to node-c-\w+, externalIPs \[10\.17\.0\.7\]",
-    LANDED.format(4, r"192\.0\.2\.11")
-    + r"192\.0\.2\.11 on node-a-\w+, a different droplet from 192\.0\.2\.10's \(node-c-\w+\)",
-    r"✓ step 5 reached in [\d.]+ s\n +firewall closed 80/tcp 443/tcp 443/udp;"
-    r" 22/tcp stays open for gitea-ssh; 192\.0\.2\.10 stays on node-c-\w+, unclaimed",
     LANDED.format(6, r"192\.0\.2\.11")
+    + r"192\.0\.2\.11 on node-a-\w+, a different droplet from 192\.0\.2\.10's \(node-c-\w+\)",
+    r"✓ step 7 reached in [\d.]+ s\n +firewall closed 80/tcp 443/tcp 443/udp;"
+    r" 22/tcp stays open for gitea-ssh; 192\.0\.2\.10 stays on node-c-\w+, unclaimed",
+    LANDED.format(8, r"192\.0\.2\.11")
     + r"192\.0\.2\.11 moved to node-b-\w+ \(its Lease stale, node Unreachable\),"
     r" externalIPs \[10\.17\.0\.6\]",
 ]
@@ -279,14 +281,19 @@ def kept() -> Iterator[list[Path]]:
 
 
 @pytest.mark.slow
-def test_the_demo_tells_the_whole_story_and_stops_everything(kept: list[Path]) -> None:
-    process = demo("--action-latency", "0.3", "--step-timeout", "20")
+@pytest.mark.parametrize("cluster_access", ["callback", "relay"])
+def test_the_demo_tells_the_whole_story_and_stops_everything(
+    kept: list[Path], cluster_access: str
+) -> None:
+    process = demo(
+        "--action-latency", "0.3", "--step-timeout", "20", "--cluster-access", cluster_access
+    )
     out = finish(process, timeout=150)
     workdir = workdir_of(out)
     kept.append(workdir)
 
     assert process.returncode == 0, out
-    assert "all 6 steps reached their expected state" in out, out
+    assert "all 8 steps reached their expected state" in out, out
     for outcome in OUTCOMES:
         assert re.search(outcome, out), f"missing: {outcome}\n{out}"
     # The changes reached the function through the forwarder, and were narrated as they came.

@@ -13,6 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from testbed.controlplane import ControlPlane
 from testbed.forwarder_harness import (
+    DEPLOY,
     FORWARDER_ACCOUNT,
     NAMESPACE,
     ForwarderProcess,
@@ -28,6 +29,7 @@ from testbed.receiver import Receiver
 from testbed.tls import CertFiles, TestCA
 
 StartForwarder = Callable[..., ForwarderProcess]
+RELAY_RBAC = DEPLOY / "components" / "relay" / "rbac.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -155,3 +157,24 @@ def nodes(kube: KubeBed, namespace: str) -> Iterator[Callable[..., str]]:
             except ApiException as error:
                 if error.status != 404:
                     raise
+
+
+@pytest.fixture
+def cluster_access() -> str:
+    """``callback``; a test parametrises it to run in relay mode too."""
+    return "callback"
+
+
+@pytest.fixture
+def relay_rbac(
+    control_plane: ControlPlane, shipped: Shipped, cluster_access: str
+) -> Iterator[None]:
+    """In relay mode, the forwarder's writes as ``deploy/components/relay`` grants them."""
+    if cluster_access != "relay":
+        yield
+        return
+    kubectl(control_plane, "apply", "-f", str(RELAY_RBAC))
+    try:
+        yield
+    finally:
+        kubectl(control_plane, "delete", "-f", str(RELAY_RBAC))

@@ -21,6 +21,7 @@ def test_service_changed_event() -> None:
         "ce-subject": "apps/web",
         "ce-time": "2025-03-01T12:00:00.123000Z",
         "ce-clusterid": "c-1",
+        "ce-schemaversion": str(contract.EVENT_SCHEMA_VERSION),
         "content-type": "application/json",
     }
     assert json.loads(event.body) == {"service": "apps/web"}

@@ -64,6 +64,14 @@ def test_defaults_in_a_pod() -> None:
     assert (s.http_port, s.log_level, s.function_ca_file) == (8080, "info", None)
 
 
+def test_callback_by_default_relay_when_asked() -> None:
+    assert (settings().cluster_access, settings().function_account) == (
+        "callback",
+        "floating-ip-function",
+    )
+    assert settings(CLUSTER_ACCESS="Relay").cluster_access == "relay"
+
+
 def test_the_secret_never_shows_in_repr() -> None:
     assert "s3cret-value" not in repr(settings())
 
@@ -202,6 +210,8 @@ def test_hostname_is_the_fallback_identity() -> None:
         ({"PROBE_PERIOD": "10ms"}, "PROBE_PERIOD: 10ms is below the minimum of 0.1s"),
         ({"PROBE_FAILURES": "0"}, "PROBE_FAILURES: 0 is outside 1..100"),
         ({"NODE_LEASE_STALE_AFTER": "soon"}, "NODE_LEASE_STALE_AFTER: 'soon' is not a duration"),
+        ({"CLUSTER_ACCESS": "tunnel"}, "CLUSTER_ACCESS: 'tunnel' is not callback or relay"),
+        ({"FUNCTION_SERVICE_ACCOUNT": "Fn_1"}, "FUNCTION_SERVICE_ACCOUNT: 'Fn_1' is not a valid"),
     ],
 )
 def test_each_mistake_names_its_variable(changes: dict[str, str], expected: str) -> None:

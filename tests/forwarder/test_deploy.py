@@ -80,6 +80,10 @@ class Api:
         self.context = ssl.create_default_context(cafile=str(control_plane.ca.ca_file))
 
     def status(self, method: str, path: str, body: Any = None) -> int:
+        return self.call(method, path, body)[0]
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+        """The status code and the decoded answer."""
         data = json.dumps(body).encode() if body is not None else None
         content_type = "application/merge-patch+json" if method == "PATCH" else "application/json"
         request = urllib.request.Request(
@@ -90,9 +94,12 @@ class Api:
         )
         try:
             with urllib.request.urlopen(request, context=self.context, timeout=10) as reply:
-                return int(reply.status)
+                # A watch's answer is a stream: only the status matters then.
+                if "watch=" in path:
+                    return int(reply.status), {}
+                return int(reply.status), json.loads(reply.read() or b"{}")
         except urllib.error.HTTPError as error:
-            return int(error.code)
+            return int(error.code), {}
 
 
 # --- the image ---------------------------------------------------------------------------------
@@ -153,6 +160,17 @@ def test_the_base_renders_least_privilege_rbac_and_a_hardened_deployment(
     assert rules(election) == {
         ("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")
     }
+    minting = find(docs, "Role", "event-forwarder-function-token")
+    assert minting["metadata"]["namespace"] == NAMESPACE
+    assert minting["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["serviceaccounts/token"],
+            "resourceNames": [FUNCTION_ACCOUNT],
+            "verbs": ["create"],
+        }
+    ]
+    assert not [d for d in docs if d["kind"] == "Secret" and d.get("type", "").endswith("token")]
     function = rules(find(docs, "ClusterRole", "floating-ip-function")) | rules(
         find(docs, "ClusterRole", "floating-ip-function-nodes")
     )
@@ -308,40 +326,40 @@ def assert_function_rights(api: Api, namespace: str, node: str) -> None:
         assert api.status(method, path, body) == 403, (method, path)
 
 
-def test_function_env_prints_a_working_identity_for_the_function(
-    tmp_path: Path,
+def test_function_env_prints_where_the_cluster_is_and_no_credential(
+    tmp_path: Path, shipped: Shipped, control_plane: ControlPlane
+) -> None:
+    lines, warning = function_env(control_plane, tmp_path)
+    assert set(lines) == {"KUBE_API_URL", "KUBE_CA_DATA"}
+    assert lines["KUBE_API_URL"] == control_plane.url
+    assert base64.b64decode(lines["KUBE_CA_DATA"]) == control_plane.ca.ca_pem
+    assert warning == ""
+
+
+def test_the_forwarder_mints_short_lived_tokens_of_the_function_and_of_nothing_else(
     shipped: Shipped,
     control_plane: ControlPlane,
     kube: KubeBed,
     namespace: str,
     nodes: Callable[..., str],
 ) -> None:
+    """The forwarder's shipped identity may mint a token of the function's ServiceAccount (the
+    function's only credential) with the shortest lifetime, and of no other account; the
+    minted token carries exactly the function's shipped rights."""
     node = nodes("n1")
     kube.create_service(namespace, "web", [Port(80)])
+    forwarder = Api(control_plane, kube.mint_token(NAMESPACE, FORWARDER_ACCOUNT))
+    accounts = f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts"
+    request = {"spec": {"expirationSeconds": contract.KUBE_TOKEN_SECONDS}}
+    status, answer = forwarder.call("POST", f"{accounts}/{FUNCTION_ACCOUNT}/token", request)
+    assert status == 201, answer
+    assert_function_rights(Api(control_plane, answer["status"]["token"]), namespace, node)
 
-    # A bare apiserver has no token controller: the command falls back to a bound token.
-    lines, warning = function_env(control_plane, tmp_path)
-    assert set(lines) == {"KUBE_API_URL", "KUBE_CA_DATA", "KUBE_TOKEN"}
-    assert lines["KUBE_API_URL"] == control_plane.url
-    assert base64.b64decode(lines["KUBE_CA_DATA"]) == control_plane.ca.ca_pem
-    assert "has no token" in warning
-    assert_function_rights(Api(control_plane, lines["KUBE_TOKEN"]), namespace, node)
-
-    # Where Kubernetes fills in the long-lived token Secret, that token is the one printed.
-    minted = kube.mint_token(NAMESPACE, FUNCTION_ACCOUNT)
-    kube.core.patch_namespaced_secret(
-        f"{FUNCTION_ACCOUNT}-token",
-        NAMESPACE,
-        {"data": {"token": base64.b64encode(minted.encode()).decode()}},
-    )
-    try:
-        lines, warning = function_env(control_plane, tmp_path)
-        assert lines["KUBE_TOKEN"] == minted
-        assert warning == ""
-    finally:
-        kube.core.patch_namespaced_secret(
-            f"{FUNCTION_ACCOUNT}-token", NAMESPACE, {"data": {"token": None}}
-        )
+    for other in (FORWARDER_ACCOUNT, "default", "floating-ip-node-annotator"):
+        assert forwarder.status("POST", f"{accounts}/{other}/token", request) == 403, other
+    kube.create_service_account(namespace, FUNCTION_ACCOUNT)  # the same name elsewhere
+    elsewhere = f"/api/v1/namespaces/{namespace}/serviceaccounts/{FUNCTION_ACCOUNT}/token"
+    assert forwarder.status("POST", elsewhere, request) == 403
 
 
 def test_the_namespaced_component_confines_both_identities_to_listed_namespaces(

@@ -259,23 +259,57 @@ def test_the_function_refuses_strangers_and_reaches_both_apis_for_a_dry_run(
     served(world, kube, namespace)
     world.do.add_reserved_ip(IP, region=world.region)
     healthy = setup(world, [], function_url=function_url, web_secret=web_secret)
+    minting = by_name(doctor.check_function_token(kubectl(world.control_plane), healthy))
+    check = "forwarder mints the function's token"
+    assert minting[check].ok, minting[check].line()
+    assert healthy.kube_token, "minted as the forwarder mints it"
+    assert healthy.kube_token not in repr(healthy)
     results = by_name(doctor.check_function(healthy))
     assert results["function secret"].ok, results["function secret"].line()
+    wants = results["function wants the forwarder's token"]
+    assert wants.ok, wants.line()
     assert results["function reaches the APIs"].ok, results["function reaches the APIs"].line()
     assert world.holder_of(IP) is None, "a dry run moves nothing"
 
+    tokenless = by_name(
+        doctor.check_function(setup(world, [], function_url=function_url, web_secret=web_secret))
+    )
+    assert not tokenless["function reaches the APIs"].ok
+    assert "could be minted" in tokenless["function reaches the APIs"].fix
+
     wrong = by_name(
-        doctor.check_function(setup(world, [], function_url=function_url, web_secret="x" * 20))
+        doctor.check_function(
+            setup(
+                world,
+                [],
+                function_url=function_url,
+                web_secret="x" * 20,
+                kube_token=healthy.kube_token,
+            )
+        )
     )
     assert not wrong["function reaches the APIs"].ok
     assert "must be the same" in wrong["function reaches the APIs"].fix
 
     other = setup(
-        world, [], function_url=function_url, web_secret=web_secret, cluster_id=str(uuid.uuid4())
+        world,
+        [],
+        function_url=function_url,
+        web_secret=web_secret,
+        cluster_id=str(uuid.uuid4()),
+        kube_token=healthy.kube_token,
     )
     mismatch = by_name(doctor.check_function(other))
     assert not mismatch["function reaches the APIs"].ok
     assert "same CLUSTER_ID" in mismatch["function reaches the APIs"].fix
+
+    # The forwarder set to relay mode, this function not: the fix names the setting.
+    relayed = setup(
+        world, [], function_url=function_url, web_secret=web_secret, cluster_access="relay"
+    )
+    odd = by_name(doctor.check_function(relayed))["function is in relay mode"]
+    assert not odd.ok
+    assert "CLUSTER_ACCESS=relay" in odd.fix
 
     nowhere = by_name(doctor.check_function(setup(world, [], function_url="http://127.0.0.1:1/")))
     assert not nowhere["function secret"].ok
@@ -327,3 +361,43 @@ def test_the_command_prints_one_line_per_check_and_fails_on_any_failure(
     )
     assert without.returncode == 2
     assert "set DIGITALOCEAN_TOKEN" in without.stderr
+
+
+def test_a_forwarder_that_may_not_mint_the_token_is_named_with_the_fix(
+    shipped: Shipped, control_plane: ControlPlane, kube: KubeBed
+) -> None:
+    found = doctor.Setup(NAMESPACE)
+    binding = kube.rbac.read_namespaced_role_binding("event-forwarder-function-token", NAMESPACE)
+    kube.rbac.delete_namespaced_role_binding(binding.metadata.name, NAMESPACE)
+    try:
+        results = by_name(doctor.check_function_token(kubectl(control_plane), found))
+    finally:
+        binding.metadata.resource_version = None
+        kube.rbac.create_namespaced_role_binding(NAMESPACE, binding)
+    refused = results["forwarder mints the function's token"]
+    assert not refused.ok
+    assert "serviceaccounts/token" in refused.fix
+    assert found.kube_token, "the doctor's own token still lets it call the function"
+
+
+@pytest.mark.parametrize("cluster_access", ["relay"])
+def test_in_relay_mode_the_doctor_checks_the_forwarders_writes_and_a_stateless_call(
+    cluster_access: str,
+    function_url: str,
+    world: DoksWorld,
+    control_plane: ControlPlane,
+    web_secret: str,
+    trust: Path,
+) -> None:
+    relayed = setup(
+        world, [], function_url=function_url, web_secret=web_secret, cluster_access=cluster_access
+    )
+    rights = doctor.check_function_token(kubectl(control_plane), relayed)
+    assert [r.name for r in rights if r.ok] == [
+        "relay: forwarder may patch services",
+        "relay: forwarder may patch services/status",
+        "relay: forwarder may create events",
+    ], [r.line() for r in rights]
+    results = by_name(doctor.check_function(relayed))
+    for name in ("function secret", "function is in relay mode", "function reaches DigitalOcean"):
+        assert results[name].ok, results[name].line()

@@ -70,6 +70,9 @@ def test_starts_with_a_resync_then_forwards_changes_as_cloudevents(
     assert event.headers["ce-clusterid"] == CLUSTER_ID
     assert event.headers["content-type"] == "application/json"
     assert event.headers[contract.AUTH_HEADER.lower()] == web_secret
+    # The function's credential: one cached token of its ServiceAccount, with every event.
+    token = event.headers[contract.KUBE_TOKEN_HEADER.lower()]
+    assert {r.headers[contract.KUBE_TOKEN_HEADER.lower()] for r in receiver.received()} == {token}
     assert event.body == {"service": subject}
     ids = [r.headers["ce-id"] for r in receiver.received()]
     assert len(set(ids)) == len(ids), "every event has its own id"
@@ -85,6 +88,7 @@ def test_starts_with_a_resync_then_forwards_changes_as_cloudevents(
     assert all("unstructured" not in e for e in entries), "every log line is JSON"
     assert any(e["message"] == "event delivered" for e in entries)
     assert web_secret not in forwarder.log.read_text(), "the secret is never logged"
+    assert token not in forwarder.log.read_text(), "the function's token is never logged"
 
 
 def test_heartbeats_and_the_functions_own_writes_post_nothing(

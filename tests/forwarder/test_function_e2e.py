@@ -1,6 +1,8 @@
-"""The forwarder and the REAL function together, each with a token of its shipped
-ServiceAccount: the function runs in functions-framework (served over HTTPS by gunicorn, as
-the framework itself serves) against the DigitalOcean imitation and the real control plane.
+"""The forwarder and the REAL function together: the forwarder with a token of its shipped
+ServiceAccount, the function with none of its own (the forwarder mints one of the shipped
+function identity and sends it with each event). The function runs in functions-framework
+(served over HTTPS by gunicorn, as the framework itself serves) against the DigitalOcean
+imitation and the real control plane.
 A pod moving nodes must end with the reserved IP on the new node and externalIPs updated."""
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from floating_ip_common import contract
 from testbed.controlplane import ControlPlane
 from testbed.do_imitation.server import DoImitation
 from testbed.doks import DoksWorld
-from testbed.forwarder_harness import FUNCTION_ACCOUNT, NAMESPACE, Shipped
+from testbed.forwarder_harness import Shipped
 from testbed.kube import KubeBed, Port
 from testbed.layout import FUNCTION_PYTHONPATH, REPO
 from testbed.processes import free_port, start, stop, wait_until
@@ -45,6 +47,12 @@ def world(control_plane: ControlPlane, kube: KubeBed, do_api: DoImitation) -> It
 
 
 @pytest.fixture
+def function_log(tmp_path: Path) -> Path:
+    """Where ``function_url``'s function logs (``serve_function`` writes it)."""
+    return tmp_path / "function.log"
+
+
+@pytest.fixture
 def function_url(
     world: DoksWorld,
     kube: KubeBed,
@@ -53,9 +61,14 @@ def function_url(
     receiver_tls: tuple[TestCA, CertFiles],
     web_secret: str,
     tmp_path: Path,
+    cluster_access: str,
+    relay_rbac: None,
 ) -> Iterator[str]:
-    """The function behind HTTPS on a loopback port, as the shipped identity."""
-    with serve_function(world, kube, namespace, receiver_tls, web_secret, tmp_path) as (url, log):
+    """The function behind HTTPS on a loopback port, as the shipped identity (relay mode:
+    with no Kubernetes URL, CA or token at all)."""
+    with serve_function(
+        world, kube, namespace, receiver_tls, web_secret, tmp_path, cluster_access
+    ) as (url, log):
         yield url
         # The function reports refusals as "kubernetes <call>: 403 <reason>".
         refused = re.search(r": 403 ", log.read_text())
@@ -70,10 +83,14 @@ def serve_function(
     receiver_tls: tuple[TestCA, CertFiles],
     web_secret: str,
     tmp_path: Path,
+    cluster_access: str = "callback",
 ) -> Iterator[tuple[str, Path]]:
     """functions-framework under gunicorn over HTTPS; its URL and its log file."""
-    token = kube.mint_token(NAMESPACE, FUNCTION_ACCOUNT)
-    settings = world.function_env(token, NAMESPACES=namespace, WEB_SECRET=web_secret)
+    # No cluster token: the forwarder mints one of the shipped function identity per call.
+    settings = world.function_env(NAMESPACES=namespace, WEB_SECRET=web_secret)
+    if cluster_access == "relay":
+        settings = {k: v for k, v in settings.items() if not k.startswith("KUBE_")}
+        settings["CLUSTER_ACCESS"] = "relay"
     inherited = {k: v for k, v in os.environ.items() if k not in SETTINGS}
     env = {**inherited, **settings, "PYTHONPATH": FUNCTION_PYTHONPATH}
     cert = receiver_tls[0].issue("function", "127.0.0.1")
@@ -124,9 +141,21 @@ def placed(world: DoksWorld, kube: KubeBed, namespace: str, short: str) -> bool:
     )
 
 
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")
+"""A ServiceAccount token (a JWT: its header is base64 of '{"...')."""
+
+
+def assert_no_token_in(*texts: str) -> None:
+    for text in texts:
+        assert JWT.search(text) is None, "a token was logged"
+
+
+@pytest.mark.parametrize("cluster_access", ["callback", "relay"])
 def test_a_pod_moving_nodes_moves_the_ip_and_the_external_ips(
+    cluster_access: str,
     start_forwarder: StartForwarder,
     function_url: str,
+    function_log: Path,
     world: DoksWorld,
     kube: KubeBed,
     namespace: str,
@@ -140,7 +169,12 @@ def test_a_pod_moving_nodes_moves_the_ip_and_the_external_ips(
     )
     kube.create_pod(namespace, "traefik-1", world.node("a"), {"app": "traefik"})
     kube.sync_endpoint_slices(namespace, "traefik")
-    forwarder = start_forwarder(namespace, FUNCTION_URL=function_url, CLUSTER_ID=world.cluster_id)
+    forwarder = start_forwarder(
+        namespace,
+        FUNCTION_URL=function_url,
+        CLUSTER_ID=world.cluster_id,
+        CLUSTER_ACCESS=cluster_access,
+    )
     wait_until(lambda: placed(world, kube, namespace, "a"), timeout=60, what="the IP on node a")
 
     moved = time.monotonic()
@@ -162,4 +196,8 @@ def test_a_pod_moving_nodes_moves_the_ip_and_the_external_ips(
     # and judged no change.
     assert forwarder.metric("watch_events", kind="service") >= 2
     assert forwarder.metric("changes", kind="service") == 0
+    # One short-lived token served every call (cached; none in relay mode), and no log line
+    # holds a token.
+    assert forwarder.metric("function_token_mints") == (cluster_access == "callback")
+    assert_no_token_in(forwarder.log.read_text(), function_log.read_text())
     print(f"pod moved: IP and externalIPs followed in {took:.1f}s")

@@ -93,10 +93,19 @@ NODE_CHANGES: list[tuple[str, Callable[[Obj], object], bool]] = [
     ("heartbeat", lambda o: ready_condition(o).update(lastHeartbeatTime="t1"), False),
     ("other condition", lambda o: o["status"]["conditions"][0].update(status="True"), False),
     ("image list", lambda o: o["status"]["images"].append({"names": ["x"]}), False),
-    ("unread label", lambda o: o["metadata"]["labels"].update(team="a"), False),
+    (
+        "any label: a node selector may name it",
+        lambda o: o["metadata"]["labels"].update(team="a"),
+        True,
+    ),
     ("unread annotation", lambda o: o["metadata"]["annotations"].update(other="y"), False),
     ("resourceVersion", lambda o: o["metadata"].update(resourceVersion="11"), False),
     ("not ready", lambda o: ready_condition(o).update(status="False"), True),
+    (
+        "kubelet upgraded",
+        lambda o: o["status"].update(nodeInfo={"kubeletVersion": "v1.32.0"}),
+        True,
+    ),
     ("unknown", lambda o: ready_condition(o).update(status="Unknown"), True),
     ("cordon", lambda o: o["spec"].update(unschedulable=True), True),
     ("taint", lambda o: o["spec"]["taints"].append({"key": "k", "effect": "NoSchedule"}), True),
@@ -162,6 +171,16 @@ SERVICE_CHANGES: list[tuple[str, Callable[[Obj], object], bool]] = [
     (
         "firewall sources",
         lambda o: o["metadata"]["annotations"].update({contract.FIREWALL_SOURCES: "1.2.3.0/24"}),
+        True,
+    ),
+    (
+        "deleted (the finalizer holds it)",
+        lambda o: o["metadata"].update(deletionTimestamp="2026-01-01T00:00:00Z"),
+        True,
+    ),
+    (
+        "node selector",
+        lambda o: o["metadata"]["annotations"].update({contract.NODE_SELECTOR: "pool=ingress"}),
         True,
     ),
     ("port added", lambda o: o["spec"]["ports"].append({"port": 8443, "protocol": "TCP"}), True),

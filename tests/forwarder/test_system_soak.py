@@ -29,7 +29,7 @@ import requests
 from floating_ip_common import contract
 from testbed.controlplane import ControlPlane
 from testbed.doks import DoksWorld
-from testbed.forwarder_harness import Shipped
+from testbed.forwarder_harness import FUNCTION_ACCOUNT, NAMESPACE, Shipped
 from testbed.function_harness import binary_event, resync
 from testbed.kube import KubeBed
 from testbed.processes import wait_until
@@ -114,8 +114,11 @@ def test_whole_system_soak(
     session.verify = str(receiver_tls[0].ca_file)  # the function's certificate is from it
 
     def direct_call(subject: str | None = None) -> int:
+        token = kube.mint_token(NAMESPACE, FUNCTION_ACCOUNT, contract.KUBE_TOKEN_SECONDS)
         headers, body = (
-            binary_event(contract.EVENT_SERVICE_CHANGED, subject) if subject else resync()
+            binary_event(contract.EVENT_SERVICE_CHANGED, subject, kube_token=token)
+            if subject
+            else resync(token)
         )
         headers[contract.AUTH_HEADER] = web_secret
         headers["ce-clusterid"] = world.cluster_id

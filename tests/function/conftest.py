@@ -9,6 +9,7 @@ from testbed.do_imitation.server import DoImitation
 from testbed.doks import DoksWorld, function_token
 from testbed.function_harness import FunctionRunner
 from testbed.kube import KubeBed
+from testbed.relay_courier import RelayCourier
 
 
 @pytest.fixture
@@ -23,16 +24,29 @@ def world(control_plane: ControlPlane, kube: KubeBed, do_api: DoImitation) -> It
 
 
 @pytest.fixture
+def cluster_access() -> str:
+    """``callback``; a module parametrises it to run its tests in relay mode too."""
+    return "callback"
+
+
+@pytest.fixture
 def runner(
     control_plane: ControlPlane,
     world: DoksWorld,
     kube: KubeBed,
     namespace: str,
     monkeypatch: pytest.MonkeyPatch,
+    cluster_access: str,
 ) -> FunctionRunner:
     # Namespaces of earlier tests stay (a bare apiserver never finishes deleting them):
     # the function is told to manage this test's namespace only, as a user could.
-    env = world.function_env(function_token(control_plane, kube), NAMESPACES=namespace)
+    env = world.function_env(NAMESPACES=namespace)
     # pydo (through requests) trusts the imitation's CA the way any client would.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", env["REQUESTS_CA_BUNDLE"])
-    return FunctionRunner(world, env)
+    token = function_token(control_plane, kube)
+    if cluster_access == "relay":
+        # The function cannot reach the apiserver: it is given no URL, CA or token for it.
+        env = {k: v for k, v in env.items() if not k.startswith("KUBE_")}
+        env["CLUSTER_ACCESS"] = "relay"
+        return FunctionRunner(world, env, token, RelayCourier(control_plane, token, namespace))
+    return FunctionRunner(world, env, token)

@@ -143,6 +143,11 @@ class FakeDigitalOcean(DigitalOcean):
     def close(self) -> None:
         pass
 
+    def create_reserved_ip(self, droplet_id: int) -> tuple[JSON, int | None]:
+        self.journal.call("create reserved ip", str(droplet_id))
+        created = {"ip": "203.0.113.99", "droplet": None, "locked": True}
+        return {**created, "region": {"slug": self.region}}, 4242
+
     def _status(self) -> str:
         return (
             self.action_statuses.pop(0)

@@ -178,7 +178,6 @@ REQUIRED_BLANK = {
     "DIGITALOCEAN_TOKEN",
     "CLUSTER_ID",
     "KUBE_API_URL",
-    "KUBE_TOKEN",
     "KUBE_CA_DATA",
     "WEB_SECRET",
 }
@@ -228,11 +227,13 @@ def web_raw(
     }
 
 
-def structured(kind: str, secret: str, subject: str | None = None) -> dict[str, Any]:
+def structured(kind: str, secret: str, kube_token: str) -> dict[str, Any]:
     event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/tests", "type": kind}
-    if subject:
-        event["subject"] = subject
-    headers = {"content-type": "application/cloudevents+json", contract.AUTH_HEADER: secret}
+    headers = {
+        "content-type": "application/cloudevents+json",
+        contract.AUTH_HEADER: secret,
+        contract.KUBE_TOKEN_HEADER: kube_token,
+    }
     return web_raw(headers, json.dumps(event).encode())
 
 
@@ -257,7 +258,11 @@ def test_the_built_zip_cold_starts_and_answers_every_event_form(
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **runner.env}
     with LoadedFunction(built.zip_path, work, env, tmp_path / "function.log") as function:
         # Binary mode, body as text: the first call is the cold start.
-        first = function.invoke(web_raw(*binary_event(contract.EVENT_SERVICE_CHANGED, subject)))
+        first = function.invoke(
+            web_raw(
+                *binary_event(contract.EVENT_SERVICE_CHANGED, subject, kube_token=runner.kube_token)
+            )
+        )
         assert first.result["statusCode"] == 200, first.result
         assert_placed(first.result["body"], world, "a")
         # Everything it imported came from the zip, not from this machine.
@@ -267,20 +272,25 @@ def test_the_built_zip_cold_starts_and_answers_every_event_form(
         # Binary mode, body base64-encoded by the platform.
         move_traefik(world, namespace, 2, "b")
         second = function.invoke(
-            web_raw(*binary_event(contract.EVENT_SERVICE_CHANGED, subject), encode=True)
+            web_raw(
+                *binary_event(
+                    contract.EVENT_SERVICE_CHANGED, subject, kube_token=runner.kube_token
+                ),
+                encode=True,
+            )
         )
         assert second.result["statusCode"] == 200, second.result
         assert_placed(second.result["body"], world, "b")
 
         # Structured mode.
         move_traefik(world, namespace, 3, "c")
-        third = function.invoke(structured(contract.EVENT_RESYNC, secret))
+        third = function.invoke(structured(contract.EVENT_RESYNC, secret, runner.kube_token))
         assert third.result["statusCode"] == 200, third.result
         assert_placed(third.result["body"], world, "c")
 
         # Refusals are answered before any call is made.
         world.do.clear_requests()
-        headers, body = binary_event(contract.EVENT_RESYNC)
+        headers, body = binary_event(contract.EVENT_RESYNC, kube_token=runner.kube_token)
         wrong = function.invoke(web_raw({**headers, contract.AUTH_HEADER: "x" * 32}, body))
         assert wrong.result["statusCode"] == 401
         garbled_event = web_raw(headers, body, encode=True)
@@ -322,12 +332,22 @@ def test_the_zip_ships_exactly_the_distributions_a_real_invocation_imports(
     work = tmp_path / "action"
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **runner.env}
     with LoadedFunction(built.zip_path, work, env, tmp_path / "function.log") as function:
-        placed = function.invoke(web_raw(*binary_event(contract.EVENT_SERVICE_CHANGED, subject)))
+        placed = function.invoke(
+            web_raw(
+                *binary_event(contract.EVENT_SERVICE_CHANGED, subject, kube_token=runner.kube_token)
+            )
+        )
         assert_placed(placed.result["body"], world, "a")
         move_traefik(world, namespace, 2, "b")
-        moved = function.invoke(web_raw(*binary_event(contract.EVENT_SERVICE_CHANGED, subject)))
+        moved = function.invoke(
+            web_raw(
+                *binary_event(contract.EVENT_SERVICE_CHANGED, subject, kube_token=runner.kube_token)
+            )
+        )
         assert_placed(moved.result["body"], world, "b")
-        idle = function.invoke(structured(contract.EVENT_RESYNC, runner.env["WEB_SECRET"]))
+        idle = function.invoke(
+            structured(contract.EVENT_RESYNC, runner.env["WEB_SECRET"], runner.kube_token)
+        )
         assert idle.result["statusCode"] == 200, idle.result
         stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
         used = distributions.usage(work / SITE_PACKAGES, idle.modules, stdlib)

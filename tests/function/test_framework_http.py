@@ -78,9 +78,13 @@ def http() -> Iterator[requests.Session]:
         yield session
 
 
-def structured_event(kind: str, secret: str) -> tuple[dict[str, str], bytes]:
+def structured_event(kind: str, secret: str, kube_token: str) -> tuple[dict[str, str], bytes]:
     event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/tests", "type": kind}
-    headers = {"Content-Type": "application/cloudevents+json", contract.AUTH_HEADER: secret}
+    headers = {
+        "Content-Type": "application/cloudevents+json",
+        contract.AUTH_HEADER: secret,
+        contract.KUBE_TOKEN_HEADER: kube_token,
+    }
     return headers, json.dumps(event).encode()
 
 
@@ -93,7 +97,9 @@ def test_binary_and_structured_events_over_http_place_the_ip(
     namespace: str,
 ) -> None:
     serve_traefik(world, namespace, IP, "a")
-    headers, body = binary_event(contract.EVENT_SERVICE_CHANGED, f"{namespace}/traefik")
+    headers, body = binary_event(
+        contract.EVENT_SERVICE_CHANGED, f"{namespace}/traefik", kube_token=runner.kube_token
+    )
     answer = http.post(endpoint, headers=headers, data=body, timeout=60)
     assert answer.status_code == 200, answer.text
     assert answer.headers["Content-Type"] == "application/json"
@@ -101,7 +107,9 @@ def test_binary_and_structured_events_over_http_place_the_ip(
     assert world.holder_of(IP) == "a"
 
     move_traefik(world, namespace, 2, "b")
-    headers, body = structured_event(contract.EVENT_RESYNC, runner.env["WEB_SECRET"])
+    headers, body = structured_event(
+        contract.EVENT_RESYNC, runner.env["WEB_SECRET"], runner.kube_token
+    )
     answer = http.post(endpoint, headers=headers, data=body, timeout=60)
     assert answer.status_code == 200, answer.text
     assert answer.json()["errors"] == []
@@ -112,7 +120,7 @@ def test_refusals_over_http_call_nothing(
     endpoint: str, http: requests.Session, runner: FunctionRunner, world: DoksWorld
 ) -> None:
     secret = runner.env["WEB_SECRET"]
-    headers, body = binary_event(contract.EVENT_RESYNC)
+    headers, body = binary_event(contract.EVENT_RESYNC, kube_token=runner.kube_token)
     world.do.clear_requests()
 
     unsigned = {k: v for k, v in headers.items() if k != contract.AUTH_HEADER}
@@ -123,7 +131,16 @@ def test_refusals_over_http_call_nothing(
     wrong = {**headers, contract.AUTH_HEADER: secret[::-1]}
     assert http.post(endpoint, headers=wrong, data=body, timeout=30).status_code == 401
 
-    garbled = {"Content-Type": "application/cloudevents+json", contract.AUTH_HEADER: secret}
+    tokenless = {k: v for k, v in headers.items() if k != contract.KUBE_TOKEN_HEADER}
+    answer = http.post(endpoint, headers=tokenless, data=body, timeout=30)
+    assert answer.status_code == 401, answer.text
+    assert contract.KUBE_TOKEN_HEADER in answer.json()["error"]
+
+    garbled = {
+        "Content-Type": "application/cloudevents+json",
+        contract.AUTH_HEADER: secret,
+        contract.KUBE_TOKEN_HEADER: runner.kube_token,
+    }
     answer = http.post(endpoint, headers=garbled, data=b"{not json", timeout=30)
     assert answer.status_code == 400, answer.text
     untyped = {k: v for k, v in headers.items() if k != "ce-type"}

@@ -16,9 +16,10 @@ ENV = {
     "DIGITALOCEAN_TOKEN": "do-token-must-never-show",
     "CLUSTER_ID": "7b8d3a1e-6f0c-4c4e-9a55-2d0c7f1b9e11",
     "KUBE_API_URL": "https://127.0.0.1:9",  # nothing listens: no test below may get there
-    "KUBE_TOKEN": "kube-token-must-never-show",
     "WEB_SECRET": WEB_SECRET,
 }
+KUBE_TOKEN = "kube-token-must-never-show"
+"""What the forwarder sends with each event (the function holds no cluster token)."""
 
 
 def call(
@@ -26,8 +27,11 @@ def call(
     body: bytes = b"{}",
     method: str = "POST",
     env: dict[str, str] | None = None,
+    token: str | None = KUBE_TOKEN,
 ) -> tuple[int, dict[str, object]]:
-    response = handle(Request(method, headers, body), env or ENV)
+    """``token``: sent as the forwarder sends it, unless ``None``."""
+    sent = {contract.KUBE_TOKEN_HEADER: token, **headers} if token is not None else headers
+    response = handle(Request(method, sent, body), env or ENV)
     return response.status, response.body
 
 
@@ -55,7 +59,13 @@ def test_only_post_is_accepted() -> None:
         ({"content-type": "application/json"}, b"{}", "not a CloudEvent"),
         ({"content-type": "application/cloudevents+json"}, b"{oops", "not a CloudEvent"),
         (
-            {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/x", "ce-type": "com.example"},
+            {
+                "ce-specversion": "1.0",
+                "ce-id": "1",
+                "ce-source": "/x",
+                "ce-type": "com.example",
+                "content-type": "application/json",
+            },
             b"{}",
             "unknown event type",
         ),
@@ -65,6 +75,7 @@ def test_only_post_is_accepted() -> None:
                 "ce-id": "1",
                 "ce-source": "/x",
                 "ce-type": contract.EVENT_SERVICE_CHANGED,
+                "content-type": "application/json",
             },
             b"{}",
             "subject",
@@ -76,6 +87,7 @@ def test_only_post_is_accepted() -> None:
                 "ce-source": "/x",
                 "ce-subject": "../etc",
                 "ce-type": contract.EVENT_SERVICE_CHANGED,
+                "content-type": "application/json",
             },
             b"{}",
             "subject",
@@ -131,7 +143,7 @@ def test_secrets_never_appear_in_answers_or_logs(caplog: pytest.LogCaptureFixtur
     ]
     assert answers[-1][0] == 503
     text = json.dumps(answers) + caplog.text
-    for secret in (ENV["DIGITALOCEAN_TOKEN"], ENV["KUBE_TOKEN"], WEB_SECRET):
+    for secret in (ENV["DIGITALOCEAN_TOKEN"], KUBE_TOKEN, WEB_SECRET):
         assert secret not in text
 
 
@@ -149,3 +161,89 @@ def test_an_event_from_another_cluster_is_refused() -> None:
     status, answer = call(other, body)
     assert status == 400
     assert "this function serves " + ENV["CLUSTER_ID"] in str(answer["error"])
+
+
+def test_a_call_without_the_cluster_token_is_401_naming_what_to_send() -> None:
+    headers, body = resync()
+    status, answer = call(headers, body, token=None)
+    assert status == 401
+    error = str(answer["error"])
+    assert contract.KUBE_TOKEN_HEADER in error
+    assert "serviceaccounts/token" in error
+    # The secret is checked first: a stranger learns nothing about the token.
+    del headers[contract.AUTH_HEADER]
+    status, answer = call(headers, body, token=None)
+    assert (status, contract.AUTH_HEADER in str(answer["error"])) == (401, True)
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "   ", "two words", "line\nbreak", "x" * 20_000, "caf\u00e9"],
+    ids=["empty", "blank", "space", "newline", "huge", "non-ascii"],
+)
+def test_a_malformed_cluster_token_is_401_and_never_echoed(token: str) -> None:
+    headers, body = resync()
+    status, answer = call(headers, body, token=token)
+    assert status == 401
+    assert contract.KUBE_TOKEN_HEADER in str(answer["error"])
+    if token.strip():
+        assert token not in json.dumps(answer)
+
+
+def test_the_function_holds_no_cluster_token_of_its_own() -> None:
+    from floating_ip.config import SETTINGS, Config
+
+    assert not [name for name in SETTINGS if "TOKEN" in name and name != "DIGITALOCEAN_TOKEN"]
+    assert "token" not in " ".join(f.lower() for f in Config.__dataclass_fields__ if "kube" in f)
+
+
+RELAY = {k: v for k, v in ENV.items() if not k.startswith("KUBE_")} | {"CLUSTER_ACCESS": "relay"}
+STATE: dict[str, object] = {
+    "services": [],
+    "endpointslices": [],
+    "pods": [],
+    "nodes": [],
+    "suspicions": {},
+}
+
+
+def test_relay_mode_needs_no_kubernetes_setting_and_no_token_but_the_state() -> None:
+    from floating_ip.config import Config
+
+    assert Config.from_env(RELAY).cluster_access == "relay"
+    headers, _ = resync()
+    status, answer = call(headers, b"{}", env=RELAY, token=None)
+    assert status == 400
+    assert "no cluster state" in str(answer["error"])
+    assert "CLUSTER_ACCESS=relay on the forwarder" in str(answer["error"])
+
+
+def test_callback_mode_never_acts_on_state_an_event_claims() -> None:
+    headers, _ = resync()
+    status, answer = call(headers, json.dumps({"state": STATE}).encode())
+    assert status == 400
+    assert "CLUSTER_ACCESS is callback" in str(answer["error"])
+
+
+@pytest.mark.parametrize(
+    ("state", "needle"),
+    [
+        ([], "must be a JSON object"),
+        ({**STATE, "nodes": {}}, "state.nodes must be a list"),
+        ({**STATE, "services": [{"metadata": {}}]}, "state.services must be a list"),
+        ({**STATE, "suspicions": {"n": 1}}, "state.suspicions"),
+    ],
+    ids=["not-object", "nodes-object", "nameless", "suspicion-number"],
+)
+def test_a_malformed_relay_state_is_400_naming_the_part(state: object, needle: str) -> None:
+    headers, _ = resync()
+    status, answer = call(headers, json.dumps({"state": state}).encode(), env=RELAY, token=None)
+    assert status == 400
+    assert needle in str(answer["error"])
+
+
+def test_a_wrong_cluster_access_is_named() -> None:
+    headers, body = resync()
+    status, answer = call(headers, body, env={**ENV, "CLUSTER_ACCESS": "tunnel"})
+    assert status == 500
+    assert "CLUSTER_ACCESS must be callback or relay" in str(answer["error"])

@@ -201,7 +201,7 @@ def test_writes_send_a_merge_patch_and_an_event(apiserver: FakeApiserver) -> Non
         (409, {}, ConflictError, None, "409 the object has been modified"),
         (429, {"Retry-After": "3"}, TransientError, 3.0, "429"),
         (503, {}, TransientError, None, "503"),
-        (403, {}, PermanentError, None, "check KUBE_TOKEN and the function's RBAC"),
+        (403, {}, PermanentError, None, "check the function's RBAC"),
         (404, {}, PermanentError, None, "404 the object has been modified"),
     ],
 )

@@ -7,12 +7,16 @@ decided but could not make is answered 503 with Retry-After and leaves a Warning
 
 from __future__ import annotations
 
+import pytest
+
 from floating_ip_common import contract
 from testbed.doks import DoksWorld
 from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
 from testbed.kube import KubeBed
 
 IP = "192.0.2.40"
+# Run in both modes, as the placement tests (see test_placement_e2e.py).
+pytestmark = pytest.mark.parametrize("cluster_access", ["callback", "relay"])
 USER_IP = "198.51.100.77"
 ACTIONS = "/v2/reserved_ips/{reserved_ip}/actions"
 

@@ -10,6 +10,7 @@ import subprocess
 import threading
 from typing import Any
 
+import pytest
 from kubernetes import watch
 
 from floating_ip_common import contract
@@ -20,6 +21,8 @@ from testbed.kube import KubeBed
 from testbed.processes import wait_until
 
 IP = "192.0.2.20"
+# Run in both modes, as the placement tests (see test_placement_e2e.py).
+pytestmark = pytest.mark.parametrize("cluster_access", ["callback", "relay"])
 """Not the other suites' 192.0.2.10: Services left in earlier namespaces share a claim with any
 Service naming the same IP, and enough of them turn a watcher's event into a resync."""
 USER_IP = "198.51.100.7"

@@ -26,7 +26,6 @@ def config(*namespaces: str) -> Config:
         "https://api.invalid",
         CLUSTER_ID,
         "https://kube.invalid",
-        "t",
         None,
         "s" * 16,
         False,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from kubernetes import watch
 
 from floating_ip_common import contract
@@ -15,6 +16,9 @@ from testbed.kube import KubeBed
 from testbed.processes import wait_until
 
 IP = "192.0.2.10"
+# Every placement test runs in both modes: calling the cluster back, and relayed (the function
+# reaches no apiserver; the state comes with the event and the writes go back in the answer).
+pytestmark = pytest.mark.parametrize("cluster_access", ["callback", "relay"])
 
 
 def traefik(world: DoksWorld, namespace: str, node: str = "a", **annotations: str) -> None:

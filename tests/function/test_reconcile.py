@@ -21,7 +21,6 @@ CONFIG = Config(
     "https://api.invalid",
     CLUSTER_ID,
     "https://kube.invalid",
-    "t",
     None,
     "s" * 16,
     False,
@@ -84,8 +83,16 @@ def writes(journal: Journal) -> list[str]:
 
 
 def test_a_first_placement_writes_in_make_before_break_order(journal: Journal) -> None:
-    result = reconcile.reconcile(CONFIG, RESYNC, FakeDeadline())
-    assert writes(journal) == ["create firewall", "patch", "assign", "patch", "event", "event"]
+    result = reconcile.reconcile(CONFIG, RESYNC, FakeDeadline(), "kube-token")
+    assert writes(journal) == [
+        "patch",  # the cleanup finalizer, before any cloud write
+        "create firewall",
+        "patch",
+        "assign",
+        "patch",
+        "event",
+        "event",
+    ]
     assert ("assign", IP, "101") in journal.calls
     assert (result.pending, result.failed) == (False, False)
     assert result.report["attempts"] == 1
@@ -96,7 +103,7 @@ def test_a_first_placement_writes_in_make_before_break_order(journal: Journal) -
 
 def test_a_lost_race_observes_again_and_plans_afresh(journal: Journal) -> None:
     journal.fail("patch", ConflictError("kubernetes patch: 409"))
-    result = reconcile.reconcile(CONFIG, RESYNC, FakeDeadline())
+    result = reconcile.reconcile(CONFIG, RESYNC, FakeDeadline(), "kube-token")
     assert journal.operations().count("list services") == 2
     assert result.report["attempts"] == 2
     assert "assign" in writes(journal)
@@ -105,16 +112,17 @@ def test_a_lost_race_observes_again_and_plans_afresh(journal: Journal) -> None:
 def test_a_race_lost_every_time_gives_up_after_three_attempts(journal: Journal) -> None:
     journal.fail("patch", *[ConflictError("kubernetes patch: 409")] * 3)
     with pytest.raises(ConflictError):
-        reconcile.reconcile(CONFIG, RESYNC, FakeDeadline())
+        reconcile.reconcile(CONFIG, RESYNC, FakeDeadline(), "kube-token")
     assert journal.operations().count("list services") == reconcile.MAX_ATTEMPTS == 3
     assert "assign" not in writes(journal)
 
 
 def test_a_dry_run_trigger_plans_and_reports_but_writes_nothing(journal: Journal) -> None:
     dry = Trigger(contract.EVENT_RESYNC, "2", contract.EVENT_SOURCE, dry_run=True)
-    result = reconcile.reconcile(CONFIG, dry, FakeDeadline())
+    result = reconcile.reconcile(CONFIG, dry, FakeDeadline(), "kube-token")
     assert writes(journal) == []
     assert [c["kind"] for c in result.report["changes"]] == [
+        "service",
         "firewall",
         "service",
         "reserved_ip",

@@ -168,6 +168,7 @@ def test_a_full_node() -> None:
         taints=(Taint("k", "NoExecute", ""), Taint("j", "NoSchedule", "v")),
         region="nyc3",
         anchor_ipv4="10.0.0.5",
+        labels=((contract.REGION_LABEL, "nyc3"),),
     )
 
 

@@ -14,6 +14,8 @@ from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
 from testbed.kube import KubeBed, Port
 
 IP = "192.0.2.20"
+# Run in both modes, as the placement tests (see test_placement_e2e.py).
+pytestmark = pytest.mark.parametrize("cluster_access", ["callback", "relay"])
 
 
 def warnings(kube: KubeBed, namespace: str) -> set[str]:

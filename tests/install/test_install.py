@@ -40,7 +40,11 @@ def user_overlay(tmp_path: Path) -> Iterator[Path]:
     """The example overlay as a user has it after their three edits: a copy of the shipped
     folders with secret.env written (the URL and cluster id placeholders stay)."""
     shutil.copytree(DEPLOY, tmp_path / "deploy", ignore=shutil.ignore_patterns("secret.env"))
-    shutil.copytree(REPO / "in-cluster", tmp_path / "in-cluster")
+    shutil.copytree(REPO / "charts", tmp_path / "charts", symlinks=True)
+    # The code the base's Component and the chart's files/code (a link) both ship.
+    shutil.copytree(
+        REPO / "in-cluster", tmp_path / "in-cluster", ignore=shutil.ignore_patterns("__pycache__")
+    )
     (tmp_path / "deploy" / "example" / "secret.env").write_text("WEB_SECRET=users-own-secret\n")
     yield tmp_path / "deploy" / "example"
 
@@ -289,6 +293,34 @@ def test_kustomize_and_helm_grant_the_same_rbac(
     from_helm = rbac(parse(helm.template("floating-ip", *values)))
     assert from_kustomize == from_helm
     assert any(k[0] == "ClusterRole" and k[1] == "floating-ip-function" for k in from_helm)
+
+
+def test_relay_mode_grants_the_forwarder_the_functions_writes_alike_in_both_installs(
+    helm: helm_cli.Helm, control_plane: ControlPlane, user_overlay: Path
+) -> None:
+    text = (user_overlay / "kustomization.yaml").read_text()
+    (user_overlay / "kustomization.yaml").write_text(
+        text + "components:\n  - ../components/relay\n"
+    )
+    docs = kustomize(control_plane.kubectl, user_overlay)
+    from_helm = parse(helm.template("floating-ip", *SETTINGS, "clusterAccess=relay"))
+    assert rbac(docs) == rbac(from_helm)
+    [relay] = [
+        d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-relay")
+    ]
+    granted = {(r, v) for rule in relay["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    assert granted == {
+        ("services", "patch"),
+        ("services/status", "patch"),
+        ("events", "create"),
+        ("events", "patch"),
+    }
+    settings = [
+        d["data"]
+        for d in (*docs, *from_helm)
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("event-forwarder")
+    ]
+    assert [s["CLUSTER_ACCESS"] for s in settings] == ["relay", "relay"]
 
 
 def test_kustomize_and_helm_run_the_same_pods(

@@ -99,6 +99,7 @@ SERVICE: Obj = {
             contract.ADDRESS: "203.0.113.10",
             contract.FIREWALL: "true",
             contract.FIREWALL_SOURCES: "0.0.0.0/0",
+            contract.NODE_SELECTOR: "doks.digitalocean.com/node-pool=ingress",
             contract.HOLDER_NODE: "pool-a-1",
             contract.HOLDER_DROPLET: "101",
             contract.ANCHOR_IP: "10.20.0.5",
@@ -119,7 +120,10 @@ SLICE: Obj = slice_obj()
 NODE: Obj = {
     "metadata": {
         "name": "pool-a-1",
-        "labels": {contract.REGION_LABEL: "nyc3"},
+        "labels": {
+            contract.REGION_LABEL: "nyc3",
+            "doks.digitalocean.com/node-pool": "ingress",
+        },
         "annotations": {contract.ANCHOR_IPV4: "10.20.0.5"},
         "deletionTimestamp": None,
     },
@@ -128,7 +132,10 @@ NODE: Obj = {
         "unschedulable": False,
         "taints": [{"key": "k", "effect": "NoSchedule", "value": "v"}],
     },
-    "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    "status": {
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "nodeInfo": {"kubeletVersion": "v1.31.1"},
+    },
 }
 POD: Obj = {
     "metadata": {
@@ -146,6 +153,7 @@ READ_BUT_NOT_WATCHED = {
         "metadata.uid": "identifies the Service in Events; fixed for its life",
         "metadata.creationTimestamp": "orders conflicting claims; fixed for the Service's life",
         "metadata.resourceVersion": "guards the function's own patches; changes on every write",
+        "metadata.finalizers": "the function's own write (its cleanup finalizer); not an input",
         "spec.externalIPs": "the function's own write (make-before-break); not an input",
         "status": "status.loadBalancer is the function's own write in LoadBalancer-class "
         "mode; not an input",

@@ -47,14 +47,14 @@ def test_ci_runs_make_test_on_pushes_and_pull_requests_with_the_build_caches() -
     assert any(step.get("run", "").startswith("make test") for step in steps)
     [go] = [s for s in steps if s.get("uses", "").startswith("actions/setup-go")]
     go_sums = go["with"]["cache-dependency-path"].split()
-    assert go_sums == ["testbed/controlplane/go.sum", "testbed/helm/go.sum"]
+    assert go_sums == [f"testbed/{tool}/go.sum" for tool in ("controlplane", "helm", "dataplane")]
     caches = {
         s["with"]["path"]: s["with"]["key"]
         for s in steps
         if s.get("uses", "").startswith("actions/cache")
     }
     # Each key covers every file its build.sh hashes into its own cache folder's name.
-    for tool in ("controlplane", "helm"):
+    for tool in ("controlplane", "helm", "dataplane"):
         key = caches[f"~/.cache/doks-floating-ip/{tool}"]
         build = (REPO / f"testbed/{tool}/build.sh").read_text()
         hashed = re.search(r'key="\$\(cat (.*?) \| sha256sum', build)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TypeVar
 
+from floating_ip_common import contract
 from floating_ip_common.kube_access import (
     ACCESS_VARIABLES,
     KubeAccess,
@@ -53,6 +54,14 @@ class ForwarderSettings:
     """``POD_NAME`` (else ``HOSTNAME``): this replica's name in the Lease."""
     lease_name: str = "event-forwarder"
     """``LEASE_NAME``: the election Lease, in ``POD_NAMESPACE``."""
+    cluster_access: str = "callback"
+    """``CLUSTER_ACCESS``: ``callback`` (default): the function calls the cluster's API back
+    with a 10-minute token sent with each event. ``relay``: it never does; each event carries
+    the state it reads, and the forwarder makes the Kubernetes writes it answers with (the
+    same setting on the function)."""
+    function_account: str = contract.FUNCTION_ACCOUNT
+    """``FUNCTION_SERVICE_ACCOUNT``: the function's ServiceAccount, in ``POD_NAMESPACE``. The
+    forwarder mints a 10-minute token of it and sends it with each event."""
     function_ca_file: str | None = None
     """``FUNCTION_CA_FILE``: trust only this CA bundle for the function (else the system's)."""
     function_timeout: float = 60.0
@@ -242,7 +251,15 @@ def from_env(
     if node_name and not _DNS_SUBDOMAIN.match(node_name):
         read.problems.append(f"NODE_NAME: {node_name[:80]!r} is not a valid Kubernetes name")
     lease_name = read.text("LEASE_NAME", _default("lease_name", str))
-    for name, value in (("POD_NAMESPACE", lease_namespace), ("LEASE_NAME", lease_name)):
+    function_account = read.text("FUNCTION_SERVICE_ACCOUNT", _default("function_account", str))
+    cluster_access = read.text("CLUSTER_ACCESS", _default("cluster_access", str)).lower()
+    if cluster_access not in ("callback", "relay"):
+        read.problems.append(f"CLUSTER_ACCESS: {cluster_access[:40]!r} is not callback or relay")
+    for name, value in (
+        ("POD_NAMESPACE", lease_namespace),
+        ("LEASE_NAME", lease_name),
+        ("FUNCTION_SERVICE_ACCOUNT", function_account),
+    ):
         if value and not _DNS_SUBDOMAIN.match(value):
             read.problems.append(f"{name}: {value!r} is not a valid Kubernetes name")
     function_ca_file = read.text("FUNCTION_CA_FILE") or None
@@ -266,6 +283,8 @@ def from_env(
         lease_namespace=lease_namespace,
         identity=identity,
         lease_name=lease_name,
+        function_account=function_account,
+        cluster_access=cluster_access,
         function_ca_file=function_ca_file,
         function_timeout=read.duration(
             "FUNCTION_TIMEOUT", _default("function_timeout", float), 1.0

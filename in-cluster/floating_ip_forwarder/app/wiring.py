@@ -27,8 +27,10 @@ from floating_ip_forwarder.election.lease_keeper import LeaseKeeper
 from floating_ip_forwarder.forwarding import cloudevent, watched_kinds
 from floating_ip_forwarder.forwarding.coalescer import Coalescer
 from floating_ip_forwarder.forwarding.dispatcher import Dispatcher
+from floating_ip_forwarder.forwarding.function_token import FunctionToken
 from floating_ip_forwarder.forwarding.index import ClusterIndex
 from floating_ip_forwarder.forwarding.projections import Kind, NodeLeaseView, ServiceKey, View
+from floating_ip_forwarder.forwarding.relay import Relay
 from floating_ip_forwarder.forwarding.sender import Sender, function_context
 from floating_ip_forwarder.forwarding.watched_kinds import Resource
 from floating_ip_forwarder.forwarding.watcher import Watcher
@@ -125,8 +127,25 @@ def run(settings: ForwarderSettings) -> int:
     metrics = ForwarderMetrics()
     client = KubeClient(settings.kube, user_agent=USER_AGENT)
     context = function_context(settings.function_ca_file)
+    relayed = settings.cluster_access == "relay"
+    # Relay mode: the function never calls the cluster, so no token of it is minted.
+    token = None
+    if not relayed:
+        token = FunctionToken(
+            client,
+            settings.lease_namespace,
+            settings.function_account,
+            on_mint=metrics.token_mints.inc,
+        )
     senders = [
-        Sender(settings.function_url, settings.web_secret, context, settings.function_timeout)
+        Sender(
+            settings.function_url,
+            settings.web_secret,
+            context,
+            settings.function_timeout,
+            token=token,
+            relay=Relay(client.connection(), settings.namespaces) if relayed else None,
+        )
         for _ in range(settings.max_in_flight)
     ]
     coalescer = Coalescer(
@@ -167,39 +186,7 @@ def run(settings: ForwarderSettings) -> int:
         metrics=metrics,
         stopping=stopping,
     )
-    monitor = Monitor(
-        settings=ProbeSettings(
-            tcp=settings.node_probes,
-            period=settings.probe_period,
-            timeout=settings.probe_timeout,
-            limits=Limits(
-                settings.probe_failures,
-                settings.node_lease_stale,
-                settings.hold_down,
-                settings.confirm_wait,
-            ),
-        ),
-        index=forwarding.index,
-        leases=forwarding.leases,
-        lock=forwarding.lock,
-        board=Board(client, settings.lease_namespace, contract.SUSPICIONS_CONFIGMAP),
-        touch=dispatcher.touch,
-        metrics=metrics,
-        stopping=stopping,
-        own_node=settings.node_name or None,
-        peers=PeerBook(settings.identity),
-        observation_board=ObservationBoard(
-            client, settings.lease_namespace, contract.OBSERVATIONS_CONFIGMAP
-        ),
-    )
-    # The other replicas' observations: the second vantage point (see dead_nodes/observations).
-    observation_watch = ObservationWatch(
-        client,
-        settings.lease_namespace,
-        contract.OBSERVATIONS_CONFIGMAP,
-        monitor.peer_data,
-        stopping,
-    )
+    monitor = _dead_nodes(settings, client, forwarding, dispatcher.touch, metrics, stopping)
 
     def on_leadership(leading: bool) -> None:
         dispatcher.set_leading(leading)
@@ -218,8 +205,7 @@ def run(settings: ForwarderSettings) -> int:
         return all(w.synced.is_set() for w in watchers)
 
     def healthy() -> bool:
-        threads = [w.thread for w in (*watchers, lease_watcher)]
-        threads += [monitor.thread, observation_watch.thread]
+        threads = [w.thread for w in (*watchers, lease_watcher)] + monitor.threads()
         if lease.thread.ident is not None:
             threads.append(lease.thread)
         return dispatcher.alive() and all(t.is_alive() for t in threads)
@@ -233,7 +219,6 @@ def run(settings: ForwarderSettings) -> int:
     for watcher in watchers:
         watcher.start()
     lease_watcher.start()
-    observation_watch.start()
     monitor.start()
     # Campaign only once every list is in: the first resync must not precede what the index
     # will treat as already known.
@@ -244,15 +229,61 @@ def run(settings: ForwarderSettings) -> int:
             break
     stopping.wait()
 
-    for watcher in (*watchers, lease_watcher):
-        watcher.stop()
-    observation_watch.stop()
+    for stop in [w.stop for w in (*watchers, lease_watcher)] + [monitor.stop]:
+        stop()
     dispatcher.stop(SHUTDOWN_SECONDS)
     if lease.thread.ident is not None:
         lease.release()
     ops.stop()
+    if token is not None:
+        token.close()
     log.info("stopped")
     return 0
+
+
+def _dead_nodes(  # noqa: PLR0917 - the parts it joins
+    settings: ForwarderSettings,
+    client: KubeClient,
+    forwarding: Forwarding,
+    touch: Callable[[list[str]], None],
+    metrics: ForwarderMetrics,
+    stopping: threading.Event,
+) -> Monitor:
+    """The probe loop, with the watch of the other replicas' observations that feeds it."""
+    monitor = Monitor(
+        settings=ProbeSettings(
+            tcp=settings.node_probes,
+            period=settings.probe_period,
+            timeout=settings.probe_timeout,
+            limits=Limits(
+                settings.probe_failures,
+                settings.node_lease_stale,
+                settings.hold_down,
+                settings.confirm_wait,
+            ),
+        ),
+        index=forwarding.index,
+        leases=forwarding.leases,
+        lock=forwarding.lock,
+        board=Board(client, settings.lease_namespace, contract.SUSPICIONS_CONFIGMAP),
+        touch=touch,
+        metrics=metrics,
+        stopping=stopping,
+        own_node=settings.node_name or None,
+        peers=PeerBook(settings.identity),
+        observation_board=ObservationBoard(
+            client, settings.lease_namespace, contract.OBSERVATIONS_CONFIGMAP
+        ),
+    )
+    # The other replicas' observations: the second vantage point (see dead_nodes/observations).
+    monitor.observation_watch = ObservationWatch(
+        client,
+        settings.lease_namespace,
+        contract.OBSERVATIONS_CONFIGMAP,
+        monitor.peer_data,
+        stopping,
+    )
+    return monitor
 
 
 def _log_start(settings: ForwarderSettings) -> None:
@@ -266,6 +297,8 @@ def _log_start(settings: ForwarderSettings) -> None:
             "lease": f"{settings.lease_namespace}/{settings.lease_name}",
             "identity": settings.identity,
             "node": settings.node_name or "unknown (NODE_NAME not set)",
+            "cluster_access": settings.cluster_access,
+            "function_account": f"{settings.lease_namespace}/{settings.function_account}",
             "quiet_window": settings.quiet_window,
             "max_delay": settings.max_delay,
             "resync_period": settings.resync_period,

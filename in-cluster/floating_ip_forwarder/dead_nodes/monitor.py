@@ -25,7 +25,11 @@ from typing import Any
 from floating_ip_common.kube_client import ApiError
 from floating_ip_forwarder.dead_nodes import observations, prober, suspicions_configmap
 from floating_ip_forwarder.dead_nodes.kubelet_leases import NodeLeaseClock
-from floating_ip_forwarder.dead_nodes.observations import ObservationBoard, PeerBook
+from floating_ip_forwarder.dead_nodes.observations import (
+    ObservationBoard,
+    ObservationWatch,
+    PeerBook,
+)
 from floating_ip_forwarder.dead_nodes.suspicion import (
     Limits,
     NodeRound,
@@ -92,6 +96,8 @@ class Monitor:
         self.own_node = own_node
         self.peers = peers
         self.observation_board = observation_board
+        self.observation_watch: ObservationWatch | None = None
+        """Feeds ``peer_data``; started and stopped with the monitor."""
         self._news = threading.Event()
         self._written: tuple[frozenset[str], bool] = (frozenset(), False)
         """This replica's observation as last written (nothing to say at first)."""
@@ -110,7 +116,18 @@ class Monitor:
             self._leading.clear()
 
     def start(self) -> None:
+        if self.observation_watch is not None:
+            self.observation_watch.start()
         self.thread.start()
+
+    def stop(self) -> None:
+        """Break the observations' watch (``stopping`` must already be set)."""
+        if self.observation_watch is not None:
+            self.observation_watch.stop()
+
+    def threads(self) -> list[threading.Thread]:
+        watch = [self.observation_watch.thread] if self.observation_watch is not None else []
+        return [self.thread, *watch]
 
     def peer_data(self, data: Any) -> None:
         """The observations ConfigMap as now (from its watch): judge again if it changed."""

@@ -34,6 +34,8 @@ def build(key: str, *, cluster_id: str, event_id: str, time: datetime) -> HttpEv
         "ce-time": time.isoformat().replace("+00:00", "Z"),
         # An extension attribute: lets one function serve, and tell apart, several clusters.
         "ce-clusterid": cluster_id,
+        # What the events mean: the function accepts this version and the previous one.
+        f"ce-{contract.EVENT_SCHEMA_ATTRIBUTE}": str(contract.EVENT_SCHEMA_VERSION),
         "content-type": "application/json",
     }
     body: dict[str, str]

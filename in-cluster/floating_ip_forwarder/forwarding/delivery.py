@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from floating_ip_common import backoff
+from floating_ip_common import backoff, contract
 from floating_ip_common.retry_after import MAX_RETRY_AFTER
 
 
@@ -25,9 +25,16 @@ class DeliveryOutcome(Enum):
 
 REJECTION_CAUSES = {
     400: "the function rejected the event as malformed (400): versions out of step?",
-    401: "the function refused the secret (401): WEB_SECRET must equal its webSecure secret",
+    401: "the function refused the call (401): WEB_SECRET must equal its webSecure secret, "
+    "and the function's token must come with it (a function newer than this forwarder?)",
     403: "the function refused the call (403): WEB_SECRET must equal its webSecure secret",
     404: "no function at FUNCTION_URL (404): check the URL and that it is deployed",
+    contract.UNSUPPORTED_SCHEMA_STATUS: (
+        f"the function does not accept this forwarder's event schema version "
+        f"{contract.EVENT_SCHEMA_VERSION} ({contract.UNSUPPORTED_SCHEMA_STATUS}): the function "
+        "and the forwarder are more than one release apart; upgrade the older one"
+    ),
+    413: "the event is too large (413): in relay mode, narrow NAMESPACES",
 }
 
 

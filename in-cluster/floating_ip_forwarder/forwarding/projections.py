@@ -51,6 +51,10 @@ class ServiceInputs:
     """``spec.loadBalancerClass``: ours, another or none (a Warning)."""
     source_ranges: tuple[str, ...]
     """``spec.loadBalancerSourceRanges``, sorted: they decide a firewall Warning."""
+    node_selector: str | None = None
+    """Which nodes may hold the IP."""
+    deleting: bool = False
+    """``metadata.deletionTimestamp`` is set: the function's finalizer waits for its cleanup."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,10 @@ class NodeView:
     provider_id: str | None
     region: str | None
     anchor: str | None
+    labels: tuple[tuple[str, str], ...] = ()
+    """Every label, sorted: a Service's node selector may name any of them."""
+    kubelet_version: str | None = None
+    """Which nodes an upgrade keeps: an IP that moves prefers the newest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +165,11 @@ def service(obj: JSON) -> ServiceView:
     spec = obj.get("spec")
     spec = spec if isinstance(spec, Mapping) else {}
     address = annotations.get(contract.ADDRESS)
+    if address is None and (
+        spec.get("type") == "LoadBalancer"
+        and spec.get("loadBalancerClass") == contract.LOAD_BALANCER_CLASS
+    ):
+        address = contract.AUTO  # a LoadBalancer of our class asks for one unasked
     inputs = None
     if address is not None:
         ports = sorted(
@@ -175,6 +188,8 @@ def service(obj: JSON) -> ServiceView:
             service_type=_text(spec.get("type")) or "ClusterIP",
             load_balancer_class=_text(spec.get("loadBalancerClass")),
             source_ranges=tuple(sorted(str(r) for r in spec.get("loadBalancerSourceRanges") or ())),
+            node_selector=annotations.get(contract.NODE_SELECTOR),
+            deleting=_meta(obj).get("deletionTimestamp") is not None,
         )
     holder = annotations.get(contract.HOLDER_NODE)
     return ServiceView(_namespaced_key(obj), inputs, sys.intern(holder) if holder else None)
@@ -253,6 +268,10 @@ def node(obj: JSON) -> NodeView:
         provider_id=_text(spec.get("providerID")),
         region=_strings(meta.get("labels")).get(contract.REGION_LABEL),
         anchor=_strings(meta.get("annotations")).get(contract.ANCHOR_IPV4),
+        labels=tuple(
+            sorted((sys.intern(str(k)), str(v)) for k, v in _strings(meta.get("labels")).items())
+        ),
+        kubelet_version=_text(_mapping(status.get("nodeInfo")).get("kubeletVersion")),
     )
 
 

@@ -1,9 +1,12 @@
-"""POSTs one CloudEvent to the function over HTTPS (keep-alive, one connection per sender)."""
+"""POSTs one CloudEvent to the function over HTTPS (keep-alive, one connection per sender),
+with the shared secret and, when given a ``FunctionToken``, the function's short-lived
+Kubernetes token."""
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import socket
 import ssl
 import threading
@@ -12,6 +15,8 @@ from urllib.parse import urlsplit
 
 from floating_ip_common import contract
 from floating_ip_forwarder.forwarding.cloudevent import HttpEvent
+from floating_ip_forwarder.forwarding.function_token import FunctionToken, TokenUnavailable
+from floating_ip_forwarder.forwarding.relay import Relay, RelayError, TooLarge
 
 STALE_CONNECTION = (
     http.client.RemoteDisconnected,
@@ -21,6 +26,8 @@ STALE_CONNECTION = (
     ssl.SSLZeroReturnError,
 )
 """How writing to or reading from a connection the server already closed fails."""
+MAX_RELAY_CALLS = 4
+"""Relay mode: make-before-break takes two calls, a lost race one more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +44,23 @@ def function_context(ca_file: str | None) -> ssl.SSLContext:
 
 
 class Sender:
-    def __init__(self, url: str, secret: str, context: ssl.SSLContext, timeout: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        context: ssl.SSLContext,
+        timeout: float,
+        *,
+        token: FunctionToken | None = None,
+        relay: Relay | None = None,
+    ) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or ""
         self.port = parts.port or 443
         self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._secret = secret
+        self._token = token
+        self._relay = relay
         self.context = context
         self.timeout = timeout
         self._conn: http.client.HTTPSConnection | None = None
@@ -51,28 +69,72 @@ class Sender:
 
     def send(self, event: HttpEvent) -> Delivery:
         headers = {**event.headers, contract.AUTH_HEADER: self._secret}
+        if self._relay is not None:
+            return self._relayed(event, headers)
+        if self._token is not None:
+            try:
+                headers[contract.KUBE_TOKEN_HEADER] = self._token.get()
+            except TokenUnavailable as error:
+                return Delivery(None, error=str(error))
+        return self._post(headers, event.body)[0]
+
+    def _relayed(self, event: HttpEvent, headers: dict[str, str]) -> Delivery:
+        """Relay mode: the state goes with the event, the answered writes are made here, and
+        the function is called again while it asks to (or a write lost a race)."""
+        assert self._relay is not None
+        data = json.loads(event.body or b"{}")
+        for _ in range(MAX_RELAY_CALLS):
+            try:
+                body = self._relay.body(data)
+            except TooLarge as error:
+                return Delivery(413, error=str(error))
+            except RelayError as error:
+                return Delivery(None, error=str(error))
+            delivery, answer = self._post(headers, body)
+            try:
+                decoded = json.loads(answer) if answer else {}
+            except ValueError:
+                decoded = {}
+            if not isinstance(decoded, dict):
+                decoded = {}
+            try:
+                # A 503 carries writes too (the Warning of a change that failed).
+                conflict = self._relay.make(decoded.get("kubernetes_writes") or [])
+            except RelayError as error:
+                return Delivery(None, error=str(error))
+            if delivery.status != 200 or not (conflict or decoded.get("again")):
+                return delivery
+        return Delivery(None, error=f"still asked to call again after {MAX_RELAY_CALLS} calls")
+
+    def _post(self, headers: dict[str, str], body: bytes) -> tuple[Delivery, bytes]:
+        """One POST (a second on a fresh connection when a kept-alive one was stale)."""
         for attempt in range(2):
             conn = self._connection()
             if conn is None:
-                return Delivery(None, error="shutting down")
+                return Delivery(None, error="shutting down"), b""
             try:
-                conn.request("POST", self.target, body=event.body, headers=headers)
+                conn.request("POST", self.target, body=body, headers=headers)
                 response = conn.getresponse()
-                response.read()
+                answer = response.read()
             except (OSError, http.client.HTTPException) as error:
                 self._drop()
                 # A kept-alive connection the server closed in between fails at once: one
                 # fresh connection is worth trying before calling it a failure.
                 if attempt == 0 and isinstance(error, STALE_CONNECTION):
                     continue
-                return Delivery(None, error=f"{type(error).__name__}: {error}")
+                return Delivery(None, error=f"{type(error).__name__}: {error}"), b""
             if response.will_close:
                 self._drop()
-            return Delivery(response.status, response.getheader("Retry-After"))
-        return Delivery(None, error="connection closed twice")
+            if self._token is not None and response.status in (401, 500):
+                # Refused, or failed with what it was sent: the next try gets a new token.
+                self._token.forget()
+            return Delivery(response.status, response.getheader("Retry-After")), answer
+        return Delivery(None, error="connection closed twice"), b""
 
     def abort(self) -> None:
         """Break an in-flight request (shutdown) and refuse further ones."""
+        if self._relay is not None:
+            self._relay.connection.abort()  # a read of the state, too
         with self._lock:
             self._aborted = True
             conn = self._conn

@@ -146,6 +146,9 @@ class ForwarderMetrics:
         )
         self.failures = Counter("send_failures", "POSTs that did not get a 2xx answer, by reason.")
         self.retries = Counter("retries", "POSTs that were retries of an earlier failure.")
+        self.token_mints = Counter(
+            "function_token_mints", "Short-lived tokens minted for the function (TokenRequest)."
+        )
         self.queue_depth = Gauge("queue_depth", "Keys (Services, resync) waiting or in flight.")
         self.in_flight = Gauge("in_flight", "POSTs in flight.")
         self.last_success = Gauge(

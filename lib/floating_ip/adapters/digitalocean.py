@@ -72,6 +72,22 @@ class DigitalOcean:
         )
         return dict(reply["action"])
 
+    def create_reserved_ip(self, droplet_id: int) -> tuple[JSON, int | None]:
+        """A new reserved IP for the droplet (in its region), and the id of the action
+        assigning it (``None``: none was linked): the IP answers unassigned and locked until
+        that action completes."""
+        reply = _call(
+            f"create a reserved IP for droplet {droplet_id}",
+            self._client.reserved_ips.create,
+            {"droplet_id": droplet_id},
+        )
+        actions = (reply.get("links") or {}).get("actions") or [{}]
+        action_id = actions[0].get("id")
+        return dict(reply["reserved_ip"]), action_id if isinstance(action_id, int) else None
+
+    def delete_reserved_ip(self, ip: str) -> None:
+        _call(f"delete reserved IP {ip}", self._client.reserved_ips.delete, ip)
+
     def create_firewall(self, body: JSON) -> JSON:
         return dict(_call("create firewall", self._client.firewalls.create, body)["firewall"])
 

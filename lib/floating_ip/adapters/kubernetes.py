@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import urllib3
@@ -42,7 +42,33 @@ GONE = 410
 """A list's ``continue`` token expired: the list must start over."""
 
 
+class KubernetesApi(Protocol):
+    """What observe and apply call: ``Kubernetes`` (the API itself, callback mode) or
+    ``relayed_kubernetes.RelayedKubernetes`` (the caller's snapshot; writes carried by it)."""
+
+    defers_writes: bool
+    bytes_read: int
+    bytes_decoded: int
+
+    def close(self) -> None: ...
+    def list_services(
+        self, namespace: str | None, keep: Callable[[JSON], bool] | None = None
+    ) -> list[JSON]: ...
+    def list_endpoint_slices(
+        self, namespace: str | None, services: list[str] | None = None
+    ) -> list[JSON]: ...
+    def list_pods(self, namespace: str) -> list[JSON]: ...
+    def list_nodes(self) -> list[JSON]: ...
+    def read_config_map_data(self, namespace: str, name: str) -> dict[str, str] | None: ...
+    def patch_service(self, namespace: str, name: str, patch: JSON) -> JSON: ...
+    def patch_service_status(self, namespace: str, name: str, patch: JSON) -> JSON: ...
+    def create_event(self, namespace: str, event: JSON) -> JSON: ...
+
+
 class Kubernetes:
+    defers_writes = False
+    """Every write is made here, when apply makes it."""
+
     def __init__(self, url: str, token: str, ca_pem: bytes | None) -> None:
         config = Configuration(host=url, ca_cert_data=ca_pem.decode() if ca_pem else None)
         config.api_key = {"authorization": token}
@@ -213,7 +239,10 @@ def _classify(status: int, reason: str, headers: Any, what: str) -> Exception:
     if status == 429 or status >= 500:
         return TransientError(message, parse_retry_after((headers or {}).get("Retry-After")))
     if status in (401, 403):
-        return PermanentError(message + " (check KUBE_TOKEN and the function's RBAC)")
+        return PermanentError(
+            message + " (check the function's RBAC, and that the forwarder's token is fresh:"
+            " its clock and its RBAC to create serviceaccounts/token)"
+        )
     return PermanentError(message)
 
 

@@ -3,11 +3,15 @@
 =====================================  ==========================  ==============================
 Annotation                             Default                     Valid values
 =====================================  ==========================  ==============================
-``floating-ip.doks.dev/address``       none (required to opt in)   one IPv4 address
+``floating-ip.doks.dev/address``       none (required to opt in)   one IPv4 address, or ``auto``
+                                                                   (the function creates one)
 ``floating-ip.doks.dev/firewall``      ``true``                    ``true`` or ``false`` (any case)
 ``floating-ip.doks.dev/firewall-``     ``0.0.0.0/0,::/0``          comma-separated IPv4/IPv6 CIDRs
 ``sources``                                                        (a bare address means /32 or
                                                                    /128); host bits must be zero
+``floating-ip.doks.dev/node-selector``  none (every node)           a label selector, as
+                                                                   ``kubectl -l`` takes it
+                                                                   (``node_selector``)
 =====================================  ==========================  ==============================
 
 Host bits set (``10.0.0.1/8``) are rejected rather than silently widened or narrowed: the user
@@ -20,7 +24,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from floating_ip.core.exposure import Exposure, exposure_of
 from floating_ip.core.model import Problem, Reason, Service
+from floating_ip.core.node_selector import SelectorError, parse_node_selector
 from floating_ip_common import contract
 
 
@@ -43,10 +49,14 @@ class Intent:
     sources: tuple[str, ...]
     """Canonical CIDRs, sorted and de-duplicated."""
     problems: tuple[Problem, ...] = ()
+    auto: bool = False
+    """``address: auto``: the IP is the one the function created (``address``, once
+    recorded in ``contract.OWNED_ADDRESS``) and releases."""
 
 
 def parse_address(value: str) -> str:
-    """``contract.ADDRESS``: exactly one IPv4 address, returned in canonical form."""
+    """``contract.ADDRESS``: exactly one IPv4 address, returned in canonical form (``auto``
+    is read by ``read_intent``)."""
     try:
         address = ipaddress.ip_address(value.strip())
     except ValueError:
@@ -99,21 +109,52 @@ def parse_sources(value: str | None) -> tuple[str, ...]:
     return tuple(net.with_prefixlen for net in ordered)
 
 
+def owned_address(service: Service) -> str | None:
+    """The reserved IP the function created for the Service (``contract.OWNED_ADDRESS``);
+    a garbled record names none."""
+    try:
+        return parse_address(service.annotation(contract.OWNED_ADDRESS) or "")
+    except AnnotationError:
+        return None
+
+
+def requested_address(service: Service) -> str | None:
+    """``contract.ADDRESS`` as written; for a LoadBalancer of this project's class without
+    it, ``auto`` (a LoadBalancer implementation gives an address unasked); ``None``: the
+    Service has not opted in."""
+    written = service.annotation(contract.ADDRESS)
+    if written is None and exposure_of(service) is Exposure.LOAD_BALANCER_STATUS:
+        return contract.AUTO
+    return written
+
+
 def read_intent(service: Service) -> Intent | None:
     """The Service's parsed request, or ``None`` when it has not opted in."""
-    raw_address = service.annotation(contract.ADDRESS)
+    raw_address = requested_address(service)
     if raw_address is None:
         return None
     problems: list[Problem] = []
     address: str | None = None
-    try:
-        address = parse_address(raw_address)
-    except AnnotationError as error:
-        problems.append(Problem(Reason.INVALID_ANNOTATION, str(error)))
+    auto = raw_address.strip().lower() == contract.AUTO
+    if auto:
+        address = owned_address(service)
+    else:
+        try:
+            address = parse_address(raw_address)
+        except AnnotationError as error:
+            problems.append(Problem(Reason.INVALID_ANNOTATION, str(error)))
     try:
         firewall = parse_firewall(service.annotation(contract.FIREWALL))
         sources = parse_sources(service.annotation(contract.FIREWALL_SOURCES))
     except AnnotationError as error:
         problems.append(Problem(Reason.INVALID_ANNOTATION, f"{error}; its ports stay closed"))
         firewall, sources = False, ()
-    return Intent(service, address, firewall, sources, tuple(problems))
+    selector = service.annotation(contract.NODE_SELECTOR)
+    if selector is not None:
+        try:
+            parse_node_selector(selector)
+        except SelectorError as error:
+            # fitness.selected then selects no node: the IP stays where it is until fixed.
+            why = "; no node is selected until it is fixed"
+            problems.append(Problem(Reason.INVALID_ANNOTATION, f"{error}{why}"))
+    return Intent(service, address, firewall, sources, tuple(problems), auto)

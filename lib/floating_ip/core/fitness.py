@@ -12,7 +12,8 @@ A node is fit when all of these hold:
   (``GOING_AWAY_TAINTS``) with effect ``NoSchedule`` or ``NoExecute``. Other taints are the
   user's own (a DOKS node pool dedicated to ingress, say): the Service's ready endpoint on the
   node already proves the user's pods tolerate them, so they do not disqualify the node;
-- it runs a ready, non-terminating endpoint of EVERY Service sharing the IP;
+- it runs a ready, non-terminating endpoint of EVERY Service sharing the IP, and matches the
+  node selector (``contract.NODE_SELECTOR``) of every one of them that names one;
 - it has a droplet id, sits in the IP's region, and its anchor IP is known (from an endpoint
   Pod's annotation first, as that was read on the droplet itself, else the Node's).
 """
@@ -33,6 +34,8 @@ from floating_ip.core.model import (
     Service,
     Unfit,
 )
+from floating_ip.core.node_selector import node_selector_of
+from floating_ip_common import contract
 
 GOING_AWAY_TAINTS: Final = frozenset(
     {
@@ -105,6 +108,14 @@ def anchor_of(node: Node, services: Iterable[Service], pods: Mapping[ObjectRef, 
     return valid_ipv4(node.anchor_ipv4)
 
 
+def selected(node: Node, services: Iterable[Service]) -> bool:
+    """Whether every Service's node selector (none: every node) matches the node's labels."""
+    return all(
+        node_selector_of(service.annotation(contract.NODE_SELECTOR)).matches(node.labels)
+        for service in services
+    )
+
+
 def verdict(
     node: Node,
     services: tuple[Service, ...],
@@ -114,6 +125,8 @@ def verdict(
 ) -> NodeVerdict:
     """Every reason the node may not hold an IP shared by ``services`` (empty: fit)."""
     reasons = list(node_reasons(node, ip_region, cluster_region))
+    if not selected(node, services):
+        reasons.append(Unfit.OUTSIDE_NODE_SELECTOR)
     if not all(ready_pods_on(service, node.name) for service in services):
         reasons.append(Unfit.NO_READY_ENDPOINT)
     if anchor_of(node, services, pods) is None:

@@ -19,6 +19,7 @@ from floating_ip.core.model import (
 )
 from floating_ip.core.placement import Placement, PlacementOutcome, Seat, place
 from floating_ip.core.rendezvous import rendezvous_order
+from floating_ip.core.upgrades import newest_first
 from floating_ip_common import contract
 
 
@@ -55,7 +56,8 @@ def seat_for(
     claim: Claim, reserved: ReservedIP, verdicts: Sequence[NodeVerdict], nodes: Mapping[str, Node]
 ) -> Seat:
     fit = [v.node_name for v in verdicts if not v.reasons]
-    ordered = rendezvous_order(claim.ip, fit)
+    versions = {name: nodes[name].kubelet_version for name in fit}
+    ordered = newest_first(rendezvous_order(claim.ip, fit), versions)
     pairs = tuple(
         (name, droplet) for name in ordered if (droplet := nodes[name].droplet_id) is not None
     )
@@ -96,9 +98,12 @@ def holding_for(
 
 
 def decide_holders(
-    usable: Sequence[tuple[Claim, ReservedIP]], observation: Observation
+    usable: Sequence[tuple[Claim, ReservedIP]],
+    observation: Observation,
+    reserved_droplets: frozenset[int] = frozenset(),
 ) -> tuple[Holding, ...]:
-    """Place every usable IP at once (the one-IP-per-droplet rule spans all Services)."""
+    """Place every usable IP at once (the one-IP-per-droplet rule spans all Services);
+    ``reserved_droplets`` hold no IP yet but one is being created on each."""
     pods = {pod.ref: pod for pod in observation.pods}
     nodes = sorted(observation.nodes, key=lambda node: node.name)
     by_name = {node.name: node for node in nodes}
@@ -111,7 +116,7 @@ def decide_holders(
         seat_for(claim, reserved, node_verdicts, by_name)
         for (claim, reserved), node_verdicts in zip(usable, verdicts, strict=True)
     ]
-    occupied = frozenset(r.droplet_id for r in observation.reserved_ips if r.droplet_id)
+    occupied = reserved_droplets | {r.droplet_id for r in observation.reserved_ips if r.droplet_id}
     placements = place(seats, occupied)
     return tuple(
         holding_for(

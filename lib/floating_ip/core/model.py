@@ -135,6 +135,10 @@ class Service:
     resource_version: str = ""
     creation_timestamp: str = ""
     """RFC 3339 (``2025-01-31T12:00:00Z``); the older Service wins an IP conflict."""
+    finalizers: tuple[str, ...] = ()
+    """``metadata.finalizers``, in order."""
+    deleting: bool = False
+    """``metadata.deletionTimestamp`` is set: the Service is only cleaned up, never placed."""
 
     @property
     def ref(self) -> ObjectRef:
@@ -197,6 +201,10 @@ class Node:
     """``contract.ANCHOR_IPV4`` on the Node (DaemonSet mode), if present."""
     suspicion: Suspicion | None = None
     """Set while the forwarder suspects the node is dead, before Kubernetes notices."""
+    labels: Annotations = ()
+    """The Node's labels, as sorted pairs: what a Service's node selector matches."""
+    kubelet_version: str | None = None
+    """``status.nodeInfo.kubeletVersion``: during a node-pool upgrade, the new nodes' is newer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +324,10 @@ class Reason(StrEnum):
     UNREACHABLE = "Unreachable"
     WRONG_LOAD_BALANCER_CLASS = "WrongLoadBalancerClass"
     FIREWALL_WIDENED = "FirewallWidenedByDigitalOcean"
+    CLEANUP_FAILED = "CleanupFailed"
+    IP_NOT_CREATED = "ReservedIPNotCreated"
+    IP_CREATED = "ReservedIPCreated"
+    IP_RELEASED = "ReservedIPReleased"
 
 
 class Unfit(StrEnum):
@@ -331,6 +343,8 @@ class Unfit(StrEnum):
     NO_ANCHOR_IP = "NoAnchorIP"
     UNREACHABLE = "Unreachable"
     """The forwarder suspects the node is dead (probes failed or its Lease went stale)."""
+    OUTSIDE_NODE_SELECTOR = "OutsideNodeSelector"
+    """A Service sharing the IP names a node selector this node's labels do not match."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +365,8 @@ class ServicePatch:
     through the ``services/status`` subresource."""
     after_ip: str | None = None
     """Apply only once the assignment of this reserved IP (in the same plan) has completed."""
+    finalizers: tuple[str, ...] | None = None
+    """The complete new ``metadata.finalizers`` (``None``: leave as is)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +377,40 @@ class Assignment:
     droplet_id: int
     node_name: str
     from_droplet_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """Create a reserved IP for an ``address: auto`` Service, on a fit droplet of its region.
+
+    The apply step first records ``contract.ALLOCATION`` (``droplet <id>``) on the Service,
+    then creates the IP already assigned to that droplet, then records
+    ``contract.OWNED_ADDRESS``; a crash in between leaves the IP where the next run adopts it.
+    """
+
+    service: ObjectRef
+    uid: str
+    resource_version: str
+    droplet_id: int
+    node_name: str
+    marked: bool = False
+    """The Service already carries this allocation's marker (a relayed run may create)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Give back a reserved IP the function created for a Service that is deleted or no
+    longer asks for it: unassign it, delete it, then forget it on the Service."""
+
+    service: ObjectRef
+    uid: str
+    ip: str
+    unassign_from: int | None
+    """The droplet holding it now (``None``: unassigned)."""
+    delete: bool
+    """``False`` when it is gone already, or another Service names it (never released)."""
+    forget: ServicePatch | None
+    """Removes the record from the Service (``None`` for a Service being deleted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,6 +509,9 @@ class ServiceReport:
 class Plan:
     """What to do, in the order the apply step must do it.
 
+    0. ``finalizers_added`` (``contract.FINALIZER`` on every opted-in Service, before any
+       cloud write for it), then ``allocations`` (reserved IPs created for ``address: auto``
+       Services that have none);
     1. ``firewall`` (ports open before traffic can arrive);
     2. ``before_assign`` patches (add the new holder's anchor IP, keep the old one:
        make-before-break);
@@ -466,11 +519,16 @@ class Plan:
     4. ``after_assign`` patches (drop old anchors, write status); a patch with ``after_ip``
        is skipped when that assignment failed, so the old anchor stays until a later run;
     5. ``events``;
-    6. ``unassignments``: unclaimed IPs released (only when the user opted in).
+    6. ``unassignments``: unclaimed IPs released (only when the user opted in), then
+       ``releases``: the IPs the function created and no Service asks for any more;
+    7. ``finalizers_removed``: of deleted or opted-out Services, only when every cloud write
+       above succeeded (their cleanup is done), else a ``CleanupFailed`` Warning.
 
     ``after_assign`` also holds the clean-up patches of Services that opted out.
     """
 
+    finalizers_added: tuple[ServicePatch, ...] = ()
+    allocations: tuple[Allocation, ...] = ()
     firewall: FirewallChange | None = None
     before_assign: tuple[ServicePatch, ...] = ()
     assignments: tuple[Assignment, ...] = ()
@@ -479,6 +537,8 @@ class Plan:
     reports: tuple[ServiceReport, ...] = ()
     unclaimed: tuple[Unclaimed, ...] = ()
     """Every unclaimed IP, released or not (for the log line either way)."""
+    releases: tuple[Release, ...] = ()
+    finalizers_removed: tuple[ServicePatch, ...] = ()
 
     @property
     def unassignments(self) -> tuple[Unclaimed, ...]:
@@ -488,7 +548,11 @@ class Plan:
     def is_empty(self) -> bool:
         """True when nothing is to be written (reports do not count)."""
         return not (
-            self.firewall
+            self.finalizers_added
+            or self.finalizers_removed
+            or self.allocations
+            or self.releases
+            or self.firewall
             or self.before_assign
             or self.assignments
             or self.after_assign

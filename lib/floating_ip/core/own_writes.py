@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from floating_ip.core import external_ips
+from floating_ip.core.annotations import requested_address
 from floating_ip.core.model import Event, EventType, Reason, Service, ServicePatch
 from floating_ip_common import contract
 
@@ -68,7 +69,12 @@ def ours_on(service: Service) -> frozenset[str]:
 
 def cleanup_patch(service: Service) -> ServicePatch | None:
     """For a Service that has opted out: drop our externalIPs entries and our annotations."""
-    keys = [key for key, _ in service.annotations if key in contract.STATUS_ANNOTATIONS]
+    # The records of an IP the function created stay until that IP is released.
+    keys = [
+        key
+        for key, _ in service.annotations
+        if key in contract.STATUS_ANNOTATIONS and key not in contract.KEPT_UNTIL_RELEASED
+    ]
     if not keys:
         return None
     ours = ours_on(service)
@@ -108,7 +114,7 @@ def cleanups(services: Iterable[Service]) -> tuple[tuple[ServicePatch, ...], tup
     patches: list[ServicePatch] = []
     events: list[Event] = []
     for service in sorted(services, key=lambda service: service.ref):
-        if service.annotation(contract.ADDRESS) is not None:
+        if requested_address(service) is not None:
             continue
         patch = cleanup_patch(service)
         if patch is not None:

@@ -11,6 +11,7 @@ what the function wrote is only cleaned (``written.cleanup_patch``).
 
 from __future__ import annotations
 
+from floating_ip.core import allocation, finalizers
 from floating_ip.core.annotations import Intent, read_intent
 from floating_ip.core.claims import Claim, claim_all
 from floating_ip.core.events import firewall_events, move_events, warning_events
@@ -23,7 +24,7 @@ from floating_ip.core.exposure import (
 from floating_ip.core.firewall import decide_firewall
 from floating_ip.core.firewall_rules import inbound_rules
 from floating_ip.core.fitness import valid_ipv4
-from floating_ip.core.holders import decide_holders
+from floating_ip.core.holders import Holding, decide_holders
 from floating_ip.core.ip_checks import check_ip
 from floating_ip.core.model import (
     ObjectRef,
@@ -38,15 +39,19 @@ from floating_ip.core.outcomes import ServiceOutcome, outcomes_for
 from floating_ip.core.own_writes import cleanups
 from floating_ip.core.patches import service_patches
 from floating_ip.core.report import service_report
+from floating_ip.core.status import status_text
 from floating_ip.core.unclaimed import named_addresses, unclaimed_ips
 
 Usable = tuple[tuple[Claim, ReservedIP], ...]
 
 
 def read_intents(observation: Observation) -> tuple[Intent, ...]:
-    """The opted-in Services' intents, in namespace/name order."""
+    """The opted-in Services' intents, in namespace/name order. A Service being deleted has
+    none: it is only cleaned up (its ports closed, its IP left unclaimed)."""
     services = sorted(observation.services, key=lambda service: service.ref)
-    return tuple(intent for service in services if (intent := read_intent(service)))
+    return tuple(
+        intent for service in services if not service.deleting and (intent := read_intent(service))
+    )
 
 
 def known_anchors(observation: Observation) -> frozenset[str]:
@@ -102,6 +107,28 @@ def split_patches(
     return before, after
 
 
+def decide_ownership(
+    intents: tuple[Intent, ...], holdings: tuple[Holding, ...], observation: Observation
+) -> allocation.Decisions:
+    """Reserved IPs to create for ``address: auto`` Services, and owned ones to release."""
+    named = named_addresses(intents) | allocation.recorded_ips(observation.services)
+    taken = {ip.droplet_id for ip in observation.reserved_ips if ip.droplet_id is not None}
+    taken |= {h.assignment.droplet_id for h in holdings if h.assignment}
+    taken |= allocation.marked_droplets(observation.services)
+    decided = allocation.Decisions()
+    allocation.allocate(intents, observation, named, taken, decided)
+    asking = {intent.service.ref: intent for intent in intents}
+    allocation.release(observation.services, asking, observation, named, decided)
+    return decided
+
+
+def waiting_outcome(outcome: ServiceOutcome, waiting: allocation.Waiting) -> ServiceOutcome:
+    """An ``address: auto`` Service whose IP is not there yet: the status says why."""
+    problems = (*([waiting.problem] if waiting.problem else []), *outcome.intent.problems)
+    messages = (waiting.status, *(p.message for p in outcome.intent.problems))
+    return ServiceOutcome(outcome.intent, None, problems, status_text(messages))
+
+
 def plan(observation: Observation) -> Plan:
     """Everything to do to bring the cluster and the account in line with the Services."""
     intents = read_intents(observation)
@@ -110,7 +137,7 @@ def plan(observation: Observation) -> Plan:
     usable, blocked = usable_claims(claims, observation)
     blocked.update({r.intent.service.ref: r.problem for r in rejections})
     blocked.update(foreign)
-    holdings = decide_holders(usable, observation)
+    holdings = decide_holders(usable, observation, allocation.marked_droplets(observation.services))
 
     openings = collect_openings(intent for claim, _ in usable for intent in claim.intents)
     firewall = decide_firewall(
@@ -124,17 +151,32 @@ def plan(observation: Observation) -> Plan:
             extras[ref] = (*extras.get(ref, ()), firewall.problem)
 
     outcomes = outcomes_for(intents, holdings, blocked, extras)
+    ours = decide_ownership(intents, holdings, observation)
+    outcomes = tuple(
+        waiting_outcome(outcome, ours.waiting[outcome.ref])
+        if outcome.ref in ours.waiting
+        else outcome
+        for outcome in outcomes
+    )
     before, after = split_patches(outcomes, known_anchors(observation))
     events = firewall_events(outcomes, firewall.change, openings.contributors)
     for outcome in outcomes:
         events += move_events(outcome) + warning_events(outcome)
-    cleaned, cleanup_events = cleanups(observation.services)
+    cleaned, cleanup_events = cleanups(s for s in observation.services if not s.deleting)
     return Plan(
+        finalizers_added=finalizers.additions(observation.services),
+        allocations=tuple(ours.allocations),
         firewall=firewall.change,
         before_assign=before,
         assignments=tuple(h.assignment for h in holdings if h.assignment),
-        after_assign=after + cleaned,
+        after_assign=after + cleaned + tuple(ours.records),
         events=events + cleanup_events,
         reports=tuple(service_report(outcome) for outcome in outcomes),
-        unclaimed=unclaimed_ips(observation, named_addresses(intents)),
+        unclaimed=unclaimed_ips(observation, named_addresses(intents) | ours.spoken_for),
+        releases=tuple(ours.releases),
+        finalizers_removed=tuple(
+            patch
+            for patch in finalizers.removals(observation.services)
+            if patch.service not in ours.held
+        ),
     )

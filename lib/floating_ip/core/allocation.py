@@ -1,0 +1,314 @@
+"""Reserved IPs created on demand (``address: auto``) and given back: never two for one
+Service, never one left behind.
+
+A reserved IP carries no name or tag, so what is ours is recorded on the Service:
+``contract.ALLOCATION`` (``droplet <id>``) is written BEFORE the create call, and the IP is
+created already assigned to that droplet; ``contract.OWNED_ADDRESS`` records it once the call
+answered. Whatever step a crash interrupts, the next run knows what to do:
+
+- marker but no record, and an IP on the marked droplet that no Service names: that IP is the
+  one created; it is adopted (recorded), not created again;
+- marker and record: the marker stays until the IP is assigned (DigitalOcean shows an IP
+  being assigned on no droplet; the marker keeps any other IP off that droplet meanwhile);
+- marker, and an unassigned, locked IP no Service names in the region: a creation may still
+  be assigning it; wait (no new creation while it could be ours);
+- marker and nothing of the kind: the call never created one; create again;
+- ``refused: …`` marker: DigitalOcean refused (the account's limit, say); one Warning via the
+  status, and no new attempt until the user removes the marker.
+
+An owned IP is released (unassigned, deleted, then forgotten) once its Service is deleted,
+opts out, or names another address; one that another Service names is only forgotten, so an
+address a user wrote is never deleted. A deleted Service keeps its finalizer until then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from floating_ip.core.annotations import Intent, owned_address
+from floating_ip.core.fitness import verdict
+from floating_ip.core.model import (
+    Allocation,
+    NodeVerdict,
+    ObjectRef,
+    Observation,
+    Problem,
+    Reason,
+    Release,
+    ReservedIP,
+    Service,
+    ServicePatch,
+)
+from floating_ip.core.rendezvous import rendezvous_order
+from floating_ip.core.status import unfit_summary
+from floating_ip.core.upgrades import newest_first
+from floating_ip_common import contract
+
+REFUSED = "refused: "
+ON_DROPLET = "droplet "
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """``contract.ALLOCATION`` as read: a creation in flight, refused, or none."""
+
+    droplet_id: int | None = None
+    refused: str | None = None
+
+
+def read_marker(text: str | None) -> Marker:
+    if text is None:
+        return Marker()
+    if text.startswith(REFUSED):
+        return Marker(refused=text.removeprefix(REFUSED))
+    number = text.removeprefix(ON_DROPLET)
+    return Marker(droplet_id=int(number)) if number.isdigit() else Marker()
+
+
+def in_flight(droplet_id: int) -> str:
+    return f"{ON_DROPLET}{droplet_id}"
+
+
+def refused(answer: str) -> str:
+    return f"{REFUSED}{answer}"
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """An ``address: auto`` Service without an IP yet: why, in its status."""
+
+    status: str
+    problem: Problem | None = None
+
+
+@dataclass
+class Decisions:
+    allocations: list[Allocation] = field(default_factory=list)
+    records: list[ServicePatch] = field(default_factory=list)
+    """Our records on Services changed without a cloud write: an adopted IP, a dropped
+    marker."""
+    waiting: dict[ObjectRef, Waiting] = field(default_factory=dict)
+    releases: list[Release] = field(default_factory=list)
+    held: set[ObjectRef] = field(default_factory=set)
+    """Leaving Services whose IP cannot be released yet (locked): their finalizer stays."""
+    spoken_for: set[str] = field(default_factory=set)
+    """IPs that are ours though no intent names them yet (adopted or being released): never
+    reported as unclaimed, so never unassigned as such."""
+
+
+def recorded_ips(services: Iterable[Service]) -> frozenset[str]:
+    return frozenset(ip for service in services if (ip := owned_address(service)))
+
+
+def on_droplet(droplet_id: int, ips: Iterable[ReservedIP], named: frozenset[str]) -> str | None:
+    """An IP on the droplet that no Service names or records: one created for a marker."""
+    return next((r.ip for r in ips if r.droplet_id == droplet_id and r.ip not in named), None)
+
+
+def maybe_assigning(observation: Observation, named: frozenset[str]) -> bool:
+    """An unassigned, locked IP of the region that no Service names: possibly one created
+    for a marker whose assign action is still running."""
+    region = observation.cluster.region
+    return any(
+        r.locked and r.droplet_id is None and r.region == region and r.ip not in named
+        for r in observation.reserved_ips
+    )
+
+
+def patch_of(service: Service, changes: Mapping[str, str | None]) -> ServicePatch:
+    return ServicePatch(
+        service.ref, service.uid, service.resource_version, annotations=tuple(changes.items())
+    )
+
+
+def choose_droplet(
+    service: Service, observation: Observation, taken: set[int]
+) -> tuple[tuple[str, int] | None, tuple[NodeVerdict, ...]]:
+    """The fit node (newest kubelet first, then by rendezvous order of the Service's uid)
+    whose droplet holds no reserved IP and is no other IP's target in this plan; and every
+    node's verdict."""
+    pods = {pod.ref: pod for pod in observation.pods}
+    region = observation.cluster.region
+    nodes = sorted(observation.nodes, key=lambda node: node.name)
+    verdicts = tuple(verdict(node, (service,), region, region, pods) for node in nodes)
+    droplets = {node.name: node.droplet_id for node in nodes}
+    versions = {node.name: node.kubelet_version for node in nodes}
+    fit = [v.node_name for v in verdicts if not v.reasons]
+    # Newest kubelet first, as for a move (``upgrades``): mid-upgrade, a node that stays.
+    for name in newest_first(rendezvous_order(service.uid, fit), versions):
+        droplet = droplets[name]
+        if droplet is not None and droplet not in taken:
+            return (name, droplet), verdicts
+    return None, verdicts
+
+
+def marked_droplets(services: Iterable[Service]) -> frozenset[int]:
+    """Droplets a creation in flight targets: no other IP may be planned onto them."""
+    return frozenset(
+        droplet
+        for service in services
+        if (droplet := read_marker(service.annotation(contract.ALLOCATION)).droplet_id)
+    )
+
+
+def allocate(
+    intents: Iterable[Intent],
+    observation: Observation,
+    named: frozenset[str],
+    taken: set[int],
+    decided: Decisions,
+) -> None:
+    """For each ``address: auto`` Service without a recorded IP: adopt, wait or create."""
+    held = {ip.droplet_id for ip in observation.reserved_ips if ip.droplet_id is not None}
+    for intent in intents:
+        if not intent.auto:
+            continue
+        service = intent.service
+        marker = read_marker(service.annotation(contract.ALLOCATION))
+        if intent.address is not None:
+            drop_settled_marker(service, intent.address, marker, observation, decided)
+            continue
+        if marker.refused is not None:
+            message = (
+                f"DigitalOcean refused to create a reserved IP for this Service: "
+                f"{marker.refused}; free one (or raise the account's limit), then remove the "
+                f"annotation {contract.ALLOCATION} to try again"
+            )
+            decided.waiting[service.ref] = Waiting(message, Problem(Reason.IP_NOT_CREATED, message))
+            continue
+        if marker.droplet_id is not None:
+            found = on_droplet(marker.droplet_id, observation.reserved_ips, named)
+            if found is not None:
+                decided.records.append(
+                    patch_of(service, {contract.OWNED_ADDRESS: found, contract.ALLOCATION: None})
+                )
+                decided.spoken_for.add(found)
+                decided.waiting[service.ref] = Waiting(
+                    f"Reserved IP {found} was created for this Service; placing it"
+                )
+                continue
+            if maybe_assigning(observation, named):
+                decided.waiting[service.ref] = Waiting(
+                    f"Creating a reserved IP on droplet {marker.droplet_id}: waiting for "
+                    "DigitalOcean to finish assigning it"
+                )
+                continue
+        # Its own marker's droplet, empty, is free for it (the earlier attempt created none).
+        own = {marker.droplet_id} - held if marker.droplet_id is not None else set()
+        chosen, verdicts = choose_droplet(service, observation, taken - own)
+        if chosen is None:
+            fit = [v.node_name for v in verdicts if not v.reasons]
+            why = (
+                f"every fit node ({', '.join(fit)}) already holds a reserved IP"
+                if fit
+                else f"no node is fit ({unfit_summary(verdicts)})"
+            )
+            message = f"No reserved IP is created for this Service yet: {why}"
+            decided.waiting[service.ref] = Waiting(message, Problem(Reason.NO_FIT_NODE, message))
+            continue
+        node_name, droplet = chosen
+        taken.add(droplet)
+        decided.allocations.append(
+            Allocation(
+                service.ref,
+                service.uid,
+                service.resource_version,
+                droplet,
+                node_name,
+                marked=marker.droplet_id == droplet,
+            )
+        )
+        decided.waiting[service.ref] = Waiting(
+            f"Creating a reserved IP for this Service on node {node_name} (droplet {droplet})"
+        )
+
+
+def drop_settled_marker(
+    service: Service, ip: str, marker: Marker, observation: Observation, decided: Decisions
+) -> None:
+    """The marker stays until the recorded IP is assigned (or its action ended): while it
+    is assigning, DigitalOcean shows it on no droplet, and the marker is what keeps another
+    IP off that droplet."""
+    if marker.droplet_id is None:
+        return
+    current = next((r for r in observation.reserved_ips if r.ip == ip), None)
+    if current is None or not current.locked:
+        decided.records.append(patch_of(service, {contract.ALLOCATION: None}))
+
+
+def keeps(service: Service, asking: Mapping[ObjectRef, Intent], ip: str) -> bool:
+    intent = asking.get(service.ref)
+    return intent is not None and intent.auto and intent.address == ip
+
+
+def release(
+    services: Iterable[Service],
+    asking: Mapping[ObjectRef, Intent],
+    observation: Observation,
+    named: frozenset[str],
+    decided: Decisions,
+) -> None:
+    """Release each owned IP no longer asked for, and settle markers of leaving Services."""
+    reserved = {r.ip: r for r in observation.reserved_ips}
+    for service in sorted(services, key=lambda service: service.ref):
+        ip = owned_address(service)
+        if ip is not None and not keeps(service, asking, ip):
+            elsewhere = ip in named_by_others(service, asking)
+            current = reserved.get(ip)
+            if current is not None and current.locked and not elsewhere:
+                decided.held.add(service.ref)  # DigitalOcean is busy with it: next run
+                decided.spoken_for.add(ip)
+                continue
+            decided.spoken_for.add(ip)
+            decided.releases.append(
+                Release(
+                    service.ref,
+                    service.uid,
+                    ip,
+                    current.droplet_id if current is not None and not elsewhere else None,
+                    delete=current is not None and not elsewhere,
+                    forget=None
+                    if service.deleting
+                    else patch_of(service, {contract.OWNED_ADDRESS: None}),
+                )
+            )
+        settle_marker(service, asking, observation, named, decided)
+
+
+def named_by_others(service: Service, asking: Mapping[ObjectRef, Intent]) -> frozenset[str]:
+    return frozenset(
+        intent.address
+        for ref, intent in asking.items()
+        if ref != service.ref and intent.address is not None
+    )
+
+
+def settle_marker(
+    service: Service,
+    asking: Mapping[ObjectRef, Intent],
+    observation: Observation,
+    named: frozenset[str],
+    decided: Decisions,
+) -> None:
+    """A creation marker on a Service that no longer waits for it (deleted, opted out,
+    another address): release what it may have created, then drop the marker."""
+    marker = read_marker(service.annotation(contract.ALLOCATION))
+    intent = asking.get(service.ref)
+    if marker == Marker() or (intent is not None and intent.auto):
+        return  # still asked for: ``allocate`` settles it
+    forget = None if service.deleting else patch_of(service, {contract.ALLOCATION: None})
+    found = (
+        on_droplet(marker.droplet_id, observation.reserved_ips, named)
+        if (marker.droplet_id is not None)
+        else None
+    )
+    if found is not None:
+        decided.spoken_for.add(found)
+        decided.releases.append(
+            Release(service.ref, service.uid, found, marker.droplet_id, True, forget)
+        )
+    elif marker.droplet_id is not None and maybe_assigning(observation, named):
+        decided.held.add(service.ref)
+    elif forget is not None:
+        decided.records.append(forget)

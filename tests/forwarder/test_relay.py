@@ -1,0 +1,250 @@
+"""Relay mode's in-cluster half without a bed: the state is trimmed to what the function reads,
+bounded by what a function call accepts, and only the writes the function makes in callback
+mode, in the forwarder's namespaces, are ever made; a write of the same Service follows the
+version the previous one made; a lost race asks for a fresh decision."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+
+from floating_ip_common import contract
+from floating_ip_common.kube_client import ApiError, Connection
+from floating_ip_forwarder.forwarding.relay import Relay, RelayError, TooLarge
+
+MERGE = "application/merge-patch+json"
+SERVICE = "/api/v1/namespaces/web/services/traefik"
+
+
+class FakeApi:
+    def __init__(self, lists: dict[str, list[dict[str, Any]]] | None = None) -> None:
+        self.lists = lists or {}
+        self.calls: list[tuple[str, str, Any, str]] = []
+        self.conflict_on: str | None = None
+        self.version = 100
+
+    def request(
+        self, method: str, path: str, body: Any = None, accept: str = "", *, content_type: str = ""
+    ) -> dict[str, Any]:
+        self.calls.append((method, path, body, content_type))
+        if method == "GET":
+            base = path.partition("?")[0]
+            if base.endswith("/configmaps/" + contract.SUSPICIONS_CONFIGMAP):
+                raise ApiError(404, "not found")
+            return {"items": self.lists.get(base, []), "metadata": {}}
+        if self.conflict_on and path.startswith(self.conflict_on):
+            raise ApiError(409, "the object has been modified")
+        self.version += 1
+        return {"metadata": {"resourceVersion": str(self.version)}}
+
+
+def relay(api: FakeApi, namespaces: tuple[str, ...] = ()) -> Relay:
+    return Relay(cast(Connection, api), namespaces)
+
+
+def node(name: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "managedFields": [{"x": "y" * 100}], "labels": {"a": "b"}},
+        "spec": {"providerID": "digitalocean://1"},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}], "images": ["i"] * 50},
+    }
+
+
+def test_the_state_holds_what_the_function_reads_and_nothing_bulky() -> None:
+    opted = {
+        "metadata": {
+            "name": "traefik",
+            "namespace": "web",
+            "annotations": {contract.ADDRESS: "192.0.2.1"},
+        }
+    }
+    other = {"metadata": {"name": "db", "namespace": "web", "annotations": {"x": "y"}}}
+    api = FakeApi({"/api/v1/services": [opted, other], "/api/v1/nodes": [node("n1")]})
+    state = relay(api).state()
+    assert [s["metadata"]["name"] for s in state["services"]] == ["traefik"]
+    [n1] = state["nodes"]
+    assert "managedFields" not in n1["metadata"] and "images" not in n1["status"]
+    assert n1["status"]["conditions"] == [{"type": "Ready", "status": "True"}]
+    assert n1["metadata"]["labels"] == {"a": "b"}, "a node selector may name any label"
+    assert state["suspicions"] == {}
+    selector = [p for m, p, _, _ in api.calls if "endpointslices" in p]
+    assert selector and "traefik" in selector[0]
+
+
+def test_a_state_past_what_a_call_accepts_is_refused_naming_the_fix() -> None:
+    nodes = [node(f"node-{i:04}") for i in range(5000)]
+    for each in nodes:  # what placement reads of a Node, at 5,000 Nodes: over 1 MB
+        each["spec"]["taints"] = [{"key": "k" * 100, "effect": "NoSchedule"}]
+    api = FakeApi({"/api/v1/nodes": nodes})
+    with pytest.raises(TooLarge, match="narrow NAMESPACES"):
+        relay(api).body({})
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        {
+            "method": "DELETE",
+            "path": f"{SERVICE}?fieldManager=floating-ip",
+            "contentType": MERGE,
+            "body": {},
+        },
+        {"method": "PATCH", "path": "/api/v1/nodes/n1", "contentType": MERGE, "body": {}},
+        {
+            "method": "PATCH",
+            "path": "/api/v1/namespaces/web/secrets/x",
+            "contentType": MERGE,
+            "body": {},
+        },
+        {
+            "method": "PATCH",
+            "path": f"{SERVICE}/../../secrets/x?fieldManager=floating-ip",
+            "contentType": MERGE,
+            "body": {},
+        },
+        {"method": "PATCH", "path": SERVICE, "contentType": MERGE, "body": {}},
+        {
+            "method": "POST",
+            "path": "/api/v1/namespaces/web/events",
+            "contentType": MERGE,
+            "body": {},
+        },
+        {
+            "method": "PATCH",
+            "path": f"{SERVICE}?fieldManager=floating-ip",
+            "contentType": MERGE,
+            "body": [],
+        },
+    ],
+    ids=[
+        "delete",
+        "node",
+        "secret",
+        "traversal",
+        "no-field-manager",
+        "event-as-patch",
+        "not-object",
+    ],
+)
+def test_a_write_the_function_never_makes_is_refused_and_nothing_is_written(
+    write: dict[str, Any],
+) -> None:
+    api = FakeApi()
+    good = {
+        "method": "POST",
+        "path": "/api/v1/namespaces/web/events",
+        "contentType": "application/json",
+        "body": {},
+    }
+    with pytest.raises(RelayError, match="never makes"):
+        relay(api).make([good, write])
+    assert api.calls == []
+
+
+def test_writes_outside_the_forwarders_namespaces_are_refused() -> None:
+    api = FakeApi()
+    write = {
+        "method": "POST",
+        "path": "/api/v1/namespaces/other/events",
+        "contentType": "application/json",
+        "body": {},
+    }
+    with pytest.raises(RelayError, match="outside NAMESPACES"):
+        relay(api, ("web",)).make([write])
+
+
+def test_a_second_write_of_a_service_follows_the_first_and_a_conflict_asks_again() -> None:
+    api = FakeApi()
+    status = {
+        "method": "PATCH",
+        "path": f"{SERVICE}/status?fieldManager=floating-ip",
+        "contentType": MERGE,
+        "body": {"metadata": {"resourceVersion": "7"}},
+    }
+    spec = {
+        "method": "PATCH",
+        "path": f"{SERVICE}?fieldManager=floating-ip",
+        "contentType": MERGE,
+        "body": {"metadata": {"resourceVersion": "7"}},
+    }
+    assert relay(api).make([status, spec]) is False
+    assert [c[2]["metadata"]["resourceVersion"] for c in api.calls] == ["7", "101"]
+    assert {c[3] for c in api.calls} == {MERGE}
+
+    api = FakeApi()
+    api.conflict_on = SERVICE
+    assert relay(api).make([spec, status]) is True
+    assert len(api.calls) == 1, "nothing after the lost race"
+
+
+def test_what_the_state_keeps_translates_as_the_whole_objects_do() -> None:
+    """The trimming drops only what the function never reads: translate gives the same
+    placement inputs from the trimmed objects as from the whole ones."""
+    from floating_ip import translate
+    from floating_ip_forwarder.forwarding import relay as relay_module
+
+    raw_node = {
+        "metadata": {
+            "name": "n1",
+            "uid": "u",
+            "resourceVersion": "9",
+            "labels": {contract.REGION_LABEL: "nyc3", "kubernetes.io/hostname": "n1"},
+            "annotations": {contract.ANCHOR_IPV4: "10.17.0.5", "other": "x"},
+            "deletionTimestamp": "2026-12-06T17:00:00Z",
+            "managedFields": [{}],
+        },
+        "spec": {
+            "providerID": "digitalocean://42",
+            "unschedulable": True,
+            "taints": [{"key": "k", "effect": "NoSchedule", "value": "v"}],
+            "podCIDR": "10.244.0.0/24",
+        },
+        "status": {
+            "conditions": [
+                {"type": "MemoryPressure", "status": "False"},
+                {"type": "Ready", "status": "True", "lastHeartbeatTime": "t"},
+            ],
+            "images": [{"names": ["x"]}],
+        },
+    }
+    assert translate.node(relay_module._node(raw_node)) == translate.node(raw_node)
+    raw_pod = {
+        "metadata": {
+            "name": "p",
+            "namespace": "web",
+            "annotations": {contract.ANCHOR_IPV4: "10.17.0.6", "x": "y"},
+            "labels": {"app": "a"},
+        },
+        "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
+        "status": {"podIP": "10.244.0.9"},
+    }
+    assert translate.pod(relay_module._pod(raw_pod)) == translate.pod(raw_pod)
+    raw_service = {
+        "metadata": {
+            "name": "traefik",
+            "namespace": "web",
+            "uid": "s1",
+            "resourceVersion": "5",
+            "annotations": {contract.ADDRESS: "192.0.2.1", contract.STATUS: "ok"},
+            "managedFields": [{}],
+        },
+        "spec": {"ports": [{"port": 80, "protocol": "TCP"}], "externalIPs": ["10.17.0.5"]},
+        "status": {"loadBalancer": {}},
+    }
+    raw_slice = {
+        "metadata": {
+            "name": "s",
+            "namespace": "web",
+            "labels": {contract.SERVICE_NAME_LABEL: "traefik"},
+        },
+        "endpoints": [
+            {"addresses": ["10.244.0.9"], "nodeName": "n1", "conditions": {"ready": True}}
+        ],
+        "ports": [{"port": 8080, "protocol": "TCP"}],
+        "addressType": "IPv4",
+    }
+    trimmed = translate.services(
+        [relay_module._service(raw_service)], [relay_module._slice(raw_slice)]
+    )
+    assert trimmed == translate.services([raw_service], [raw_slice])

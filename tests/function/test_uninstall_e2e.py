@@ -1,0 +1,165 @@
+"""``tools/uninstall.py`` on the real apiserver and the DigitalOcean imitation: after the
+function placed IPs (one of them created for ``address: auto``), the uninstall's cleaning
+step leaves every Service as its user wrote it and nothing of ours in the account."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s
+
+from floating_ip_common import contract
+from testbed.controlplane import ControlPlane
+from testbed.doks import DoksWorld
+from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
+from testbed.kube import KubeBed
+from tools.uninstall import clean, main, read_env
+
+USER_IP = "192.0.2.70"
+USER_ENTRY = "198.51.100.9"
+
+
+def test_the_uninstall_cleans_everything_the_function_wrote(
+    runner: FunctionRunner, world: DoksWorld, kube: KubeBed, namespace: str
+) -> None:
+    world.do.add_reserved_ip(USER_IP, region=world.region)
+    world.kube.create_service(
+        namespace,
+        "web",
+        TRAEFIK_PORTS,
+        annotations={contract.ADDRESS: USER_IP, "team": "edge"},
+        external_ips=[USER_ENTRY],
+    )
+    world.kube.create_service(
+        namespace, "api", TRAEFIK_PORTS, annotations={contract.ADDRESS: contract.AUTO}
+    )
+    world.kube.create_pod(namespace, "web-1", world.node("a"), {"app": "web"})
+    world.kube.create_pod(namespace, "api-1", world.node("b"), {"app": "api"})
+    world.kube.sync_endpoint_slices(namespace, "web")
+    world.kube.sync_endpoint_slices(namespace, "api")
+    for _ in range(4):
+        if runner.run().status == 200:
+            break
+    [created] = [ip for ip in world.do.reserved_ips() if ip != USER_IP]
+    assert world.do.firewalls()
+
+    left = clean(runner.env, runner.kube_token)
+
+    assert left.nothing, left.lines()
+    assert world.do.firewalls() == []
+    assert world.do.reserved_ips() == {USER_IP: world.droplets["a"].droplet_id}
+    assert created not in world.do.reserved_ips(), "the IP created for api is released"
+    web = kube.core.read_namespaced_service("web", namespace)
+    assert web.metadata.annotations == {contract.ADDRESS: USER_IP, "team": "edge"}
+    assert web.spec.external_ips == [USER_ENTRY]
+    assert not web.metadata.finalizers
+    api = kube.core.read_namespaced_service("api", namespace)
+    assert api.metadata.annotations == {contract.ADDRESS: contract.AUTO}
+    assert not api.spec.external_ips and not api.metadata.finalizers
+    assert clean(runner.env, runner.kube_token).nothing, "a second uninstall finds nothing to do"
+
+
+def test_the_env_file_reads_as_the_function_reads_it() -> None:
+    text = "# comment\nCLUSTER_ID=\"c0ffee\"\nexport KUBE_API_URL=abc\n\nWEB_SECRET='s=1'\n"
+    assert read_env(io.StringIO(text)) == {
+        "CLUSTER_ID": "c0ffee",
+        "KUBE_API_URL": "abc",
+        "WEB_SECRET": "s=1",
+    }
+
+
+def install_function_account(kube: KubeBed, namespace: str) -> None:
+    kube.create_service_account(namespace, contract.FUNCTION_ACCOUNT)
+    for role in (contract.FUNCTION_ACCOUNT, f"{contract.FUNCTION_ACCOUNT}-nodes"):
+        kube.rbac.create_cluster_role_binding(
+            k8s.V1ClusterRoleBinding(
+                metadata=k8s.V1ObjectMeta(name=f"{role}-{namespace}"),
+                role_ref=k8s.V1RoleRef(
+                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role
+                ),
+                subjects=[
+                    k8s.RbacV1Subject(
+                        kind="ServiceAccount", name=contract.FUNCTION_ACCOUNT, namespace=namespace
+                    )
+                ],
+            )
+        )
+
+
+def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_side(
+    runner: FunctionRunner,
+    world: DoksWorld,
+    kube: KubeBed,
+    namespace: str,
+    control_plane: ControlPlane,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The whole command with the bed's kubectl: a stand-in forwarder Deployment is scaled to
+    0 first, and the overlay named is deleted only once nothing is left."""
+    world.kube.create_service(
+        namespace, "api", TRAEFIK_PORTS, annotations={contract.ADDRESS: contract.AUTO}
+    )
+    world.kube.create_pod(namespace, "api-1", world.node("b"), {"app": "api"})
+    world.kube.sync_endpoint_slices(namespace, "api")
+    for _ in range(4):
+        if runner.run().status == 200:
+            break
+    labels = {"app": "forwarder"}
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "event-forwarder", "namespace": namespace},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "forwarder", "image": "python:3.11-slim"}]},
+            },
+        },
+    }
+    # The install's namespace holds the forwarder and the function's ServiceAccount, whose
+    # token the command mints: here the test's own, with the shipped ClusterRoles bound.
+    install_function_account(kube, namespace)
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "forwarder.json").write_text(json.dumps(deployment))
+    (overlay / "kustomization.yaml").write_text("resources:\n  - forwarder.json\n")
+    kubectl = [control_plane.kubectl, "--kubeconfig", str(control_plane.kubeconfig_path)]
+    subprocess.run([*kubectl, "apply", "-k", str(overlay)], check=True, capture_output=True)
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in runner.env.items()))
+    monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig_path))
+
+    status = main(
+        [
+            "--env",
+            str(env_file),
+            "--namespace",
+            namespace,
+            "--kustomize",
+            str(overlay),
+            "--kubectl",
+            control_plane.kubectl,
+        ]
+    )
+
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    steps = [line for line in printed.splitlines() if line[:2] in ("1.", "2.", "3.", "4.")]
+    assert [step[:2] for step in steps] == ["1.", "2.", "3.", "4."]
+    assert "nothing is left" in printed
+    assert world.do.firewalls() == [] and world.do.reserved_ips() == {}
+    gone = subprocess.run(
+        [*kubectl, "get", "deployment", "event-forwarder", "-n", namespace],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
