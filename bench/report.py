@@ -218,6 +218,62 @@ def _node_death_main(deaths: Mapping[str, Any]) -> list[Row]:
                 f"{loss['false_moves']} ({len(loss['nodes_ever_suspected'])} nodes ever suspected)",
             )
         )
+    return rows + _vantage_rows(deaths.get("vantage"))
+
+
+def _vantage_rows(vantage: Mapping[str, Any] | None) -> list[Row]:
+    """The second vantage point beside the single one (the ``tcp`` row above)."""
+    if not vantage:
+        return []
+    rows: list[Row] = []
+    for key, what in (
+        ("confirmed", "confirmed by the standby"),
+        ("standby_dead_too", "standby dead too"),
+    ):
+        done = vantage[key]
+        if done.get("n"):
+            rows.append(
+                (
+                    "node death",
+                    f"two replicas, {what}, TCP (p50 / p95 of {done['n']})",
+                    p50_p95(done),
+                )
+            )
+    if "ratio_p95" in vantage:
+        rows.append(
+            (
+                "node death",
+                "two replicas confirmed / one judging alone (p50, p95)",
+                f"{vantage['ratio_p50']:.2f} x, {vantage['ratio_p95']:.2f} x",
+            )
+        )
+    moves = vantage["false_moves"]
+    rows.append(
+        (
+            "node death",
+            f"false moves, {vantage['partitions']} partitions: leader's node from the holder's",
+            f"{moves['single_vantage']} one vantage point, {moves['two_replicas']} two replicas",
+        )
+    )
+    lossy = vantage.get("one_node_loss")
+    if lossy:
+        rows.append(
+            (
+                "node death",
+                f"false moves, two replicas, {lossy['minutes']:g} min at {lossy['loss']:.0%} "
+                "loss on the holder's links",
+                str(lossy["false_moves"]),
+            )
+        )
+    cpu = vantage["cpu_seconds_per_minute"]
+    rows.append(
+        (
+            "node death",
+            "confirmation: writes per death; CPU s/min leader, standby (one replica)",
+            f"{vantage['observation_writes_per_death']}; {cpu['leader']}, {cpu['standby']} "
+            f"({vantage.get('single_cpu_per_minute', '?')})",
+        )
+    )
     return rows
 
 

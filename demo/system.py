@@ -79,6 +79,10 @@ class System:
     """By node name: each renews its node's Lease until stopped (the node loses power)."""
     function_log: Path
     forwarder_log: Path
+    forwarder: subprocess.Popen[bytes]
+    """The forwarder's one replica (stopped with the system; a bench may stop it sooner)."""
+    forwarder_env: Mapping[str, str]
+    """Its environment: another replica of it is this with its own POD_NAME and port."""
 
     @property
     def firewall_name(self) -> str:
@@ -150,7 +154,9 @@ class _Startup:
             f" the annotator's RBAC (namespace {NAMESPACE})",
         )
         function = self._function(cloud, kube, deploy)
-        forwarder_log = self._forwarder(cloud, plane, kube, deploy, function)
+        forwarder_log, forwarder, forwarder_env = self._forwarder(
+            cloud, plane, kube, deploy, function
+        )
 
         token = self.tokens / "annotator"
         token.write_text(_mint(kube, annotator))
@@ -168,6 +174,8 @@ class _Startup:
             kubelets=kubelets,
             function_log=function.log,
             forwarder_log=forwarder_log,
+            forwarder=forwarder,
+            forwarder_env=forwarder_env,
         )
 
     def _plane(self) -> ControlPlane:
@@ -294,9 +302,9 @@ class _Startup:
         kube: KubeBed,
         deploy: ForwarderDeploy,
         function: _Function,
-    ) -> Path:
+    ) -> tuple[Path, subprocess.Popen[bytes], dict[str, str]]:
         """The forwarder with its Deployment's settings and ServiceAccount; ready once its
-        first resync has reached the function. Returns its log."""
+        first resync has reached the function. Returns its log, process and environment."""
         token = self.tokens / "event-forwarder"
         token.write_text(_mint(kube, deploy.account))
         env = {
@@ -340,7 +348,7 @@ class _Startup:
                 log=log,
             ),
         )
-        return log
+        return log, forwarder, env
 
 
 def _timed(say: Narrator, what: str, start: Callable[[], T]) -> T:

@@ -137,8 +137,11 @@ class Shipped:
     argv: list[str] = field(default_factory=list)
     """The container's command and args (``python`` is this interpreter, without site)."""
 
-    def container_env(self, pod_name: str) -> dict[str, str]:
-        return {k: (pod_name if v == "$(POD_NAME)" else v) for k, v in self.deployment_env.items()}
+    def container_env(self, pod_name: str, node_name: str = "") -> dict[str, str]:
+        """The environment with the pod's name and its node's (empty: scheduled nowhere
+        the test cares about) filled in."""
+        fields = {"$(POD_NAME)": pod_name, "$(NODE_NAME)": node_name}
+        return {k: fields.get(v, v) for k, v in self.deployment_env.items()}
 
 
 def applied_deployment(control_plane: ControlPlane, namespace: str, root: Path) -> Shipped:
@@ -190,9 +193,11 @@ def resolve_deployment_env(api: k8s.ApiClient, namespace: str) -> dict[str, str]
             secret = core.read_namespaced_secret(ref.secret_key_ref.name, namespace)
             env[var.name] = base64.b64decode(secret.data[ref.secret_key_ref.key]).decode()
         elif ref.field_ref is not None:
-            env[var.name] = {"metadata.name": "$(POD_NAME)", "metadata.namespace": namespace}[
-                ref.field_ref.field_path
-            ]
+            env[var.name] = {
+                "metadata.name": "$(POD_NAME)",
+                "metadata.namespace": namespace,
+                "spec.nodeName": "$(NODE_NAME)",
+            }[ref.field_ref.field_path]
     return env
 
 

@@ -121,4 +121,8 @@ SUSPICIONS_NAMESPACE: Final = "floating-ip"
 SUSPICIONS_CONFIGMAP: Final = "floating-ip-suspicions"
 """One ConfigMap the forwarder's leader owns: one key per suspected node (its name), each a
 JSON object ``{"probe": "tcp"|"lease", "since": RFC 3339 UTC, "detail": text}``."""
+OBSERVATIONS_CONFIGMAP: Final = "floating-ip-observations"
+"""The forwarder's replicas tell each other what their probes see, in its namespace: one key
+per replica (its pod name), ``{"node": its node, "failing": [nodes], "cutOff": bool, "at":
+RFC 3339 UTC}``. The leader suspects a node by TCP only when another replica confirms it."""
 NODE_LEASE_NAMESPACE: Final = "kube-node-lease"

@@ -87,20 +87,24 @@ def start_forwarder(
     tmp_path: Path,
 ) -> Iterator[StartForwarder]:
     """Start a forwarder replica configured by the shipped Deployment, run out of cluster
-    with a token of the shipped ServiceAccount; ``overrides`` are further variables."""
+    with a token of the shipped ServiceAccount, as if scheduled on ``node`` (``within``
+    wraps its command, to run it in a namespace of its own); ``overrides`` are further
+    variables."""
     started: list[ForwarderProcess] = []
 
     def start(
         namespaces: str = "",
         *,
         name: str = "replica-0",
+        node: str = "",
+        within: Callable[[list[str]], list[str]] | None = None,
         wait: bool = True,
         account: str = FORWARDER_ACCOUNT,
         **overrides: str,
     ) -> ForwarderProcess:
         token = tmp_path / f"{name}.token"
         token.write_text(kube.mint_token(NAMESPACE, account))
-        env = shipped.container_env(name) | {
+        env = shipped.container_env(name, node) | {
             "KUBE_API_URL": control_plane.url,
             "KUBE_TOKEN_FILE": str(token),
             "KUBE_CA_FILE": str(control_plane.ca.ca_file),
@@ -116,9 +120,8 @@ def start_forwarder(
         }
         env.update(overrides)
         # The working directory is the pod's root: nothing is found through it by accident.
-        process = ForwarderProcess(
-            shipped.root, env, tmp_path / f"{name}.log", argv=shipped.argv
-        ).start()
+        argv = within(shipped.argv) if within is not None else shipped.argv
+        process = ForwarderProcess(shipped.root, env, tmp_path / f"{name}.log", argv=argv).start()
         started.append(process)
         if wait:
             process.wait_ready()

@@ -11,21 +11,26 @@ are shortened through the variables a user sets.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import pytest
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from floating_ip_common import contract
-from testbed import netns
+from testbed import netns, replica_net
+from testbed.controlplane import ControlPlane
 from testbed.doks import DoksWorld
 from testbed.forwarder_harness import ForwarderProcess
 from testbed.kube import KubeBed, Port
 from testbed.pods import NODE_LEASE_NAMESPACE, KubeletLease, PodListener, Power
-from testbed.processes import wait_until
+from testbed.processes import free_port, wait_until
+from testbed.replica_net import ReplicaNetwork
 from tests.forwarder.conftest import StartForwarder
 from tests.forwarder.test_function_e2e import function_url, world  # noqa: F401 - fixtures
 
@@ -112,14 +117,14 @@ def cluster(
     world: DoksWorld,  # noqa: F811 - the imported fixture
     kube: KubeBed,
     namespace: str,
-) -> Iterator[Callable[[list[Port]], Cluster]]:
-    """``make(ports)``: three nodes a, b, c whose kubelets renew their Leases, the Service
-    ``web`` with ``ports`` and the reserved IP, and a ready pod on a and on b whose listeners
-    answer on every TCP port."""
+) -> Iterator[Callable[..., Cluster]]:
+    """``make(ports, pods)``: three nodes a, b, c whose kubelets renew their Leases, the
+    Service ``web`` with ``ports`` and the reserved IP, and a ready pod on each node of
+    ``pods`` (a and b unless told) whose listeners answer on every TCP port."""
     made: list[Node] = []
     with_namespace(kube)
 
-    def make(ports: list[Port]) -> Cluster:
+    def make(ports: list[Port], pods: tuple[str, ...] = ("a", "b")) -> Cluster:
         world.add_node("c")  # a and b come with the world
         nodes = {
             short: Node(
@@ -130,7 +135,7 @@ def cluster(
         made.extend(nodes.values())
         world.do.add_reserved_ip(IP, region=world.region)
         kube.create_service(namespace, "web", ports, annotations={contract.ADDRESS: IP})
-        for short in ("a", "b"):
+        for short in pods:
             pod_ip = kube.create_pod(namespace, f"web-{short}", world.node(short), {"app": "web"})
             nodes[short].listeners = [
                 PodListener(pod_ip, p.port) for p in ports if p.protocol == "TCP"
@@ -166,9 +171,14 @@ def _exists(kube: KubeBed, namespace: str) -> bool:
     return True
 
 
-def start(start_forwarder: StartForwarder, cluster: Cluster, url: str) -> ForwarderProcess:
+def start(
+    start_forwarder: StartForwarder, cluster: Cluster, url: str, **extra: str
+) -> ForwarderProcess:
     forwarder = start_forwarder(
-        cluster.namespace, FUNCTION_URL=url, CLUSTER_ID=cluster.world.cluster_id, **DETECTION
+        cluster.namespace,
+        FUNCTION_URL=url,
+        CLUSTER_ID=cluster.world.cluster_id,
+        **(DETECTION | extra),
     )
     wait_until(lambda: cluster.holder() is not None, timeout=60, what="the IP placed")
     return forwarder
@@ -189,11 +199,13 @@ def wait_rounds(forwarder: ForwarderProcess, rounds: int) -> None:
 def test_holder_loses_power_and_the_ip_moves_as_unreachable(
     start_forwarder: StartForwarder,
     function_url: str,  # noqa: F811 - the imported fixture
-    cluster: Callable[[list[Port]], Cluster],
+    cluster: Callable[..., Cluster],
     power: Power,
 ) -> None:
     bed = cluster([Port(TCP_PORT)])
-    start(start_forwarder, bed, function_url)
+    # One replica: no second vantage point answers, so it judges alone after CONFIRM_WAIT;
+    # the Lease signal at its default leaves the finding to the probes.
+    start(start_forwarder, bed, function_url, NODE_LEASE_STALE_AFTER="20s")
     holder = bed.holder()
     assert holder in ("a", "b")
     survivor = "b" if holder == "a" else "a"
@@ -209,6 +221,7 @@ def test_holder_loses_power_and_the_ip_moves_as_unreachable(
     assert f"Node {bed.nodes[holder].name} is unreachable: tcp probe failed since" in (
         event.message or ""
     )
+    assert "one vantage point" in (event.message or "")
     assert bed.suspected()[bed.nodes[holder].name]["probe"] == "tcp"
     print(f"{power.value}: assign request {assign.at - off:.2f}s, moved {moved_in:.2f}s")
 
@@ -217,7 +230,7 @@ def test_holder_loses_power_and_the_ip_moves_as_unreachable(
 def test_forwarder_cut_off_from_every_node_moves_nothing(
     start_forwarder: StartForwarder,
     function_url: str,  # noqa: F811
-    cluster: Callable[[list[Port]], Cluster],
+    cluster: Callable[..., Cluster],
 ) -> None:
     bed = cluster([Port(TCP_PORT)])
     forwarder = start(start_forwarder, bed, function_url)
@@ -237,7 +250,7 @@ def test_forwarder_cut_off_from_every_node_moves_nothing(
 def test_udp_only_service_moves_when_the_holders_lease_goes_stale(
     start_forwarder: StartForwarder,
     function_url: str,  # noqa: F811
-    cluster: Callable[[list[Port]], Cluster],
+    cluster: Callable[..., Cluster],
 ) -> None:
     bed = cluster([Port(5353, "UDP")])
     start(start_forwarder, bed, function_url)
@@ -256,7 +269,7 @@ def test_udp_only_service_moves_when_the_holders_lease_goes_stale(
 def test_flap_resync_and_recovery(
     start_forwarder: StartForwarder,
     function_url: str,  # noqa: F811
-    cluster: Callable[[list[Port]], Cluster],
+    cluster: Callable[..., Cluster],
 ) -> None:
     """a dies: the IP moves to b. a returns at once but stays suspected for the hold-down; a
     new leader's resync meanwhile does not move the IP back. b flaps during a's hold-down:
@@ -299,7 +312,7 @@ def test_flap_resync_and_recovery(
 def test_leader_on_the_dead_node_the_next_leader_moves_the_ip(
     start_forwarder: StartForwarder,
     function_url: str,  # noqa: F811
-    cluster: Callable[[list[Port]], Cluster],
+    cluster: Callable[..., Cluster],
 ) -> None:
     """The leader dies with the holder (SIGKILL: no Lease release); the standby, which was
     probing too, takes the election Lease after its 15 s duration and publishes at once (the
@@ -329,3 +342,244 @@ def test_leader_on_the_dead_node_the_next_leader_moves_the_ip(
     assert standby.leading()
     assert "tcp probe failed" in (bed.event("Unreachable").message or "")
     print(f"leader on the dead node: assign request {assign.at - off:.2f}s")
+
+
+# --- a second vantage point ------------------------------------------------------------------
+
+ALL_PODS = ("a", "b", "c")
+BY_TCP = DETECTION | {"NODE_LEASE_STALE_AFTER": "20s"}
+"""The Lease signal at its default, so that what finds a dead node here is the probes."""
+
+
+@pytest.fixture
+def replica_networks(control_plane: ControlPlane) -> Iterator[Callable[..., ReplicaNetwork]]:
+    """``make(function_url, metrics_port)``: a node network of its own for one replica, its
+    API server and function relayed. Requested before ``start_forwarder``, so the replicas
+    stop (and release their Lease through it) before it goes."""
+    why = replica_net.unavailable()
+    if why is not None:
+        pytest.skip(why)
+    made: list[ReplicaNetwork] = []
+
+    def make(url: str, metrics_port: int) -> ReplicaNetwork:
+        inbound = [control_plane.apiserver_port, urlsplit(url).port or 443]
+        made.append(ReplicaNetwork(len(made) + 1, inbound, [metrics_port]))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for network in made:
+            network.close()
+
+
+def placed(start_forwarder: StartForwarder, bed: Cluster, url: str) -> str:
+    """Place the IP with a replica of no known node, which then stops (releasing the Lease):
+    the test's replicas are started on nodes chosen around the holder."""
+    placer = start_forwarder(
+        bed.namespace, name="placer", FUNCTION_URL=url, CLUSTER_ID=bed.world.cluster_id, **BY_TCP
+    )
+    wait_until(lambda: bed.holder() is not None, timeout=60, what="the IP placed")
+    holder = bed.holder()
+    assert holder is not None
+    placer.terminate()
+    return holder
+
+
+def replica(
+    start_forwarder: StartForwarder,
+    bed: Cluster,
+    url: str,
+    name: str,
+    on: str,
+    **extra: str,
+) -> ForwarderProcess:
+    return start_forwarder(
+        bed.namespace,
+        name=name,
+        node=bed.nodes[on].name,
+        FUNCTION_URL=url,
+        CLUSTER_ID=bed.world.cluster_id,
+        **(BY_TCP | extra),
+    )
+
+
+def observations(bed: Cluster) -> dict[str, dict[str, object]]:
+    try:
+        found = bed.kube.core.read_namespaced_config_map(
+            contract.OBSERVATIONS_CONFIGMAP, contract.SUSPICIONS_NAMESPACE
+        )
+    except ApiException as error:
+        if error.status == 404:
+            return {}
+        raise
+    return {k: json.loads(v) for k, v in (found.data or {}).items()}
+
+
+@pytest.mark.slow
+def test_leader_cut_off_from_the_other_nodes_moves_nothing(
+    replica_networks: Callable[..., ReplicaNetwork],
+    start_forwarder: StartForwarder,
+    function_url: str,  # noqa: F811
+    cluster: Callable[..., Cluster],
+) -> None:
+    """The leader's node loses its path to every other node but still reaches the API
+    server: it judges nobody by TCP. Then it loses the path to the holder's node only (it
+    still reaches the third): the other replica, which still reaches the holder, disputes
+    it. Either way nothing is published and the IP stays."""
+    bed = cluster([Port(TCP_PORT)], pods=ALL_PODS)
+    holder = placed(start_forwarder, bed, function_url)
+    here, there = (s for s in ALL_PODS if s != holder)
+    metrics_port = free_port()
+    network = replica_networks(function_url, metrics_port)
+    leader = replica(
+        start_forwarder,
+        bed,
+        function_url,
+        "replica-0",
+        here,
+        within=network.argv,
+        METRICS_PORT=str(metrics_port),
+    )
+    wait_until(leader.leading, timeout=30, what="the leader in its own node network")
+    standby = replica(start_forwarder, bed, function_url, "replica-1", there)
+    assert not standby.leading()
+    wait_rounds(leader, 2)
+    assigned = bed.assignments()
+    own_pods = [listener.address[0] for listener in bed.nodes[here].listeners]
+
+    network.cut(keep=own_pods)
+    wait_until(
+        lambda: leader.metric("probe_failures") > 0, timeout=10, what="the leader's probes fail"
+    )
+    wait_rounds(leader, 8)
+    assert leader.metric("suspected_nodes") == 0
+    assert leader.metric("unconfirmed_suspicions") == 0, "cut off: it judges nobody by TCP"
+    assert bed.suspected() == {}
+    assert (bed.holder(), bed.assignments()) == (holder, assigned)
+
+    network.heal()
+    third = [listener.address[0] for listener in bed.nodes[there].listeners]
+    network.cut(keep=own_pods + third)
+    wait_until(
+        lambda: leader.metric("unconfirmed_suspicions") == 1,
+        timeout=20,
+        what="the holder's node unconfirmed",
+    )
+    wait_rounds(leader, 8)
+    assert leader.metric("unconfirmed_suspicions") == 1
+    assert leader.metric("suspected_nodes") == 0
+    assert bed.suspected() == {}
+    assert (bed.holder(), bed.assignments()) == (holder, assigned)
+    seen = observations(bed)
+    assert seen["replica-0"]["failing"] == [bed.nodes[holder].name]
+    assert seen["replica-1"]["failing"] == [], "the other replica answered: it still reaches it"
+    assert any(
+        e.get("message") == "nodes look dead from here only: not suspected" for e in leader.logs()
+    )
+    network.heal()
+
+
+@pytest.mark.slow
+def test_holder_dies_and_the_other_replica_confirms(
+    start_forwarder: StartForwarder,
+    function_url: str,  # noqa: F811
+    cluster: Callable[..., Cluster],
+) -> None:
+    bed = cluster([Port(TCP_PORT)], pods=ALL_PODS)
+    holder = placed(start_forwarder, bed, function_url)
+    here, there = (s for s in ALL_PODS if s != holder)
+    leader = replica(start_forwarder, bed, function_url, "replica-0", here)
+    wait_until(leader.leading, timeout=30, what="the leader")
+    replica(start_forwarder, bed, function_url, "replica-1", there)
+    wait_rounds(leader, 2)
+
+    off = time.time()
+    bed.nodes[holder].power(Power.SILENT)
+    wait_until(lambda: bed.holder() not in (None, holder), timeout=30, what="the IP moved")
+    [assign] = [r for r in bed.world.do.requests("POST", ACTIONS) if r.at >= off]
+    detail = bed.suspected()[bed.nodes[holder].name]["detail"]
+    assert f"confirmed by replica-1 on {bed.nodes[there].name}" in detail
+    assert leader.metric("suspected_nodes") == 1
+    print(f"confirmed by the other replica: assign request {assign.at - off:.2f}s")
+
+
+@pytest.mark.slow
+def test_standby_dies_with_the_holder_and_the_leader_judges_alone_after_the_wait(
+    start_forwarder: StartForwarder,
+    function_url: str,  # noqa: F811
+    cluster: Callable[..., Cluster],
+) -> None:
+    """No second vantage point answers (the standby ran on the holder's node): after
+    CONFIRM_WAIT the leader judges alone, as its own node still reaches the third node."""
+    bed = cluster([Port(TCP_PORT)], pods=ALL_PODS)
+    holder = placed(start_forwarder, bed, function_url)
+    here = next(s for s in ALL_PODS if s != holder)
+    leader = replica(start_forwarder, bed, function_url, "replica-0", here)
+    wait_until(leader.leading, timeout=30, what="the leader")
+    standby = replica(start_forwarder, bed, function_url, "replica-1", holder)
+    wait_rounds(leader, 2)
+
+    off = time.time()
+    standby.crash()
+    bed.nodes[holder].power(Power.SILENT)
+    wait_until(lambda: bed.holder() not in (None, holder), timeout=30, what="the IP moved")
+    [assign] = [r for r in bed.world.do.requests("POST", ACTIONS) if r.at >= off]
+    suspicion = bed.suspected()[bed.nodes[holder].name]
+    assert suspicion["probe"] == "tcp"
+    assert "no other replica answered (one vantage point)" in suspicion["detail"]
+    print(f"no second vantage point: assign request {assign.at - off:.2f}s")
+
+
+LOSS_ROUNDS = 45
+"""Rounds of the short loss test; the bench runs the same for 10 minutes."""
+
+
+@pytest.mark.slow
+def test_loss_on_the_holders_links_moves_nothing(
+    start_forwarder: StartForwarder,
+    function_url: str,  # noqa: F811
+    cluster: Callable[..., Cluster],
+) -> None:
+    """20 % of the packets to and from the holder's pod are lost at random (iptables in the
+    bed's namespace), seen by both replicas: probes fail, the node is never suspected."""
+    if shutil.which("iptables") is None:
+        pytest.skip("iptables is not installed (apt-get install iptables)")
+    bed = cluster([Port(TCP_PORT)], pods=ALL_PODS)
+    holder = placed(start_forwarder, bed, function_url)
+    here, there = (s for s in ALL_PODS if s != holder)
+    leader = replica(start_forwarder, bed, function_url, "replica-0", here)
+    wait_until(leader.leading, timeout=30, what="the leader")
+    replica(start_forwarder, bed, function_url, "replica-1", there)
+    wait_rounds(leader, 2)
+    assigned, failed = bed.assignments(), leader.metric("probe_failures")
+    drop = ["-m", "statistic", "--mode", "random", "--probability", "0.2", "-j", "DROP"]
+    rules = [
+        rule
+        for listener in bed.nodes[holder].listeners
+        for rule in (
+            ["INPUT", "-d", listener.address[0], "-p", "tcp", "--dport", str(TCP_PORT)],
+            ["OUTPUT", "-s", listener.address[0], "-p", "tcp", "--sport", str(TCP_PORT)],
+        )
+    ]
+    for rule in rules:
+        subprocess.run(["iptables", "-A", *rule, *drop], check=True)
+    try:
+        wait_rounds(leader, LOSS_ROUNDS)
+        dropped = sum(_dropped(chain) for chain in ("INPUT", "OUTPUT"))
+    finally:
+        for rule in rules:
+            subprocess.run(["iptables", "-D", *rule, *drop], check=True)
+    # Six connects per endpoint a round: a lost SYN rarely fails a probe, never a node.
+    assert dropped > LOSS_ROUNDS, "the loss was real"
+    assert leader.metric("probe_failures") - failed <= LOSS_ROUNDS // 10
+    assert bed.suspected() == {}
+    assert (bed.holder(), bed.assignments()) == (holder, assigned)
+
+
+def _dropped(chain: str) -> int:
+    """Packets the random-drop rules of ``chain`` dropped so far."""
+    listed = subprocess.run(
+        ["iptables", "-L", chain, "-n", "-v", "-x"], capture_output=True, text=True, check=True
+    ).stdout
+    return sum(int(line.split()[0]) for line in listed.splitlines() if "statistic" in line)

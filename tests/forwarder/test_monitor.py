@@ -14,6 +14,7 @@ import pytest
 
 from floating_ip_forwarder.dead_nodes.kubelet_leases import NodeLeaseClock
 from floating_ip_forwarder.dead_nodes.monitor import Monitor, ProbeSettings
+from floating_ip_forwarder.dead_nodes.observations import PeerBook
 from floating_ip_forwarder.dead_nodes.suspicion import Limits
 from floating_ip_forwarder.forwarding.index import ClusterIndex
 from floating_ip_forwarder.forwarding.projections import EndpointView, NodeLeaseView, SliceView
@@ -80,7 +81,7 @@ def build(
         touched.append(subjects)
 
     monitor = Monitor(
-        settings=ProbeSettings(period=1.0, timeout=0.3, limits=Limits(2, 20.0, 30.0)),
+        settings=ProbeSettings(period=1.0, timeout=0.3, limits=Limits(2, 20.0, 30.0, 0.0)),
         index=index,
         leases=leases,
         lock=threading.Lock(),
@@ -162,3 +163,92 @@ def test_a_standby_judges_too_and_publishes_at_once_when_it_takes_over(
     [written] = board.writes
     assert set(written) == {"n1"}
     assert touched == [["apps/web"]]
+
+
+# --- a second vantage point ----------------------------------------------------------------
+
+
+class ObservationBoard:
+    """Stands in for the observations ConfigMap: the merge patches, in order."""
+
+    def __init__(self) -> None:
+        self.patches: list[dict[str, str | None]] = []
+
+    def patch(self, data: dict[str, str | None]) -> None:
+        self.patches.append(dict(data))
+
+
+def peer_entry(node: str, *failing: str, at: str = "t") -> str:
+    return json.dumps({"node": node, "failing": sorted(failing), "cutOff": False, "at": at})
+
+
+def with_peers(
+    listeners: dict[str, socket.socket], clock: Clock
+) -> tuple[Monitor, Board, ObservationBoard, PeerBook]:
+    board, observations_board = Board(), ObservationBoard()
+    peers = PeerBook("replica-0", clock)
+    monitor = build(listeners, board, clock, [])
+    monitor.settings = ProbeSettings(period=1.0, timeout=0.3, limits=Limits(2, 20.0, 30.0, 3.0))
+    monitor.own_node = "n3"
+    monitor.peers = peers
+    monitor.observation_board = observations_board  # type: ignore[assignment]
+    monitor.peer_data({"replica-1": peer_entry("n2")})  # as first listed: old news
+    return monitor, board, observations_board, peers
+
+
+def test_a_node_a_peer_still_reaches_is_reported_not_published(
+    listeners: dict[str, socket.socket],
+) -> None:
+    clock = Clock()
+    monitor, board, observations_board, _ = with_peers(listeners, clock)
+    monitor.round()
+    assert observations_board.patches == [], "nothing to say while all is well"
+    listeners["n1"].close()
+    for _ in range(2):
+        monitor.round()
+        clock.now += 1
+    [mine] = observations_board.patches
+    assert json.loads(mine["replica-0"] or "")["failing"] == ["n1"]
+    for second in range(8):  # it answers, and keeps answering: n1 is fine from n2
+        monitor.peer_data({"replica-1": peer_entry("n2", at=f"t{second}")})
+        monitor.news()
+        monitor.round()
+        clock.now += 1
+    assert board.writes == [], "never published"
+    assert monitor.metrics.unconfirmed.value() == 1
+    assert len(observations_board.patches) > 1, "heartbeats during the incident"
+
+
+def test_a_confirmation_between_rounds_is_published_at_once(
+    listeners: dict[str, socket.socket],
+) -> None:
+    clock = Clock()
+    monitor, board, _, _ = with_peers(listeners, clock)
+    listeners["n1"].close()
+    for _ in range(2):
+        monitor.round()
+        clock.now += 1
+    assert board.writes == []
+    clock.now += 0.3
+    monitor.peer_data({"replica-1": peer_entry("n2", "n1")})
+    monitor.news()
+    [written] = board.writes
+    assert "confirmed by replica-1 on n2" in json.loads(written["n1"])["detail"]
+    assert monitor.metrics.unconfirmed.value() == 0
+
+
+def test_a_peer_that_stops_answering_leaves_this_replica_to_judge_alone(
+    listeners: dict[str, socket.socket],
+) -> None:
+    """The other replica's node died with n1: its last word goes stale after CONFIRM_WAIT."""
+    clock = Clock()
+    monitor, board, _, _ = with_peers(listeners, clock)
+    monitor.peer_data({"replica-1": peer_entry("n2", at="last")})
+    listeners["n1"].close()
+    for _ in range(4):
+        monitor.round()
+        clock.now += 1
+    assert board.writes == []
+    monitor.round()
+    [written] = board.writes
+    assert "one vantage point" in json.loads(written["n1"])["detail"]

@@ -1,4 +1,7 @@
-"""The suspicion state machine, round by round: who is suspected, why, and when cleared."""
+"""The suspicion state machine, round by round: who is suspected, why, and when cleared.
+
+``LIMITS`` judges alone at once (``confirm_wait`` 0, no other replica): the single vantage
+point's rules. The second vantage point's rules have their own table, ``VANTAGE_ROWS``."""
 
 from __future__ import annotations
 
@@ -9,14 +12,17 @@ import pytest
 from floating_ip_forwarder.dead_nodes.suspicion import (
     Limits,
     NodeRound,
+    Peer,
     Probe,
     State,
     Suspect,
+    Vantage,
     adopt,
+    rejudge,
     step,
 )
 
-LIMITS = Limits(failures=2, lease_stale=20.0, hold_down=30.0)
+LIMITS = Limits(failures=2, lease_stale=20.0, hold_down=30.0, confirm_wait=0.0)
 UP = NodeRound(probed=1, answered=1, lease_age=1.0)
 """A healthy node: its one endpoint answered, its Lease renewed a second ago."""
 DOWN = NodeRound(probed=1, answered=0, lease_age=1.0)
@@ -131,10 +137,12 @@ def test_a_flap_during_the_hold_down_restarts_it() -> None:
     assert state.suspected == frozenset()
 
 
-def test_partition_neither_adds_nor_counts_failures() -> None:
+def test_partition_adds_no_suspect_but_the_failures_count() -> None:
     state = run(State(), n(3, n1=DOWN), 0.0, 1)
     state = run(state, dict.fromkeys(n(3), DOWN), 1.0, 5)
-    # The round after the partition heals counts as the second failure of n1, not the sixth.
+    assert state.suspected == frozenset() and state.cut_off
+    assert state.failing == {"n1", "n2", "n3"}, "observed, for the other replicas"
+    # The first round after the partition heals judges n1 on what this replica saw of it.
     state = step(state, n(3, n1=DOWN), 6.0, LIMITS)
     assert state.suspected == {"n1"}
     assert state.suspects["n1"].since == 6.0
@@ -167,12 +175,24 @@ def test_cap_keeps_the_earlier_suspects() -> None:
     [
         pytest.param(
             [n(3, n1=DOWN)] * 2,
-            Suspect("n1", Probe.TCP, 1.0, "1 endpoint refused or timed out 2 times in a row"),
+            Suspect(
+                "n1",
+                Probe.TCP,
+                1.0,
+                "1 endpoint refused or timed out 2 times in a row;"
+                " no other replica answered (one vantage point)",
+            ),
             id="one-endpoint",
         ),
         pytest.param(
             [n(3, n1=NodeRound(probed=2, answered=0, lease_age=1.0))] * 2,
-            Suspect("n1", Probe.TCP, 1.0, "2 endpoints refused or timed out 2 times in a row"),
+            Suspect(
+                "n1",
+                Probe.TCP,
+                1.0,
+                "2 endpoints refused or timed out 2 times in a row;"
+                " no other replica answered (one vantage point)",
+            ),
             id="two-endpoints",
         ),
         pytest.param(
@@ -218,3 +238,142 @@ def test_a_cleared_node_adopted_again_earns_a_new_hold_down() -> None:
     state = run(state, n(3), 33.0, 30)  # healthy t=33..62: 29 s
     assert state.suspected == {"n1"}
     assert step(state, n(3), 63.0, LIMITS).suspected == frozenset()
+
+
+# --- a second vantage point --------------------------------------------------------------------
+
+WAIT = Limits(failures=2, lease_stale=20.0, hold_down=30.0, confirm_wait=3.0)
+HERE = "n4"
+"""This replica's node in the rows below (its own endpoints answer unless a row says so)."""
+
+
+def on(node: str, *failing: str, cut_off: bool = False) -> Peer:
+    return Peer(f"replica-on-{node}", node, frozenset(failing), cut_off)
+
+
+@dataclass(frozen=True)
+class VantageRow:
+    id: str
+    rounds: list[dict[str, NodeRound]]
+    peers: tuple[Peer, ...]
+    suspected: set[str]
+    unconfirmed: set[str] = field(default_factory=set)
+    own_node: str | None = HERE
+
+
+VANTAGE_ROWS = [
+    VantageRow(
+        "confirmed-by-a-peer-on-another-node", [n(4, n1=DOWN)] * 2, (on("n2", "n1"),), {"n1"}
+    ),
+    VantageRow(
+        "a-peer-that-still-reaches-it-disputes",
+        [n(4, n1=DOWN)] * 10,
+        (on("n2"),),
+        set(),
+        {"n1"},
+    ),
+    VantageRow(
+        "own-node-cut-off-from-every-other-node-suspects-none",
+        [dict.fromkeys(("n1", "n2", "n3"), DOWN) | {HERE: UP}] * 10,
+        (),
+        set(),
+    ),
+    VantageRow(
+        "cut-off-even-when-a-cut-off-peer-agrees",
+        [dict.fromkeys(("n1", "n2", "n3"), DOWN) | {HERE: UP}] * 10,
+        (on("n3", "n1", "n2", cut_off=True),),
+        set(),
+    ),
+    VantageRow(
+        "without-own-node-known-its-own-endpoints-count-as-reached",
+        [dict.fromkeys(("n1", "n2"), DOWN) | {HERE: UP}] * 10,
+        (),
+        {"n1"},
+        {"n2"},
+        own_node=None,
+    ),
+    VantageRow(
+        "a-peer-on-the-same-node-is-no-second-vantage-point",
+        [n(4, n1=DOWN)] * 2,
+        (on(HERE, "n1"),),
+        set(),
+        {"n1"},
+    ),
+    VantageRow(
+        "a-cut-off-peer-neither-confirms-nor-disputes-alone-after-the-wait",
+        [n(4, n1=DOWN)] * 5,
+        (on("n2", "n1", "n3", cut_off=True),),
+        {"n1"},
+    ),
+    VantageRow(
+        "no-peer-waits-before-judging-alone",
+        [n(4, n1=DOWN)] * 4,
+        (),
+        set(),
+        {"n1"},
+    ),
+    VantageRow("no-peer-judges-alone-after-the-wait", [n(4, n1=DOWN)] * 5, (), {"n1"}),
+    VantageRow(
+        "one-confirming-peer-is-enough",
+        [n(4, n1=DOWN)] * 2,
+        (on("n2"), on("n3", "n1")),
+        {"n1"},
+    ),
+    VantageRow(
+        "confirmation-still-needs-failures-rounds-here",
+        [n(4), n(4, n1=DOWN)],
+        (on("n2", "n1"),),
+        set(),
+    ),
+    VantageRow(
+        "the-lease-path-needs-no-confirmation",
+        [n(4, n1=stale())],
+        (on("n2"),),
+        {"n1"},
+    ),
+]
+
+
+@pytest.mark.parametrize("row", VANTAGE_ROWS, ids=[r.id for r in VANTAGE_ROWS])
+def test_second_vantage_point(row: VantageRow) -> None:
+    vantage = Vantage(row.own_node, row.peers)
+    state = State()
+    for second, rounds in enumerate(row.rounds):
+        state = step(state, rounds, float(second), WAIT, vantage)
+    assert state.suspected == row.suspected
+    assert set(state.unconfirmed) == row.unconfirmed
+
+
+def test_a_late_confirmation_is_judged_without_a_new_round() -> None:
+    """The other replica's observation arrives between two rounds: judged at once."""
+    state = run_vantage(State(), n(4, n1=DOWN), 0.0, 2, Vantage(HERE, (on("n2"),)))
+    assert state.unconfirmed == {"n1": "replica-on-n2 still reach it"}
+    state = rejudge(state, 1.4, WAIT, Vantage(HERE, (on("n2", "n1"),)))
+    assert state.suspected == {"n1"} and state.unconfirmed == {}
+    suspect = state.suspects["n1"]
+    assert suspect.since == 1.4
+    assert suspect.detail.endswith("confirmed by replica-on-n2 on n2")
+    assert rejudge(state, 1.6, WAIT, Vantage(HERE, (on("n2", "n1"),))) == state, "idempotent"
+
+
+def test_judging_alone_says_so() -> None:
+    state = run_vantage(State(), n(4, n1=DOWN), 0.0, 5, Vantage(HERE))
+    assert state.suspects["n1"].since == 4.0, "the candidate (t=1) waited 3 s"
+    assert "one vantage point" in state.suspects["n1"].detail
+
+
+def test_what_this_replica_observes_for_the_others() -> None:
+    state = run_vantage(State(), n(4, n1=DOWN), 0.0, 1, Vantage(HERE, (on("n2"),)))
+    assert state.failing == frozenset(), "one failed round is not an observation yet"
+    state = step(state, n(4, n1=DOWN), 1.0, WAIT, Vantage(HERE, (on("n2"),)))
+    assert state.failing == {"n1"} and state.suspected == frozenset()
+    state = step(state, n(4), 2.0, WAIT, Vantage(HERE, (on("n2"),)))
+    assert state.failing == frozenset() and state.unconfirmed == {}
+
+
+def run_vantage(
+    state: State, rounds: dict[str, NodeRound], start: float, seconds: int, vantage: Vantage
+) -> State:
+    for second in range(seconds):
+        state = step(state, rounds, start + second, WAIT, vantage)
+    return state

@@ -104,6 +104,16 @@ class ForwarderSettings:
     hold_down: float = 30.0
     """``SUSPICION_HOLD_DOWN``: a suspected node is cleared only after looking healthy this
     long without a break."""
+    node_name: str = ""
+    """``NODE_NAME``: the node this replica runs on (the Deployment sets it from
+    ``spec.nodeName``): its own endpoints do not show that it reaches the other nodes, and a
+    replica on the same node is no second vantage point. Empty: unknown."""
+    confirm_wait: float = 3.0
+    """``CONFIRM_WAIT``: how long the leader waits for another replica to confirm a node its
+    probes find dead; with no answer by then (one replica, or the other replica's node is
+    down too) it judges alone, and only if its own node reached another node's endpoint in
+    the same round. The replicas refresh their observations a third of this apart during an
+    incident."""
 
 
 _T = TypeVar("_T")
@@ -237,6 +247,9 @@ def from_env(
             f"POD_NAME: {identity[:80]!r} is not a Lease identity "
             "(at most 253 printable characters, no spaces)"
         )
+    node_name = read.text("NODE_NAME", _default("node_name", str))
+    if node_name and not _DNS_SUBDOMAIN.match(node_name):
+        read.problems.append(f"NODE_NAME: {node_name[:80]!r} is not a valid Kubernetes name")
     lease_name = read.text("LEASE_NAME", _default("lease_name", str))
     function_account = read.text("FUNCTION_SERVICE_ACCOUNT", _default("function_account", str))
     cluster_access = read.text("CLUSTER_ACCESS", _default("cluster_access", str)).lower()
@@ -298,6 +311,8 @@ def from_env(
             "NODE_LEASE_STALE_AFTER", _default("node_lease_stale", float), 1.0
         ),
         hold_down=read.duration("SUSPICION_HOLD_DOWN", _default("hold_down", float), 0.0),
+        node_name=node_name,
+        confirm_wait=read.duration("CONFIRM_WAIT", _default("confirm_wait", float), 0.0),
     )
     if read.problems:
         raise ForwarderConfigError(read.problems)

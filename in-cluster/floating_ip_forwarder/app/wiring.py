@@ -16,6 +16,11 @@ from floating_ip_common.kube_client import KubeClient
 from floating_ip_forwarder.app.settings import ForwarderSettings
 from floating_ip_forwarder.dead_nodes.kubelet_leases import NodeLeaseClock
 from floating_ip_forwarder.dead_nodes.monitor import Monitor, ProbeSettings
+from floating_ip_forwarder.dead_nodes.observations import (
+    ObservationBoard,
+    ObservationWatch,
+    PeerBook,
+)
 from floating_ip_forwarder.dead_nodes.suspicion import Limits
 from floating_ip_forwarder.dead_nodes.suspicions_configmap import Board
 from floating_ip_forwarder.election.lease_keeper import LeaseKeeper
@@ -181,21 +186,7 @@ def run(settings: ForwarderSettings) -> int:
         metrics=metrics,
         stopping=stopping,
     )
-    monitor = Monitor(
-        settings=ProbeSettings(
-            tcp=settings.node_probes,
-            period=settings.probe_period,
-            timeout=settings.probe_timeout,
-            limits=Limits(settings.probe_failures, settings.node_lease_stale, settings.hold_down),
-        ),
-        index=forwarding.index,
-        leases=forwarding.leases,
-        lock=forwarding.lock,
-        board=Board(client, settings.lease_namespace, contract.SUSPICIONS_CONFIGMAP),
-        touch=dispatcher.touch,
-        metrics=metrics,
-        stopping=stopping,
-    )
+    monitor = _dead_nodes(settings, client, forwarding, dispatcher.touch, metrics, stopping)
 
     def on_leadership(leading: bool) -> None:
         dispatcher.set_leading(leading)
@@ -214,7 +205,7 @@ def run(settings: ForwarderSettings) -> int:
         return all(w.synced.is_set() for w in watchers)
 
     def healthy() -> bool:
-        threads = [w.thread for w in (*watchers, lease_watcher)] + [monitor.thread]
+        threads = [w.thread for w in (*watchers, lease_watcher)] + monitor.threads()
         if lease.thread.ident is not None:
             threads.append(lease.thread)
         return dispatcher.alive() and all(t.is_alive() for t in threads)
@@ -238,8 +229,8 @@ def run(settings: ForwarderSettings) -> int:
             break
     stopping.wait()
 
-    for watcher in (*watchers, lease_watcher):
-        watcher.stop()
+    for stop in [w.stop for w in (*watchers, lease_watcher)] + [monitor.stop]:
+        stop()
     dispatcher.stop(SHUTDOWN_SECONDS)
     if lease.thread.ident is not None:
         lease.release()
@@ -248,6 +239,51 @@ def run(settings: ForwarderSettings) -> int:
         token.close()
     log.info("stopped")
     return 0
+
+
+def _dead_nodes(  # noqa: PLR0917 - the parts it joins
+    settings: ForwarderSettings,
+    client: KubeClient,
+    forwarding: Forwarding,
+    touch: Callable[[list[str]], None],
+    metrics: ForwarderMetrics,
+    stopping: threading.Event,
+) -> Monitor:
+    """The probe loop, with the watch of the other replicas' observations that feeds it."""
+    monitor = Monitor(
+        settings=ProbeSettings(
+            tcp=settings.node_probes,
+            period=settings.probe_period,
+            timeout=settings.probe_timeout,
+            limits=Limits(
+                settings.probe_failures,
+                settings.node_lease_stale,
+                settings.hold_down,
+                settings.confirm_wait,
+            ),
+        ),
+        index=forwarding.index,
+        leases=forwarding.leases,
+        lock=forwarding.lock,
+        board=Board(client, settings.lease_namespace, contract.SUSPICIONS_CONFIGMAP),
+        touch=touch,
+        metrics=metrics,
+        stopping=stopping,
+        own_node=settings.node_name or None,
+        peers=PeerBook(settings.identity),
+        observation_board=ObservationBoard(
+            client, settings.lease_namespace, contract.OBSERVATIONS_CONFIGMAP
+        ),
+    )
+    # The other replicas' observations: the second vantage point (see dead_nodes/observations).
+    monitor.observation_watch = ObservationWatch(
+        client,
+        settings.lease_namespace,
+        contract.OBSERVATIONS_CONFIGMAP,
+        monitor.peer_data,
+        stopping,
+    )
+    return monitor
 
 
 def _log_start(settings: ForwarderSettings) -> None:
@@ -260,6 +296,7 @@ def _log_start(settings: ForwarderSettings) -> None:
             "namespaces": list(settings.namespaces) or "all",
             "lease": f"{settings.lease_namespace}/{settings.lease_name}",
             "identity": settings.identity,
+            "node": settings.node_name or "unknown (NODE_NAME not set)",
             "cluster_access": settings.cluster_access,
             "function_account": f"{settings.lease_namespace}/{settings.function_account}",
             "quiet_window": settings.quiet_window,

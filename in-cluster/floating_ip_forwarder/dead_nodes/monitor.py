@@ -1,12 +1,15 @@
-"""The probe loop: probe, judge (``suspicion``), and while leading publish (``board``) and
-notify.
+"""The probe loop: probe, judge (``suspicion``), tell the other replicas what this one sees
+(``observations``), and while leading publish (``board``) and notify.
 
 Every ``period`` every replica connects to every ready endpoint of the opted-in Services (TCP
 ports), reads the kubelet Leases' ages and steps the suspicion state machine, so a standby
 that takes over after the leader died (perhaps with the very node it should have noticed)
-already knows. Only the leader writes: when the suspected set changed it replaces the
-ConfigMap first and then hands the Services on the affected nodes to the dispatcher, so the
-function reads the new set when it runs. A new leader merges what is already published.
+already knows. Each replica writes its own observation when it changes (and as a heartbeat
+during an incident); when another replica's observation changes, the last round is judged
+again at once, so a confirmation does not wait for the next round. Only the leader writes
+the suspicions: when the suspected set changed it replaces the ConfigMap first and then
+hands the Services on the affected nodes to the dispatcher, so the function reads the new
+set when it runs. A new leader merges what is already published.
 """
 
 from __future__ import annotations
@@ -17,16 +20,24 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from floating_ip_common.kube_client import ApiError
-from floating_ip_forwarder.dead_nodes import prober, suspicions_configmap
+from floating_ip_forwarder.dead_nodes import observations, prober, suspicions_configmap
 from floating_ip_forwarder.dead_nodes.kubelet_leases import NodeLeaseClock
+from floating_ip_forwarder.dead_nodes.observations import (
+    ObservationBoard,
+    ObservationWatch,
+    PeerBook,
+)
 from floating_ip_forwarder.dead_nodes.suspicion import (
     Limits,
     NodeRound,
     State,
     Suspect,
+    Vantage,
     adopt,
+    rejudge,
     step,
 )
 from floating_ip_forwarder.dead_nodes.suspicions_configmap import Board
@@ -46,6 +57,10 @@ class ProbeSettings:
     limits: Limits = field(default_factory=Limits)
 
 
+FORGET_AFTER = 600.0
+"""The leader removes another replica's observation unchanged this long (its pod is gone, as
+a rule; a live replica writes it again at its next incident)."""
+
 Published = frozenset[tuple[str, str]]
 """``(node, probe)`` pairs: what the ConfigMap says (its "since" never changes a suspicion)."""
 
@@ -63,7 +78,12 @@ class Monitor:
         metrics: ForwarderMetrics,
         stopping: threading.Event,
         clock: Callable[[], float] = time.monotonic,
+        own_node: str | None = None,
+        peers: PeerBook | None = None,
+        observation_board: ObservationBoard | None = None,
     ) -> None:
+        """Without ``peers`` and ``observation_board`` this replica is its only vantage
+        point (it judges alone after ``limits.confirm_wait``)."""
         self.settings = settings
         self.index = index
         self.leases = leases
@@ -73,6 +93,16 @@ class Monitor:
         self.metrics = metrics
         self.stopping = stopping
         self.clock = clock
+        self.own_node = own_node
+        self.peers = peers
+        self.observation_board = observation_board
+        self.observation_watch: ObservationWatch | None = None
+        """Feeds ``peer_data``; started and stopped with the monitor."""
+        self._news = threading.Event()
+        self._written: tuple[frozenset[str], bool] = (frozenset(), False)
+        """This replica's observation as last written (nothing to say at first)."""
+        self._written_at: float | None = None
+        self._unconfirmed: dict[str, str] = {}
         self._leading = threading.Event()
         self._state = State()
         self._published: Published | None = None
@@ -86,18 +116,55 @@ class Monitor:
             self._leading.clear()
 
     def start(self) -> None:
+        if self.observation_watch is not None:
+            self.observation_watch.start()
         self.thread.start()
+
+    def stop(self) -> None:
+        """Break the observations' watch (``stopping`` must already be set)."""
+        if self.observation_watch is not None:
+            self.observation_watch.stop()
+
+    def threads(self) -> list[threading.Thread]:
+        watch = [self.observation_watch.thread] if self.observation_watch is not None else []
+        return [self.thread, *watch]
+
+    def peer_data(self, data: Any) -> None:
+        """The observations ConfigMap as now (from its watch): judge again if it changed."""
+        if self.peers is not None and self.peers.saw(data):
+            self._news.set()
 
     def run(self) -> None:
         next_round = self.clock()
-        while not self.stopping.wait(max(0.0, next_round - self.clock())):
-            next_round = self.clock() + self.settings.period
+        while not self.stopping.is_set():
+            news = self._news.wait(max(0.0, next_round - self.clock()))
+            if self.stopping.is_set():
+                return
             try:
-                self.round()
+                if news:
+                    self._news.clear()
+                    self.news()
+                else:
+                    next_round = self.clock() + self.settings.period
+                    self.round()
             except (ApiError, OSError, http.client.HTTPException, ValueError) as error:
                 log.warning("suspicions not published, will retry", extra={"error": str(error)})
             except Exception:
                 log.exception("probe round failed unexpectedly")
+
+    def vantage(self) -> Vantage:
+        fresh = self.peers.fresh(self.settings.limits.confirm_wait) if self.peers else ()
+        return Vantage(self.own_node, fresh)
+
+    def news(self) -> None:
+        """Another replica's observation changed: the last round judged again, no probes."""
+        if not self._state.last:
+            return
+        now = self.clock()
+        self._state = rejudge(self._state, now, self.settings.limits, self.vantage())
+        # A leader that has not read what is published yet publishes at its next round.
+        leading = self._leading.is_set() and self._published is not None
+        self._after_judging(now, leading, time.time() - now)
 
     def round(self) -> None:
         offset = time.time() - self.clock()
@@ -123,11 +190,18 @@ class Monitor:
             )
             for node in nodes
         }
-        self._state = step(self._state, rounds, now, self.settings.limits)
+        self._state = step(self._state, rounds, now, self.settings.limits, self.vantage())
         self.metrics.probe_rounds.inc()
         self.metrics.probes.inc(len(answers))
         self.metrics.probe_failures.inc(sum(not ok for ok in answers.values()))
+        self._after_judging(now, leading, offset)
+
+    def _after_judging(self, now: float, leading: bool, offset: float) -> None:
         self.metrics.suspected.set(len(self._state.suspects))
+        self._report_unconfirmed()
+        self._observe(now, offset)
+        if leading:
+            self._forget_gone_replicas()
         signature = _signature(self._state.suspects.values())
         if not leading or signature == self._published:
             return
@@ -148,6 +222,50 @@ class Monitor:
     @property
     def timeout(self) -> float:
         return self.settings.timeout
+
+    def _report_unconfirmed(self) -> None:
+        unconfirmed = dict(self._state.unconfirmed)
+        self.metrics.unconfirmed.set(len(unconfirmed))
+        if unconfirmed != self._unconfirmed and unconfirmed:
+            log.warning(
+                "nodes look dead from here only: not suspected",
+                extra={"unconfirmed": unconfirmed, "node": self.own_node},
+            )
+        self._unconfirmed = unconfirmed
+
+    def _observe(self, now: float, offset: float) -> None:
+        """Write this replica's observation when it changed, or as a heartbeat while an
+        incident is on (its own failing set or a fresh peer's is not empty)."""
+        if self.observation_board is None or self.peers is None:
+            return
+        mine = (self._state.failing, self._state.cut_off)
+        heartbeat = self.settings.limits.confirm_wait / 3
+        incident = bool(mine[0]) or any(
+            p.failing for p in self.peers.fresh(self.settings.limits.confirm_wait)
+        )
+        due = incident and (self._written_at is None or now - self._written_at >= heartbeat)
+        if mine == self._written and not due:
+            return
+        text = observations.encode(self.own_node, mine[0], mine[1], now + offset)
+        try:
+            self.observation_board.patch({self.peers.identity: text})
+        except (ApiError, OSError, http.client.HTTPException, ValueError) as error:
+            log.warning("observation not written, will retry", extra={"error": str(error)})
+            return
+        self.metrics.observation_writes.inc()
+        self._written, self._written_at = mine, now
+
+    def _forget_gone_replicas(self) -> None:
+        if self.observation_board is None or self.peers is None:
+            return
+        gone = self.peers.forgotten(FORGET_AFTER)
+        if not gone:
+            return
+        try:
+            self.observation_board.patch(dict.fromkeys(gone))
+            self.peers.saw_removed(gone)
+        except (ApiError, OSError, http.client.HTTPException, ValueError) as error:
+            log.warning("old observations not removed", extra={"error": str(error)})
 
 
 def _signature(suspects: Iterable[Suspect]) -> Published:

@@ -167,6 +167,16 @@ class ForwarderMetrics:
             "probe_failures", "Endpoint probes refused or not answered in time."
         )
         self.suspected = Gauge("suspected_nodes", "Nodes the leader suspects to be dead.")
+        self.unconfirmed = Gauge(
+            "unconfirmed_suspicions",
+            "Nodes whose probes fail from this replica but that no second vantage point "
+            "confirms (or that this replica waits to judge alone): not suspected.",
+        )
+        self.observation_writes = Counter(
+            "observation_writes",
+            "Writes of this replica's observation for the others (on change, and a heartbeat "
+            "during an incident).",
+        )
 
     def render(self) -> str:
         lines: list[str] = []
