@@ -19,6 +19,7 @@ from floating_ip_common import contract
 from tests.core.builders import IP_A, IP_B, droplet, lb, node, nodes, observe, rip, svc
 
 CREATED = "198.18.0.1"
+HAS_ONE = "198.18.0.9"
 AUTO = contract.AUTO
 
 
@@ -308,7 +309,7 @@ def test_every_auto_service_in_one_plan_gets_its_own_outcome() -> None:
     ends its own turn, never the others'."""
 
     def asking(name: str, on: str, port: int, **notes: str) -> Service:
-        named = {contract.PREFIX + key: value for key, value in notes.items()}
+        named = {contract.PREFIX + key.replace("_", "-"): value for key, value in notes.items()}
         service = svc(name, AUTO, on=[on], tcp=[port], annotations=named)
         return replace(service, finalizers=(contract.FINALIZER,))
 
@@ -319,7 +320,7 @@ def test_every_auto_service_in_one_plan_gets_its_own_outcome() -> None:
         asking("c-adopt", "n1", 83, allocation="droplet 101"),
         asking("d-wait", "n2", 84, allocation="droplet 102"),
         asking("e-nofit", "n9", 85),
-        asking("f-has-one", "n9", 87, owned_address="198.18.0.9"),
+        asking("f-has-one", "n9", 87, owned_address=HAS_ONE),
         asking("z-new", "n4", 86),
     ]
     assigning = ReservedIP(IP_B, "ams3", None, locked=True)
@@ -327,13 +328,14 @@ def test_every_auto_service_in_one_plan_gets_its_own_outcome() -> None:
         observe(
             *services,
             nodes=nodes("n1", "n2", "n3", "n4"),
-            ips=[rip(CREATED, on="n1"), assigning, rip(IP_A)],
+            ips=[rip(CREATED, on="n1"), assigning, rip(IP_A), rip(HAS_ONE)],
         )
     )
     assert [(a.service.name, a.node_name) for a in decided.allocations] == [("z-new", "n4")]
     assert all(u.ip != CREATED for u in decided.unclaimed), "the adopted IP is spoken for"
     status = {r.service.name: r.status for r in decided.reports}
     assert status["c-adopt"] == f"Reserved IP {CREATED} was created for this Service; placing it."
+    assert status["f-has-one"].startswith(f"Reserved IP {HAS_ONE} stays unassigned"), "not anew"
     assert status["d-wait"] == (
         "Creating a reserved IP on droplet 102: waiting for DigitalOcean to finish assigning it."
     )
@@ -355,3 +357,119 @@ def test_no_new_ip_when_every_fit_node_holds_one_names_them() -> None:
         "No reserved IP is created for this Service yet: every fit node (n1, n2) already holds "
         "a reserved IP"
     )
+
+
+def user(name: str, address: str, on: str) -> Service:
+    """A Service of the user's that names ``address`` itself."""
+    service = svc(name, address, on=[on], tcp=[443])
+    return replace(service, finalizers=(contract.FINALIZER,))
+
+
+@pytest.mark.parametrize(
+    ("marker", "on", "others", "ips", "expected"),
+    [
+        pytest.param(None, ("n1",), (), [], ("n1", False), id="first-attempt"),
+        pytest.param("droplet 101", ("n1",), (), [], ("n1", True), id="retry-on-its-empty-droplet"),
+        pytest.param("droplet 102", ("n1",), (), [], ("n1", False), id="retry-on-another-droplet"),
+        pytest.param(
+            "droplet 101",
+            ("n1",),
+            (user("api", IP_A, "n1"),),
+            [rip(IP_A, on="n1")],
+            None,
+            id="its-droplet-now-holds-another-services-ip",
+        ),
+        pytest.param(
+            "droplet 101",
+            ("n1", "n2"),
+            (user("api", IP_A, "n1"),),
+            [rip(IP_A, on="n1")],
+            ("n2", False),
+            id="retry-moves-to-a-free-droplet",
+        ),
+    ],
+)
+def test_a_retried_creation_reuses_its_marked_droplet_only_while_it_is_empty(
+    marker: str | None,
+    on: tuple[str, ...],
+    others: tuple[Service, ...],
+    ips: list[ReservedIP],
+    expected: tuple[str, bool] | None,
+) -> None:
+    """A creation whose earlier attempt created nothing is retried on the droplet its marker
+    names, and says the marker is written already (``marked``: a relayed run may create at
+    once); once another Service's IP sits on that droplet, it is no longer free for it."""
+    service = auto(on=on, **({"allocation": marker} if marker else {}))
+    decided = plan(observe(service, *others, nodes=nodes("n1", "n2"), ips=ips))
+    made = [(a.node_name, a.marked) for a in decided.allocations]
+    assert made == ([expected] if expected else [])
+
+
+def leaving(name: str, on: str, **notes: str) -> Service:
+    """A deleted ``address: auto`` Service with the given records of ours."""
+    named = {contract.PREFIX + key.replace("_", "-"): value for key, value in notes.items()}
+    service = svc(name, AUTO, on=[on], annotations=named)
+    return replace(service, finalizers=(contract.FINALIZER,), deleting=True)
+
+
+def test_a_busy_ip_holds_back_only_its_own_service() -> None:
+    """Deleted Services in one plan, the first one's IP busy (locked): it keeps its finalizer
+    until the next run, and the others are released all the same."""
+    busy = leaving("a-busy", "n1", owned_address=CREATED)
+    idle = leaving("b-idle", "n2", owned_address=IP_A)
+    dropped = leaving("c-dropped", "n3", allocation="droplet 103")
+    decided = plan(
+        observe(
+            busy,
+            idle,
+            dropped,
+            nodes=nodes("n1", "n2", "n3"),
+            ips=[rip(CREATED, on="n1", locked=True), rip(IP_A, on="n2"), rip(IP_B, on="n3")],
+        )
+    )
+    assert [(r.service.name, r.ip) for r in decided.releases] == [
+        ("b-idle", IP_A),
+        ("c-dropped", IP_B),
+    ]
+    assert [p.service.name for p in decided.finalizers_removed] == ["b-idle", "c-dropped"]
+
+
+@pytest.mark.parametrize("deleting", [False, True], ids=["opted-out", "deleted"])
+@pytest.mark.parametrize(
+    ("marker", "ips", "held"),
+    [
+        pytest.param(
+            "droplet 101", [rip(CREATED, locked=True)], True, id="its-ip-may-still-be-assigning"
+        ),
+        pytest.param(
+            "droplet 101",
+            [rip(IP_A, locked=True)],
+            False,
+            id="the-assigning-ip-is-another-services",
+        ),
+        pytest.param(
+            "droplet 101", [rip(CREATED, region="nyc3", locked=True)], False, id="another-region"
+        ),
+        pytest.param("droplet 101", [rip(CREATED)], False, id="an-unassigned-ip-at-rest"),
+        pytest.param(
+            "refused: 422 limit", [rip(CREATED, locked=True)], False, id="refused-created-none"
+        ),
+    ],
+)
+def test_a_creation_no_longer_waited_for_is_held_while_its_ip_may_be_assigning(
+    deleting: bool, marker: str, ips: list[ReservedIP], held: bool
+) -> None:
+    """The Service opted out or was deleted after its creation call went out, and an
+    unassigned, locked IP of the region that no Service names may be the one being assigned
+    to the marked droplet: the Service keeps its marker and its finalizer until the IP lands
+    (then it is released); with no such IP, or after a refusal, both go."""
+    waiting = replace(
+        auto(deleting=deleting, on=("n2",)), annotations=((contract.ALLOCATION, marker),)
+    )
+    others = (user("api", IP_A, "n2"),)
+    decided = plan(observe(waiting, *others, nodes=nodes("n1", "n2"), ips=ips))
+    assert decided.releases == ()
+    finalizer_kept = waiting.ref not in {p.service for p in decided.finalizers_removed}
+    marker_dropped = forget(waiting, contract.ALLOCATION) in decided.after_assign
+    assert finalizer_kept is held
+    assert marker_dropped is (not held and not deleting), "a deleted Service's goes with it"
