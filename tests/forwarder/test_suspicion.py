@@ -377,3 +377,81 @@ def run_vantage(
     for second in range(seconds):
         state = step(state, rounds, start + second, WAIT, vantage)
     return state
+
+
+# --- what the state says about each node, word for word (logs and metrics show it) --------
+
+
+def judged(rounds: list[dict[str, NodeRound]], peers: tuple[Peer, ...]) -> State:
+    state = State()
+    vantage = Vantage(HERE, peers)
+    for second, seen in enumerate(rounds):
+        state = step(state, seen, float(second), WAIT, vantage)
+    return state
+
+
+@pytest.mark.parametrize(
+    ("peers", "detail"),
+    [
+        pytest.param(
+            (on("n2", "n1"),),
+            "1 endpoint refused or timed out 2 times in a row; confirmed by replica-on-n2 on n2",
+            id="peer-on-a-known-node",
+        ),
+        pytest.param(
+            (Peer("replica-x", None, frozenset({"n1"})),),
+            "1 endpoint refused or timed out 2 times in a row; confirmed by replica-x",
+            id="peer-on-an-unknown-node",
+        ),
+    ],
+)
+def test_a_confirmed_suspicion_names_who_confirmed_it(peers: tuple[Peer, ...], detail: str) -> None:
+    [suspect] = judged([n(4, n1=DOWN)] * 2, peers).suspects.values()
+    assert suspect.detail == detail
+
+
+@pytest.mark.parametrize(
+    ("rounds", "peers", "why"),
+    [
+        pytest.param(
+            [n(4, n1=DOWN)] * 2,
+            (on("n3"), on("n2")),
+            "replica-on-n2, replica-on-n3 still reach it",
+            id="disputed-by-two",
+        ),
+        pytest.param(
+            [n(4, n1=DOWN)] * 2, (), "waiting for another replica's observation", id="waiting"
+        ),
+        pytest.param(
+            [n(7, n1=DOWN, n2=DOWN, n3=DOWN, n5=DOWN)] * 2,
+            (on("n6", "n1", "n2", "n3", "n5"),),
+            "more than half of the nodes would be suspected",
+            id="over-the-cap",
+        ),
+    ],
+)
+def test_an_unconfirmed_node_says_why_it_moves_nothing(
+    rounds: list[dict[str, NodeRound]], peers: tuple[Peer, ...], why: str
+) -> None:
+    state = judged(rounds, peers)
+    assert why in state.unconfirmed.values()
+
+
+def test_a_suspected_node_is_not_also_reported_unconfirmed() -> None:
+    """Adopted from the old leader, disputed now: it stays suspected through its hold-down,
+    and is counted once, as suspected."""
+    state = adopt(State(), [Suspect("n1", Probe.TCP, 0.0, "published by the old leader")])
+    vantage = Vantage(HERE, (on("n2"),))
+    for second in range(3):
+        state = step(state, n(4, n1=DOWN), float(second), WAIT, vantage)
+    assert state.suspected == {"n1"}
+    assert "n1" not in state.unconfirmed
+
+
+def test_a_node_with_nothing_to_probe_clears_once_its_lease_is_renewed() -> None:
+    """A UDP-only Service's node, suspected by its Lease: no failed probe can break its
+    healthy streak, so it clears a hold-down after the Lease moves again."""
+    state = run(State(), n(3, n1=stale()), 0.0, 1)
+    assert state.suspected == {"n1"}
+    state = run(state, n(3, n1=SILENT), 1.0, 31)
+    assert state.suspected == frozenset()
