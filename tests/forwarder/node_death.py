@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -81,15 +82,7 @@ class Cluster:
         return self.world.holder_of(IP)
 
     def suspected(self) -> dict[str, dict[str, str]]:
-        try:
-            found = self.kube.core.read_namespaced_config_map(
-                contract.SUSPICIONS_CONFIGMAP, contract.SUSPICIONS_NAMESPACE
-            )
-        except ApiException as error:
-            if error.status == 404:
-                return {}
-            raise
-        return {k: json.loads(v) for k, v in (found.data or {}).items()}
+        return json_config_map(self.kube, contract.SUSPICIONS_CONFIGMAP)
 
     def suspected_shorts(self) -> set[str]:
         names = self.suspected()
@@ -405,10 +398,13 @@ def replica(
 
 
 def observations(bed: Cluster) -> dict[str, dict[str, object]]:
+    return json_config_map(bed.kube, contract.OBSERVATIONS_CONFIGMAP)
+
+
+def json_config_map(kube: KubeBed, name: str) -> dict[str, Any]:
+    """The JSON values of a ConfigMap the forwarders write ({} until one is written)."""
     try:
-        found = bed.kube.core.read_namespaced_config_map(
-            contract.OBSERVATIONS_CONFIGMAP, contract.SUSPICIONS_NAMESPACE
-        )
+        found = kube.core.read_namespaced_config_map(name, contract.SUSPICIONS_NAMESPACE)
     except ApiException as error:
         if error.status == 404:
             return {}
