@@ -55,10 +55,13 @@ def dry_run(control_plane: ControlPlane, docs: list[Doc]) -> str:
     namespaces = [d for d in docs if d["kind"] == "Namespace"]
     if namespaces:
         kubectl_apply(control_plane, namespaces)
-    return kubectl_apply(control_plane, docs, "--dry-run=server")
+    return kubectl_apply(control_plane, docs, "--dry-run=server").stdout
 
 
-def kubectl_apply(control_plane: ControlPlane, docs: list[Doc], *flags: str) -> str:
+def kubectl_apply(
+    control_plane: ControlPlane, docs: list[Doc], *flags: str
+) -> subprocess.CompletedProcess[str]:
+    """``kubectl apply`` of ``docs``; it must succeed (its warnings are on stderr)."""
     done = subprocess.run(
         [
             control_plane.kubectl,
@@ -72,7 +75,7 @@ def kubectl_apply(control_plane: ControlPlane, docs: list[Doc], *flags: str) -> 
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return done.stdout
+    return done
 
 
 def parse(text: str) -> list[Doc]:

@@ -6,17 +6,14 @@ DaemonSet in a restricted namespace is refused by name (the test has teeth)."""
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from testbed import helm as helm_cli
 from testbed.controlplane import ControlPlane
 from testbed.manifests import Doc, kustomize
-from tests.install.test_install import SETTINGS, helm, parse, user_overlay
+from tests.install.test_install import SETTINGS, helm, kubectl_apply, parse, user_overlay
 
 __all__ = ["helm", "user_overlay"]  # fixtures, used by name
 LEVEL = "pod-security.kubernetes.io/enforce"
@@ -33,20 +30,7 @@ def namespace_like(control_plane: ControlPlane, labels: dict[str, str]) -> str:
 
 def apply(control_plane: ControlPlane, docs: list[Doc], *flags: str) -> str:
     """``kubectl apply``; its warnings (stderr)."""
-    done = subprocess.run(
-        [
-            control_plane.kubectl,
-            f"--kubeconfig={control_plane.kubeconfig_path}",
-            *("apply", *flags, "-f", "-"),
-        ],
-        input=yaml.safe_dump_all(docs),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stderr
+    return kubectl_apply(control_plane, docs, *flags).stderr
 
 
 def workloads_into(docs: list[Doc], namespace: str) -> list[Doc]:
