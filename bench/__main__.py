@@ -75,7 +75,7 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         choices=("callback", "relay"),
         default="callback",
         help="how the function reaches the cluster in the failover and node-death parts "
-        "(default callback)",
+        "(default callback; the failover part also runs the other, side by side)",
     )
     cli.add_argument(
         "--forwarder-scale",
@@ -181,16 +181,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _failover(options: FailoverOptions, workdir: Path, log: Path) -> Any:
-    """externalIPs mode (with the burst), then the same moves in LoadBalancer-class mode on a
-    fresh system, side by side in one result with their ratio."""
+    """externalIPs mode (with the burst), then the same moves in LoadBalancer-class mode, then
+    in the other cluster access (relay beside callback), each on a fresh system, side by side
+    in one result with their ratios."""
+    other_access = "relay" if options.cluster_access == "callback" else "callback"
     with log.open("w") as out:
         external = failover_bench.run(options, workdir / "externalips", out)
         by_class = dataclasses.replace(options, burst=False, mode=failover_bench.CLASS_MODE)
         in_class = failover_bench.run(by_class, workdir / "class", out)
+        by_access = dataclasses.replace(options, burst=False, cluster_access=other_access)
+        other = failover_bench.run(by_access, workdir / other_access, out)
     return {
         **external,
+        "cluster_access": options.cluster_access,
         "load_balancer_class": in_class,
         "class_ratio": figures.mode_ratio(external, in_class),
+        "other_access": {**other, "cluster_access": other_access},
+        "access_ratio": figures.mode_ratio(external, other),
     }
 
 

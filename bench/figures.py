@@ -187,14 +187,12 @@ def seconds_until_window_room(
     return max(0.0, live[excess - 1] + window - now)
 
 
-def mode_ratio(
-    external_ips: Mapping[str, Any], by_class: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    """Per action latency: LoadBalancer-class mode's finished failover over externalIPs
-    mode's (p50 and p95); above 1 means the class mode is slower."""
-    theirs = {s["action_latency"]: s["summary"][PHASES[-1]] for s in by_class["settings"]}
+def mode_ratio(base: Mapping[str, Any], other: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per action latency both measured: the other run's finished failover over the base
+    run's (p50 and p95); above 1 means the other is slower."""
+    theirs = {s["action_latency"]: s["summary"][PHASES[-1]] for s in other["settings"]}
     rows = []
-    for setting in external_ips["settings"]:
+    for setting in base["settings"]:
         latency = setting["action_latency"]
         if latency not in theirs:
             continue

@@ -187,6 +187,26 @@ def _failover_main(failover: Mapping[str, Any]) -> list[Row]:
                 f"{ratio['p50']:.2f} / {ratio['p95']:.2f}",
             )
         )
+    other = failover.get("other_access")
+    ours, theirs = failover.get("cluster_access", "callback"), (other or {}).get("cluster_access")
+    for setting in other["settings"] if other else ():
+        done = setting["summary"][PHASES[-1]]
+        action = f"action {setting['action_latency']:g} s"
+        rows.append(
+            (
+                "failover",
+                f"{theirs} mode: failover done, p50 / p95 ({done['n']} moves, {action})",
+                p50_p95(done),
+            )
+        )
+    for ratio in failover.get("access_ratio") or ():
+        rows.append(
+            (
+                "failover",
+                f"{theirs} / {ours}, p50 / p95 (action {ratio['action_latency']:g} s)",
+                f"{ratio['p50']:.2f} / {ratio['p95']:.2f}",
+            )
+        )
     burst = failover.get("burst")
     if burst:
         rows.append(

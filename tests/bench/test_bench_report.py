@@ -434,6 +434,21 @@ def test_class_mode_is_compared_with_external_ips_mode_per_latency() -> None:
     assert "LoadBalancer-class mode: failover done, p50 / p95 (21 moves, action 0 s)" in values
 
 
+def test_relay_is_compared_with_callback_per_latency() -> None:
+    callback = parts()["failover"]
+    relay = {"settings": [setting(0.0), setting(2.0 + 0.5)]}
+    relay["settings"][1]["action_latency"] = 2.0
+    both = {
+        **callback,
+        "cluster_access": "callback",
+        "other_access": {**relay, "cluster_access": "relay"},
+        "access_ratio": figures.mode_ratio(callback, relay),
+    }
+    values = {r[1]: r[2] for r in report.main_rows({"failover": both})}
+    assert values["relay / callback, p50 / p95 (action 2 s)"] == "1.12 / 1.10"
+    assert "relay mode: failover done, p50 / p95 (21 moves, action 0 s)" in values
+
+
 def test_the_probe_cost_rows_put_probing_on_beside_off() -> None:
     side = {
         "cpu_percent": 0.4,
