@@ -41,7 +41,7 @@ def run(workdir: Path) -> dict[str, Any]:
             try:
                 relay = Relay(connection, ())
                 state = relay.state()
-                body = relay.body({"service": "big-0/svc-0"})
+                body = relay.body({"service": "big-0/svc-0"}, state)
             finally:
                 connection.close()
     finally:

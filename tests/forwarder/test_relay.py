@@ -5,13 +5,14 @@ version the previous one made; a lost race asks for a fresh decision."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 import pytest
 
 from floating_ip_common import contract
 from floating_ip_common.kube_client import ApiError, Connection
-from floating_ip_forwarder.forwarding.relay import Relay, RelayError, TooLarge
+from floating_ip_forwarder.forwarding.relay import Made, Relay, RelayError, TooLarge
 
 MERGE = "application/merge-patch+json"
 SERVICE = "/api/v1/namespaces/web/services/traefik"
@@ -78,7 +79,7 @@ def test_a_state_past_what_a_call_accepts_is_refused_naming_the_fix() -> None:
         each["spec"]["taints"] = [{"key": "k" * 100, "effect": "NoSchedule"}]
     api = FakeApi({"/api/v1/nodes": nodes})
     with pytest.raises(TooLarge, match="narrow NAMESPACES"):
-        relay(api).body({})
+        relay(api).body({}, relay(api).state())
 
 
 @pytest.mark.parametrize(
@@ -168,14 +169,75 @@ def test_a_second_write_of_a_service_follows_the_first_and_a_conflict_asks_again
         "contentType": MERGE,
         "body": {"metadata": {"resourceVersion": "7"}},
     }
-    assert relay(api).make([status, spec]) is False
+    assert relay(api).make([status, spec]).conflict is False
     assert [c[2]["metadata"]["resourceVersion"] for c in api.calls] == ["7", "101"]
     assert {c[3] for c in api.calls} == {MERGE}
 
     api = FakeApi()
     api.conflict_on = SERVICE
-    assert relay(api).make([spec, status]) is True
+    assert relay(api).make([spec, status]).conflict is True
     assert len(api.calls) == 1, "nothing after the lost race"
+
+
+def service(name: str, version: str, **meta: Any) -> dict[str, Any]:
+    annotations = meta.pop("annotations", {contract.ADDRESS: "192.0.2.1"})
+    metadata = {"name": name, "namespace": "web", "uid": f"u-{name}", "resourceVersion": version}
+    return {
+        "metadata": {**metadata, "annotations": annotations, **meta},
+        "spec": {"externalIPs": [f"10.0.0.{version}"]},
+        "status": {},
+    }
+
+
+def test_a_continued_plan_sees_the_services_as_its_writes_left_them() -> None:
+    kept = {"nodes": [{"metadata": {"name": "n1"}}], "pods": [], "endpointslices": []}
+    state = {**kept, "services": [service("traefik", "7"), service("api", "8")]}
+    replies = (service("traefik", "9", managedFields=[{"big": "x" * 100}]),)
+    continued = relay(FakeApi()).continued(state, Made(False, replies))
+    assert continued is not None
+    assert [s["metadata"]["resourceVersion"] for s in continued["services"]] == ["9", "8"]
+    assert continued["services"][0]["spec"]["externalIPs"] == ["10.0.0.9"]
+    assert "managedFields" not in continued["services"][0]["metadata"], "trimmed as a list is"
+    assert {k: continued[k] for k in kept} == kept, "the rest as this plan was decided on"
+
+
+@pytest.mark.parametrize(
+    ("reply", "left"),
+    [
+        (service("traefik", "9", annotations={}), ["api"]),  # no longer ours
+        (
+            service(
+                "traefik",
+                "9",
+                deletionTimestamp="2026-01-01T00:00:00Z",
+                finalizers=[contract.FINALIZER],
+            ),
+            ["traefik", "api"],
+        ),
+        (service("traefik", "9", deletionTimestamp="2026-01-01T00:00:00Z", finalizers=[]), ["api"]),
+    ],
+    ids=["opted-out", "deleting-with-finalizer", "deleted"],
+)
+def test_a_written_service_a_list_would_not_show_leaves_the_state(
+    reply: dict[str, Any], left: list[str]
+) -> None:
+    state = {"services": [service("traefik", "7"), service("api", "8")]}
+    continued = relay(FakeApi()).continued(state, Made(False, (reply,)))
+    assert continued is not None
+    assert [s["metadata"]["name"] for s in continued["services"]] == left
+
+
+def test_a_reply_that_does_not_say_what_the_service_became_means_a_fresh_read() -> None:
+    api = FakeApi()
+    spec = {
+        "method": "PATCH",
+        "path": f"{SERVICE}?fieldManager=floating-ip",
+        "contentType": MERGE,
+        "body": {"metadata": {"resourceVersion": "7"}},
+    }
+    made = relay(api).make([spec])
+    assert made.services == ({"metadata": {"resourceVersion": "101"}},)
+    assert relay(api).continued({"services": [service("traefik", "7")]}, made) is None
 
 
 def test_what_the_state_keeps_translates_as_the_whole_objects_do() -> None:
@@ -248,3 +310,69 @@ def test_what_the_state_keeps_translates_as_the_whole_objects_do() -> None:
         [relay_module._service(raw_service)], [relay_module._slice(raw_slice)]
     )
     assert trimmed == translate.services([raw_service], [raw_slice])
+
+
+class ServingApi(FakeApi):
+    """Answers a Service write with the Service it leaves, as the apiserver does."""
+
+    def request(
+        self, method: str, path: str, body: Any = None, accept: str = "", *, content_type: str = ""
+    ) -> dict[str, Any]:
+        reply = super().request(method, path, body, accept, content_type=content_type)
+        if method == "PATCH":
+            return service("traefik", reply["metadata"]["resourceVersion"])
+        return reply
+
+
+def answer(again: bool, writes: list[dict[str, Any]], status: int = 200) -> Any:
+    body = json.dumps({"again": again, "kubernetes_writes": writes}).encode()
+    return lambda sent: (status, status, body)
+
+
+def delivered(api: FakeApi, *answers: Any) -> tuple[list[int | None], list[dict[str, Any]]]:
+    """Plays the answers in turn; the statuses seen and the states sent."""
+    sent: list[dict[str, Any]] = []
+    replies = iter(answers)
+
+    def post(body: bytes) -> tuple[int, int, bytes]:
+        sent.append(json.loads(body)["state"])
+        return cast(tuple[int, int, bytes], next(replies)(body))
+
+    api.lists = {"/api/v1/services": [service("traefik", "7")]}
+    calls = relay(api).deliver({"service": "web/traefik"}, post)
+    return [c.status for c in calls], sent
+
+
+ADD_ANCHOR = {
+    "method": "PATCH",
+    "path": f"{SERVICE}?fieldManager=floating-ip",
+    "contentType": MERGE,
+    "body": {"metadata": {"resourceVersion": "7"}},
+}
+
+
+def lists(api: FakeApi) -> int:
+    return sum(1 for method, *_ in api.calls if method == "GET")
+
+
+def test_the_next_step_of_a_plan_goes_on_the_state_it_was_decided_on_not_read_again() -> None:
+    api = ServingApi()
+    statuses, sent = delivered(api, answer(True, [ADD_ANCHOR]), answer(False, []))
+    assert statuses == [200, 200]
+    assert lists(api) == 5, "services, slices, pods, nodes, suspicions: once"
+    assert [s["services"][0]["metadata"]["resourceVersion"] for s in sent] == ["7", "101"]
+
+
+def test_a_lost_race_is_decided_again_from_everything_read_afresh() -> None:
+    api = ServingApi()
+    api.conflict_on = SERVICE
+    with pytest.raises(RelayError, match="after 4 calls"):
+        delivered(api, *[answer(False, [ADD_ANCHOR])] * 4)
+    assert lists(api) == 4 * 5
+
+
+def test_an_answer_other_than_200_ends_the_delivery_its_writes_made() -> None:
+    api = ServingApi()
+    statuses, _ = delivered(api, answer(True, [ADD_ANCHOR], status=503))
+    assert statuses == [503]
+    assert [m for m, *_ in api.calls if m != "GET"] == ["PATCH"], "the Warning's writes are made"

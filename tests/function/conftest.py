@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +38,7 @@ def runner(
     namespace: str,
     monkeypatch: pytest.MonkeyPatch,
     cluster_access: str,
+    tmp_path: Path,
 ) -> FunctionRunner:
     # Namespaces of earlier tests stay (a bare apiserver never finishes deleting them):
     # the function is told to manage this test's namespace only, as a user could.
@@ -48,5 +50,8 @@ def runner(
         # The function cannot reach the apiserver: it is given no URL, CA or token for it.
         env = {k: v for k, v in env.items() if not k.startswith("KUBE_")}
         env["CLUSTER_ACCESS"] = "relay"
-        return FunctionRunner(world, env, token, RelayCourier(control_plane, token, namespace))
+        token_file = tmp_path / "relay.token"
+        token_file.write_text(token)
+        courier = RelayCourier(control_plane, token_file, namespace)
+        return FunctionRunner(world, env, token, courier)
     return FunctionRunner(world, env, token)

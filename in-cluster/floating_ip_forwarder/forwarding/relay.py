@@ -17,14 +17,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from floating_ip_common import contract
 from floating_ip_common.kube_client import ApiError, Connection
 
 JSON = dict[str, Any]
+R = TypeVar("R")
+Post = Callable[[bytes], tuple[R, int | None, bytes]]
+"""One call of the function with a body: what the caller keeps of it, its status, its answer."""
+MAX_CALLS = 4
+"""Make-before-break takes two calls, a lost race one more."""
 MAX_STATE_BYTES = 1_000_000 - 4_096
 """DigitalOcean Functions accept 1 MB of parameters; the rest of the event is small."""
 _SERVICE_WRITE = re.compile(
@@ -40,6 +46,32 @@ class RelayError(Exception):
 
 class TooLarge(RelayError):
     pass
+
+
+@dataclass(frozen=True)
+class Made:
+    """What making an answer's writes came to."""
+
+    conflict: bool
+    """A write lost a race (409): the rest were not made; decide again from fresh state."""
+    services: tuple[JSON, ...] = ()
+    """Each written Service as the apiserver answered its last write."""
+
+
+@dataclass(frozen=True)
+class Call(Generic[R]):
+    """One call of an event's delivery."""
+
+    kept: R
+    """What the caller's ``post`` kept of it."""
+    status: int | None
+    answer: JSON
+    """The function's answer, decoded (empty when it was not a JSON object)."""
+
+
+def _key(service: Mapping[str, Any]) -> tuple[str, str]:
+    meta = service.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
 
 def _asks(service: Mapping[str, Any]) -> bool:
@@ -126,6 +158,36 @@ class Relay:
         self.namespaces = namespaces
         """Empty: every namespace."""
 
+    # --- one event, as many calls as its plan takes -------------------------------------------
+
+    def deliver(self, data: Mapping[str, Any], post: Post[R]) -> list[Call[R]]:
+        """Calls the function with the event's data and the state, makes the writes each answer
+        asks for, and calls again while it asks to (the plan's next step) or a write lost a
+        race; the calls made, the last one deciding the outcome. A non-200 answer ends it (its
+        writes are made all the same: a 503 carries the Warning of a change that failed).
+        ``TooLarge`` or ``RelayError`` when the state cannot be read or sent, or an answer
+        asks for a write never made."""
+        calls: list[Call[R]] = []
+        state: JSON | None = None
+        for _ in range(MAX_CALLS):
+            if state is None:
+                state = self.state()
+            kept, status, raw = post(self.body(data, state))
+            try:
+                answer = json.loads(raw) if raw else {}
+            except ValueError:
+                answer = {}
+            if not isinstance(answer, dict):
+                answer = {}
+            calls.append(Call(kept, status, answer))
+            made = self.make(answer.get("kubernetes_writes") or [])
+            if status != 200 or not (made.conflict or answer.get("again")):
+                return calls
+            # The plan's next step, on the state it was decided on as the writes left it; a
+            # lost race is decided again from everything read afresh.
+            state = None if made.conflict else self.continued(state, made)
+        raise RelayError(f"still asked to call again after {MAX_CALLS} calls")
+
     # --- the state ----------------------------------------------------------------------------
 
     def state(self) -> JSON:
@@ -156,9 +218,9 @@ class Relay:
             "suspicions": self._suspicions(),
         }
 
-    def body(self, data: Mapping[str, Any]) -> bytes:
+    def body(self, data: Mapping[str, Any], state: JSON) -> bytes:
         """The event's data with the state; ``TooLarge`` past what the platform accepts."""
-        encoded = json.dumps({**data, "state": self.state()}, separators=(",", ":")).encode()
+        encoded = json.dumps({**data, "state": state}, separators=(",", ":")).encode()
         if len(encoded) > MAX_STATE_BYTES:
             raise TooLarge(
                 f"the cluster's state is {len(encoded)} bytes, more than the "
@@ -198,12 +260,13 @@ class Relay:
 
     # --- the writes ---------------------------------------------------------------------------
 
-    def make(self, writes: object) -> bool:
-        """The answer's writes, in order; True when one lost a race (409): decide again."""
+    def make(self, writes: object) -> Made:
+        """The answer's writes, in order, until one loses a race (409: decide again)."""
         if not isinstance(writes, list):
             raise RelayError("kubernetes_writes is not a list")
         checked = [self._checked(w) for w in writes]
         returned: dict[str, tuple[str, str]] = {}
+        written: dict[str, JSON] = {}
         for method, path, decided, content_type in checked:
             service = path.partition("?")[0].removesuffix("/status")
             meta = dict(decided.get("metadata") or {})
@@ -217,14 +280,37 @@ class Relay:
                 reply = self.connection.request(method, path, body, content_type=content_type)
             except ApiError as error:
                 if error.status == 409:
-                    return True
+                    return Made(conflict=True)
                 raise RelayError(f"{method} {path.partition('?')[0]}: {error}") from None
             except (OSError, ValueError) as error:
                 raise RelayError(f"{method} {path.partition('?')[0]}: {error}") from None
             if decided_on:
                 version = str((reply.get("metadata") or {}).get("resourceVersion") or "")
                 returned[service] = (decided_on, version)
-        return False
+            if method == "PATCH":
+                written[service] = reply
+        return Made(conflict=False, services=tuple(written.values()))
+
+    def continued(self, state: JSON, made: Made) -> JSON | None:
+        """The state for the call that continues a plan: the one this plan was decided on, with
+        the Services as the writes just made left them (what a list would now show). ``None``
+        when a reply does not say what the Service became: then read it all afresh.
+
+        Not read again because a list right after a write waits for the apiserver's caches of
+        the other kinds to catch up with it (~50 ms measured, most of a relay move's extra
+        call); what changed meanwhile elsewhere is a change of its own, sent after this one."""
+        services = {_key(s): s for s in state.get("services") or []}
+        for reply in made.services:
+            meta = reply.get("metadata")
+            if not isinstance(meta, Mapping) or not meta.get("name") or not meta.get("uid"):
+                return None
+            key = _key(reply)
+            gone = bool(meta.get("deletionTimestamp")) and not meta.get("finalizers")
+            if gone or not _ours(reply):
+                services.pop(key, None)
+            else:
+                services[key] = _service(reply)
+        return {**state, "services": list(services.values())}
 
     def _checked(self, write: object) -> tuple[str, str, JSON, str]:
         if not isinstance(write, Mapping):

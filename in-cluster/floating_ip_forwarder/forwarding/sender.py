@@ -26,8 +26,6 @@ STALE_CONNECTION = (
     ssl.SSLZeroReturnError,
 )
 """How writing to or reading from a connection the server already closed fails."""
-MAX_RELAY_CALLS = 4
-"""Relay mode: make-before-break takes two calls, a lost race one more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,29 +80,18 @@ class Sender:
         """Relay mode: the state goes with the event, the answered writes are made here, and
         the function is called again while it asks to (or a write lost a race)."""
         assert self._relay is not None
-        data = json.loads(event.body or b"{}")
-        for _ in range(MAX_RELAY_CALLS):
-            try:
-                body = self._relay.body(data)
-            except TooLarge as error:
-                return Delivery(413, error=str(error))
-            except RelayError as error:
-                return Delivery(None, error=str(error))
+
+        def post(body: bytes) -> tuple[Delivery, int | None, bytes]:
             delivery, answer = self._post(headers, body)
-            try:
-                decoded = json.loads(answer) if answer else {}
-            except ValueError:
-                decoded = {}
-            if not isinstance(decoded, dict):
-                decoded = {}
-            try:
-                # A 503 carries writes too (the Warning of a change that failed).
-                conflict = self._relay.make(decoded.get("kubernetes_writes") or [])
-            except RelayError as error:
-                return Delivery(None, error=str(error))
-            if delivery.status != 200 or not (conflict or decoded.get("again")):
-                return delivery
-        return Delivery(None, error=f"still asked to call again after {MAX_RELAY_CALLS} calls")
+            return delivery, delivery.status, answer
+
+        try:
+            calls = self._relay.deliver(json.loads(event.body or b"{}"), post)
+        except TooLarge as error:
+            return Delivery(413, error=str(error))
+        except RelayError as error:
+            return Delivery(None, error=str(error))
+        return calls[-1].kept
 
     def _post(self, headers: dict[str, str], body: bytes) -> tuple[Delivery, bytes]:
         """One POST (a second on a fresh connection when a kept-alive one was stale)."""
