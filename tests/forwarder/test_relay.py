@@ -6,6 +6,7 @@ version the previous one made; a lost race asks for a fresh decision."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any, cast
 
 import pytest
@@ -46,7 +47,11 @@ def relay(api: FakeApi, namespaces: tuple[str, ...] = ()) -> Relay:
 
 def node(name: str) -> dict[str, Any]:
     return {
-        "metadata": {"name": name, "managedFields": [{"x": "y" * 100}], "labels": {"a": "b"}},
+        "metadata": {
+            "name": name,
+            "managedFields": [{"x": "y" * 100}],
+            "labels": {"a": "b", "unread": "x"},
+        },
         "spec": {"providerID": "digitalocean://1"},
         "status": {"conditions": [{"type": "Ready", "status": "True"}], "images": ["i"] * 50},
     }
@@ -57,17 +62,35 @@ def test_the_state_holds_what_the_function_reads_and_nothing_bulky() -> None:
         "metadata": {
             "name": "traefik",
             "namespace": "web",
-            "annotations": {contract.ADDRESS: "192.0.2.1"},
+            "annotations": {contract.ADDRESS: "192.0.2.1", contract.NODE_SELECTOR: "a=b"},
         }
     }
     other = {"metadata": {"name": "db", "namespace": "web", "annotations": {"x": "y"}}}
-    api = FakeApi({"/api/v1/services": [opted, other], "/api/v1/nodes": [node("n1")]})
+    announcing = {
+        "metadata": {
+            "name": "traefik-1",
+            "namespace": "web",
+            "annotations": {contract.ANCHOR_IPV4: "10.17.0.5"},
+        },
+        "spec": {"nodeName": "n1"},
+    }
+    silent = {"metadata": {"name": "db-1", "namespace": "web", "annotations": {"x": "y"}}}
+    api = FakeApi(
+        {
+            "/api/v1/services": [opted, other],
+            "/api/v1/nodes": [node("n1")],
+            "/api/v1/namespaces/web/pods": [announcing, silent],
+        }
+    )
     state = relay(api).state()
     assert [s["metadata"]["name"] for s in state["services"]] == ["traefik"]
     [n1] = state["nodes"]
     assert "managedFields" not in n1["metadata"] and "images" not in n1["status"]
     assert n1["status"]["conditions"] == [{"type": "Ready", "status": "True"}]
-    assert n1["metadata"]["labels"] == {"a": "b"}, "a node selector may name any label"
+    assert n1["metadata"]["labels"] == {"a": "b"}, "the label a node selector names"
+    assert [p["metadata"]["name"] for p in state["pods"]] == ["traefik-1"], (
+        "only a Pod that announces an anchor counts"
+    )
     assert state["suspicions"] == {}
     selector = [p for m, p, _, _ in api.calls if "endpointslices" in p]
     assert selector and "traefik" in selector[0]
@@ -240,10 +263,14 @@ def test_a_reply_that_does_not_say_what_the_service_became_means_a_fresh_read() 
     assert relay(api).continued({"services": [service("traefik", "7")]}, made) is None
 
 
+POOL = "doks.digitalocean.com/node-pool"
+
+
 def test_what_the_state_keeps_translates_as_the_whole_objects_do() -> None:
     """The trimming drops only what the function never reads: translate gives the same
     placement inputs from the trimmed objects as from the whole ones."""
     from floating_ip import translate
+    from floating_ip.core.node_selector import node_selector_of
     from floating_ip_forwarder.forwarding import relay as relay_module
 
     raw_node = {
@@ -251,7 +278,11 @@ def test_what_the_state_keeps_translates_as_the_whole_objects_do() -> None:
             "name": "n1",
             "uid": "u",
             "resourceVersion": "9",
-            "labels": {contract.REGION_LABEL: "nyc3", "kubernetes.io/hostname": "n1"},
+            "labels": {
+                contract.REGION_LABEL: "nyc3",
+                "kubernetes.io/hostname": "n1",
+                POOL: "edge",
+            },
             "annotations": {contract.ANCHOR_IPV4: "10.17.0.5", "other": "x"},
             "deletionTimestamp": "2026-12-06T17:00:00Z",
             "managedFields": [{}],
@@ -270,7 +301,16 @@ def test_what_the_state_keeps_translates_as_the_whole_objects_do() -> None:
             "images": [{"names": ["x"]}],
         },
     }
-    assert translate.node(relay_module._node(raw_node)) == translate.node(raw_node)
+    selectors = (f"{POOL} in (edge,web)",)
+    trimmed, whole = (
+        translate.node(relay_module._node(raw_node, selectors)),
+        translate.node(raw_node),
+    )
+    assert replace(trimmed, labels=()) == replace(whole, labels=())
+    assert dict(trimmed.labels) == {contract.REGION_LABEL: "nyc3", POOL: "edge"}, (
+        "the region and what a selector names"
+    )
+    assert node_selector_of(selectors[0]).matches(trimmed.labels)
     raw_pod = {
         "metadata": {
             "name": "p",

@@ -128,13 +128,36 @@ def _pod(obj: Mapping[str, Any]) -> JSON:
     return {"metadata": meta, "spec": {"nodeName": (obj.get("spec") or {}).get("nodeName")}}
 
 
-def _node(obj: Mapping[str, Any]) -> JSON:
-    """A Node as placement reads it: its labels (a Service's node selector may name any),
-    our annotations, its schedulability and taints, its provider id, its kubelet's version
-    (an upgrade's new nodes are preferred) and its Ready condition (without heartbeat
-    times)."""
+def _announces(pod: Mapping[str, Any]) -> bool:
+    """A Pod counts for placement only by the anchor it announces (the annotator's init
+    container); one without our annotations tells the function nothing."""
+    return bool(_ours_only((pod.get("metadata") or {}).get("annotations")))
+
+
+def _selector_texts(services: list[JSON]) -> tuple[str, ...]:
+    return tuple(
+        str(text)
+        for service in services
+        if _asks(service)
+        and (text := (service["metadata"].get("annotations") or {}).get(contract.NODE_SELECTOR))
+    )
+
+
+def _label_kept(key: str, selectors: tuple[str, ...]) -> bool:
+    """The region label, and any a Service's node selector names (a key a selector names
+    appears in its text, whatever the syntax; a few more kept is harmless)."""
+    return key == contract.REGION_LABEL or any(key in text for text in selectors)
+
+
+def _node(obj: Mapping[str, Any], selectors: tuple[str, ...]) -> JSON:
+    """A Node as placement reads it: the labels it may match (``_label_kept``), our
+    annotations, its schedulability and taints, its provider id, its kubelet's version (an
+    upgrade's new nodes are preferred) and its Ready condition (without heartbeat times).
+    Nodes are most of the state: nothing placement does not read is sent."""
     raw_meta = obj.get("metadata") or {}
-    meta = _meta(obj, "deletionTimestamp", "labels")
+    labels = raw_meta.get("labels") or {}
+    meta = {k: raw_meta[k] for k in ("name", "deletionTimestamp") if k in raw_meta}
+    meta["labels"] = {k: v for k, v in labels.items() if _label_kept(str(k), selectors)}
     meta["annotations"] = _ours_only(raw_meta.get("annotations"))
     spec = obj.get("spec") or {}
     kept = {k: spec[k] for k in ("providerID", "unschedulable", "taints") if k in spec}
@@ -209,12 +232,15 @@ class Relay:
             selector = quote(f"{contract.SERVICE_NAME_LABEL} in ({','.join(sorted(owners))})")
             path = f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"
             slices += [_slice(s) for s in self._list(f"{path}?labelSelector={selector}")]
-            pods += [_pod(p) for p in self._list(f"/api/v1/namespaces/{ns}/pods")]
+            pods += [
+                _pod(p) for p in self._list(f"/api/v1/namespaces/{ns}/pods") if _announces(p)
+            ]
+        selectors = _selector_texts(services)
         return {
             "services": services,
             "endpointslices": slices,
             "pods": pods,
-            "nodes": [_node(n) for n in self._list("/api/v1/nodes")],
+            "nodes": [_node(n, selectors) for n in self._list("/api/v1/nodes")],
             "suspicions": self._suspicions(),
         }
 
