@@ -346,10 +346,10 @@ def test_what_the_state_keeps_translates_as_the_whole_objects_do() -> None:
         "ports": [{"port": 8080, "protocol": "TCP"}],
         "addressType": "IPv4",
     }
-    trimmed = translate.services(
+    services = translate.services(
         [relay_module._service(raw_service)], [relay_module._slice(raw_slice)]
     )
-    assert trimmed == translate.services([raw_service], [raw_slice])
+    assert services == translate.services([raw_service], [raw_slice])
 
 
 class ServingApi(FakeApi):

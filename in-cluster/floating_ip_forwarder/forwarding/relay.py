@@ -232,9 +232,7 @@ class Relay:
             selector = quote(f"{contract.SERVICE_NAME_LABEL} in ({','.join(sorted(owners))})")
             path = f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"
             slices += [_slice(s) for s in self._list(f"{path}?labelSelector={selector}")]
-            pods += [
-                _pod(p) for p in self._list(f"/api/v1/namespaces/{ns}/pods") if _announces(p)
-            ]
+            pods += [_pod(p) for p in self._list(f"/api/v1/namespaces/{ns}/pods") if _announces(p)]
         selectors = _selector_texts(services)
         return {
             "services": services,
