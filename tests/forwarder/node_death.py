@@ -28,7 +28,7 @@ from floating_ip_forwarder.dead_nodes import node_events
 from testbed import netns, replica_net
 from testbed.controlplane import ControlPlane
 from testbed.doks import DoksWorld
-from testbed.forwarder_harness import ForwarderProcess
+from testbed.forwarder_harness import ForwarderProcess, kubectl
 from testbed.kube import KubeBed, Port
 from testbed.pods import NODE_LEASE_NAMESPACE, KubeletLease, PodListener, Power
 from testbed.processes import free_port, wait_until
@@ -428,6 +428,7 @@ def json_config_map(kube: KubeBed, name: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_leader_cut_off_from_the_other_nodes_moves_nothing(
+    control_plane: ControlPlane,
     replica_networks: Callable[..., ReplicaNetwork],
     start_forwarder: StartForwarder,
     function_url: str,  # noqa: F811
@@ -490,6 +491,8 @@ def test_leader_cut_off_from_the_other_nodes_moves_nothing(
         "it is not suspected: replica-1 still reach it. No floating IP was moved."
     )
     assert leader.metric("node_events", result="created") == 1
+    described = kubectl(control_plane, "describe", "node", bed.nodes[holder].name)
+    assert node_events.REASON in described, "kubectl describe node finds it by the Node's uid"
     assert not any(bed.node_events(short) for short in bed.nodes if short != holder)
     assert bed.suspected() == {}
     assert (bed.holder(), bed.assignments()) == (holder, assigned)
