@@ -24,10 +24,11 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from floating_ip_common import contract
+from floating_ip_forwarder.dead_nodes import node_events
 from testbed import netns, replica_net
 from testbed.controlplane import ControlPlane
 from testbed.doks import DoksWorld
-from testbed.forwarder_harness import ForwarderProcess
+from testbed.forwarder_harness import ForwarderProcess, kubectl
 from testbed.kube import KubeBed, Port
 from testbed.pods import NODE_LEASE_NAMESPACE, KubeletLease, PodListener, Power
 from testbed.processes import free_port, wait_until
@@ -97,6 +98,19 @@ class Cluster:
         wait_until(lambda: bool(self.events(reason)), timeout=15, what=f"a {reason} Event")
         [found] = self.events(reason)
         return found
+
+    def node_events(self, short: str) -> list[k8s.CoreV1Event]:
+        """The forwarder's Events about node ``short``, found as a user would (by field
+        selector, in the one namespace they can be in) and by this Node's uid (a node of the
+        same name in an earlier test is another object)."""
+        uid = self.kube.core.read_node(self.nodes[short].name).metadata.uid
+        selector = (
+            f"involvedObject.kind=Node,involvedObject.name={self.nodes[short].name},"
+            f"involvedObject.uid={uid},reason={node_events.REASON}"
+        )
+        return self.kube.core.list_namespaced_event(
+            node_events.NAMESPACE, field_selector=selector
+        ).items
 
     def assignments(self) -> int:
         return len(self.world.do.requests("POST", ACTIONS))
@@ -414,6 +428,7 @@ def json_config_map(kube: KubeBed, name: str) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_leader_cut_off_from_the_other_nodes_moves_nothing(
+    control_plane: ControlPlane,
     replica_networks: Callable[..., ReplicaNetwork],
     start_forwarder: StartForwarder,
     function_url: str,  # noqa: F811
@@ -452,6 +467,7 @@ def test_leader_cut_off_from_the_other_nodes_moves_nothing(
     assert leader.metric("suspected_nodes") == 0
     assert leader.metric("unconfirmed_suspicions") == 0, "cut off: it judges nobody by TCP"
     assert bed.suspected() == {}
+    assert not any(bed.node_events(short) for short in bed.nodes), "nothing to report"
     assert (bed.holder(), bed.assignments()) == (holder, assigned)
 
     network.heal()
@@ -462,9 +478,22 @@ def test_leader_cut_off_from_the_other_nodes_moves_nothing(
         timeout=20,
         what="the holder's node unconfirmed",
     )
+    wait_until(
+        lambda: bool(bed.node_events(holder)), timeout=15, what="the Event on the holder's node"
+    )
     wait_rounds(leader, 8)
     assert leader.metric("unconfirmed_suspicions") == 1
     assert leader.metric("suspected_nodes") == 0
+    [event] = bed.node_events(holder)  # one, however many rounds
+    assert (event.type, event.reporting_component) == ("Warning", node_events.COMPONENT)
+    assert event.message == (
+        f"Probes to node {bed.nodes[holder].name} fail from node {bed.nodes[here].name}, but "
+        "it is not suspected: replica-1 still reach it. No floating IP was moved."
+    )
+    assert leader.metric("node_events", result="created") == 1
+    described = kubectl(control_plane, "describe", "node", bed.nodes[holder].name)
+    assert node_events.REASON in described, "kubectl describe node finds it by the Node's uid"
+    assert not any(bed.node_events(short) for short in bed.nodes if short != holder)
     assert bed.suspected() == {}
     assert (bed.holder(), bed.assignments()) == (holder, assigned)
     seen = observations(bed)

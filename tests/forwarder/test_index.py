@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from floating_ip_forwarder.forwarding import watched_kinds
 from floating_ip_forwarder.forwarding.index import ClusterIndex, stored
 from floating_ip_forwarder.forwarding.projections import (
@@ -120,6 +122,14 @@ def test_nodes() -> None:
     assert index.upsert(node("n5")) == NONE, "a new empty node"
     assert index.remove(Kind.NODE, "n1") == WEB, "holder deleted"
     assert index.remove(Kind.NODE, "n9") == NONE, "unknown node"
+
+
+def test_a_node_uid_is_the_latest_seen_and_none_for_an_unknown_node() -> None:
+    index = web_index()
+    assert index.node_uid("n1") is None, "none in the object"
+    assert index.upsert(replace(node("n1"), uid="u-1")) == NONE, "not a placement input"
+    assert index.node_uid("n1") == "u-1"
+    assert index.node_uid("n9") is None
 
 
 def test_holder_without_endpoint_still_links_the_node() -> None:

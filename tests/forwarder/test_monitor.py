@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -252,3 +253,85 @@ def test_a_peer_that_stops_answering_leaves_this_replica_to_judge_alone(
     monitor.round()
     [written] = board.writes
     assert "one vantage point" in json.loads(written["n1"])["detail"]
+
+
+# --- the Event about an unconfirmed node -----------------------------------------------------
+
+
+class NodeEvents:
+    """Stands in for the Events' writer: what the monitor reported, in order."""
+
+    def __init__(self) -> None:
+        self.reported: list[tuple[str, str, str | None]] = []
+
+    def report(self, node: str, why: str, uid: str | None) -> None:
+        self.reported.append((node, why, uid))
+
+
+def disputed_rounds(monitor: Monitor, clock: Clock, rounds: int) -> None:
+    """Rounds in which the other replica, on n2, keeps saying it reaches every node."""
+    for second in range(rounds):
+        monitor.peer_data({"replica-1": peer_entry("n2", at=f"t{clock.now}-{second}")})
+        monitor.news()
+        monitor.round()
+        clock.now += 1
+
+
+def test_the_leader_creates_one_event_each_time_a_node_becomes_unconfirmed(
+    listeners: dict[str, socket.socket],
+) -> None:
+    clock = Clock()
+    monitor, board, _, _ = with_peers(listeners, clock)
+    monitor.index.upsert(replace(node("n1"), uid="uid-n1"))
+    sink = NodeEvents()
+    monitor.node_events = sink  # type: ignore[assignment]
+    port = listeners["n1"].getsockname()[1]
+    listeners["n1"].close()
+    disputed_rounds(monitor, clock, 8)
+    assert sink.reported == [("n1", "replica-1 still reach it", "uid-n1")], "once, not per round"
+
+    listeners["n1"] = socket.create_server(("127.0.0.1", port))  # n1 answers again
+    disputed_rounds(monitor, clock, 2)
+    assert monitor.metrics.unconfirmed.value() == 0
+    listeners["n1"].close()
+    disputed_rounds(monitor, clock, 4)
+    assert len(sink.reported) == 2, "a new failure, a new Event"
+    assert board.writes == [], "never published"
+
+
+def test_a_standby_creates_no_event_and_a_new_leader_reports_what_it_finds(
+    listeners: dict[str, socket.socket],
+) -> None:
+    clock = Clock()
+    monitor, _, _, _ = with_peers(listeners, clock)
+    sink = NodeEvents()
+    monitor.node_events = sink  # type: ignore[assignment]
+    monitor.set_leading(False)
+    listeners["n1"].close()
+    disputed_rounds(monitor, clock, 4)
+    assert monitor.metrics.unconfirmed.value() == 1 and sink.reported == []
+    monitor.set_leading(True)
+    disputed_rounds(monitor, clock, 3)
+    assert [n for n, _, _ in sink.reported] == ["n1"]
+
+
+def test_a_node_only_waiting_for_its_confirmation_gets_no_event(
+    listeners: dict[str, socket.socket],
+) -> None:
+    """No other replica: the node waits ``confirm_wait`` and is then suspected, no Event."""
+    clock = Clock()
+    monitor = build(listeners, Board(), clock, [])
+    monitor.settings = ProbeSettings(period=1.0, timeout=0.3, limits=Limits(2, 20.0, 30.0, 3.0))
+    monitor.own_node = "n3"
+    sink = NodeEvents()
+    monitor.node_events = sink  # type: ignore[assignment]
+    listeners["n1"].close()
+    for _ in range(3):
+        monitor.round()
+        clock.now += 1
+    assert monitor.metrics.unconfirmed.value() == 1, "waiting"
+    for _ in range(3):
+        monitor.round()
+        clock.now += 1
+    assert monitor.metrics.suspected.value() == 1
+    assert sink.reported == []

@@ -101,6 +101,7 @@ NODE_CHANGES: list[tuple[str, Callable[[Obj], object], bool]] = [
     ),
     ("unread annotation", lambda o: o["metadata"]["annotations"].update(other="y"), False),
     ("resourceVersion", lambda o: o["metadata"].update(resourceVersion="11"), False),
+    ("uid: not a placement input", lambda o: o["metadata"].update(uid="u-2"), False),
     ("not ready", lambda o: ready_condition(o).update(status="False"), True),
     (
         "kubelet upgraded",
@@ -447,6 +448,11 @@ def test_a_load_balancer_of_our_class_opts_in_without_the_annotation(
 ) -> None:
     view = projections.service({"metadata": {"name": "web", "namespace": "apps"}, "spec": spec})
     assert (view.inputs.address if view.inputs else None) == address
+
+
+def test_a_node_keeps_its_uid_for_the_events_about_it() -> None:
+    assert projections.node({"metadata": {"name": "n1", "uid": "u-1"}}).uid == "u-1"
+    assert projections.node({"metadata": {"name": "n1"}}).uid is None
 
 
 def test_a_node_keeps_its_labels_for_the_node_selector() -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from floating_ip_forwarder.dead_nodes.suspicion import (
+    WAITING,
     Limits,
     NodeRound,
     Peer,
@@ -435,6 +436,14 @@ def test_an_unconfirmed_node_says_why_it_moves_nothing(
 ) -> None:
     state = judged(rounds, peers)
     assert why in state.unconfirmed.values()
+    assert (why in state.settled_unconfirmed.values()) is (why != WAITING), "Event-worthy"
+
+
+def test_a_node_waiting_for_its_confirmation_settles_once_a_replica_disputes_it() -> None:
+    state = judged([n(4, n1=DOWN)] * 2, ())
+    assert state.unconfirmed == {"n1": WAITING} and state.settled_unconfirmed == {}
+    state = rejudge(state, 1.5, WAIT, Vantage(HERE, (on("n2"),)))
+    assert state.settled_unconfirmed == {"n1": "replica-on-n2 still reach it"}
 
 
 def test_a_suspected_node_is_not_also_reported_unconfirmed() -> None:

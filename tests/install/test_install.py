@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from floating_ip_forwarder.dead_nodes import node_events
 from testbed import helm as helm_cli
 from testbed.controlplane import REPO, ControlPlane
 from testbed.manifests import Doc, kustomize
@@ -324,6 +325,29 @@ def test_relay_mode_grants_the_forwarder_the_functions_writes_alike_in_both_inst
         if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("event-forwarder")
     ]
     assert [s["CLUSTER_ACCESS"] for s in settings] == ["relay", "relay"]
+
+
+@pytest.mark.parametrize("relayed", [False, True], ids=["callback", "relay"])
+def test_the_forwarder_may_create_events_about_nodes_in_default_alike_in_both_installs(
+    helm: helm_cli.Helm, control_plane: ControlPlane, user_overlay: Path, relayed: bool
+) -> None:
+    """Exactly ``create`` on Events, in the one namespace an Event about a Node can be in."""
+    values = list(SETTINGS)
+    if relayed:
+        text = (user_overlay / "kustomization.yaml").read_text()
+        text += "components:\n  - ../components/relay\n"
+        (user_overlay / "kustomization.yaml").write_text(text)
+        values.append("clusterAccess=relay")
+    name = "floating-ip-event-forwarder-node-events"
+    forwarder = frozenset({("ServiceAccount", "event-forwarder", "floating-ip")})
+    create = frozenset({("", "events", "create")})
+    for docs in (
+        kustomize(control_plane.kubectl, user_overlay),
+        parse(helm.template("floating-ip", *values)),
+    ):
+        grants = rbac(docs)
+        assert ("Role", name, node_events.NAMESPACE, create) in grants
+        assert ("RoleBinding", name, node_events.NAMESPACE, name, forwarder) in grants
 
 
 def test_kustomize_and_helm_run_the_same_pods(

@@ -17,6 +17,7 @@ from floating_ip_annotator import metadata as annotator_metadata
 from floating_ip_common import contract
 from floating_ip_common.kube_access import ACCESS_VARIABLES
 from floating_ip_forwarder.app import settings as forwarder_config
+from floating_ip_forwarder.dead_nodes import node_events
 from testbed.layout import REPO
 from tools import docs_site, docs_tables
 
@@ -73,6 +74,13 @@ def test_every_annotation_and_event_reason_is_documented() -> None:
         assert f"### `{key}`" in page, key
     for reason in Reason:
         assert f"| `{reason.value}` |" in page, reason
+
+
+def test_the_forwarders_event_on_a_node_is_documented_with_how_to_find_it() -> None:
+    assert f"| `{node_events.REASON}` |" in (DOCS / "annotations.md").read_text()
+    page = (DOCS / "dead-nodes.md").read_text()
+    assert f"-n {node_events.NAMESPACE} --field-selector" in page
+    assert f"reason={node_events.REASON}" in page
 
 
 def test_the_settings_docs_name_every_variable_the_forwarder_reads() -> None:

@@ -183,7 +183,10 @@ WATCHED_BUT_NOT_READ = {
         "metadata.name": "the slice's key in the forwarder's index (the function groups by label)",
         "ports": "the TCP target ports the forwarder probes (kept, never compared: no change)",
     },
-    "node": {},
+    "node": {
+        "metadata.uid": "names the Node in the forwarder's Events about it (kept, never "
+        "compared: no change)",
+    },
     "pod": {},
 }
 

@@ -16,6 +16,7 @@ from floating_ip_common.kube_client import KubeClient
 from floating_ip_forwarder.app.settings import ForwarderSettings
 from floating_ip_forwarder.dead_nodes.kubelet_leases import NodeLeaseClock
 from floating_ip_forwarder.dead_nodes.monitor import Monitor, ProbeSettings
+from floating_ip_forwarder.dead_nodes.node_events import NodeEvents
 from floating_ip_forwarder.dead_nodes.observations import (
     ObservationBoard,
     ObservationWatch,
@@ -273,6 +274,13 @@ def _dead_nodes(  # noqa: PLR0917 - the parts it joins
         peers=PeerBook(settings.identity),
         observation_board=ObservationBoard(
             client, settings.lease_namespace, contract.OBSERVATIONS_CONFIGMAP
+        ),
+        node_events=NodeEvents(
+            client,
+            vantage=settings.node_name or None,
+            instance=settings.identity,
+            metrics=metrics,
+            stopping=stopping,
         ),
     )
     # The other replicas' observations: the second vantage point (see dead_nodes/observations).

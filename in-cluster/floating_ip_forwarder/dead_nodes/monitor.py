@@ -25,6 +25,7 @@ from typing import Any
 from floating_ip_common.kube_client import ApiError
 from floating_ip_forwarder.dead_nodes import observations, prober, suspicions_configmap
 from floating_ip_forwarder.dead_nodes.kubelet_leases import NodeLeaseClock
+from floating_ip_forwarder.dead_nodes.node_events import NodeEvents
 from floating_ip_forwarder.dead_nodes.observations import (
     ObservationBoard,
     ObservationWatch,
@@ -81,6 +82,7 @@ class Monitor:
         own_node: str | None = None,
         peers: PeerBook | None = None,
         observation_board: ObservationBoard | None = None,
+        node_events: NodeEvents | None = None,
     ) -> None:
         """Without ``peers`` and ``observation_board`` this replica is its only vantage
         point (it judges alone after ``limits.confirm_wait``)."""
@@ -98,6 +100,11 @@ class Monitor:
         self.observation_board = observation_board
         self.observation_watch: ObservationWatch | None = None
         """Feeds ``peer_data``; started and stopped with the monitor."""
+        self.node_events = node_events
+        """Started and stopped with the monitor; only the leader reports."""
+        self._evented: frozenset[str] = frozenset()
+        """Unconfirmed nodes the leader has created an Event about, until they leave the
+        unconfirmed set: one Event per node per time it becomes unconfirmed."""
         self._news = threading.Event()
         self._written: tuple[frozenset[str], bool] = (frozenset(), False)
         """This replica's observation as last written (nothing to say at first)."""
@@ -118,16 +125,22 @@ class Monitor:
     def start(self) -> None:
         if self.observation_watch is not None:
             self.observation_watch.start()
+        if self.node_events is not None:
+            self.node_events.start()
         self.thread.start()
 
     def stop(self) -> None:
-        """Break the observations' watch (``stopping`` must already be set)."""
+        """Break the observations' watch and end the Events' thread (``stopping`` must
+        already be set)."""
         if self.observation_watch is not None:
             self.observation_watch.stop()
+        if self.node_events is not None:
+            self.node_events.stop()
 
     def threads(self) -> list[threading.Thread]:
         watch = [self.observation_watch.thread] if self.observation_watch is not None else []
-        return [self.thread, *watch]
+        events = [self.node_events.thread] if self.node_events is not None else []
+        return [self.thread, *watch, *events]
 
     def peer_data(self, data: Any) -> None:
         """The observations ConfigMap as now (from its watch): judge again if it changed."""
@@ -232,6 +245,21 @@ class Monitor:
                 extra={"unconfirmed": unconfirmed, "node": self.own_node},
             )
         self._unconfirmed = unconfirmed
+        self._event_unconfirmed(frozenset(unconfirmed))
+
+    def _event_unconfirmed(self, unconfirmed: frozenset[str]) -> None:
+        """While leading, one Event per node newly settled unconfirmed (``report`` only
+        queues: the probe loop never waits for the API server)."""
+        if self.node_events is None or not self._leading.is_set():
+            self._evented = frozenset()
+            return
+        settled = self._state.settled_unconfirmed
+        for node in sorted(settled.keys() - self._evented):
+            with self.lock:
+                uid = self.index.node_uid(node)
+            self.node_events.report(node, settled[node], uid)
+        # Forgotten only once it is not unconfirmed at all: waiting again is no new failure.
+        self._evented = (self._evented & unconfirmed) | frozenset(settled)
 
     def _observe(self, now: float, offset: float) -> None:
         """Write this replica's observation when it changed, or as a heartbeat while an

@@ -35,6 +35,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+WAITING = "waiting for another replica's observation"
+"""Why a candidate is unconfirmed for at most ``confirm_wait``: it is judged soon after."""
+
 
 class Probe(StrEnum):
     TCP = "tcp"
@@ -135,6 +138,12 @@ class State:
         return frozenset(self.suspects)
 
     @property
+    def settled_unconfirmed(self) -> dict[str, str]:
+        """The unconfirmed nodes whose verdict is in: not those ``WAITING`` (which become
+        suspects or are disputed within ``confirm_wait``). What an Event reports."""
+        return {n: why for n, why in self.unconfirmed.items() if why != WAITING}
+
+    @property
     def failing(self) -> frozenset[str]:
         """What this replica observes: the nodes failing ``failures`` rounds in a row from
         here (its observation for the other replicas)."""
@@ -170,7 +179,7 @@ def _tcp_verdict(
         return None, f"{', '.join(sorted(p.replica for p in witnesses))} still reach it"
     if now - node.candidate_since >= limits.confirm_wait:
         return f"{failed}; no other replica answered (one vantage point)", None
-    return None, "waiting for another replica's observation"
+    return None, WAITING
 
 
 def _evidence(old: NodeState, seen: NodeRound, now: float, limits: Limits) -> NodeState:

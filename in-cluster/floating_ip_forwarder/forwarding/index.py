@@ -61,6 +61,10 @@ class ClusterIndex:
     def node_names(self) -> frozenset[str]:
         return frozenset(self._nodes)
 
+    def node_uid(self, name: str) -> str | None:
+        found = self._nodes.get(name)
+        return found.uid if found is not None else None
+
     def probe_targets(self) -> dict[str, set[tuple[str, int]]]:
         """Per node, the ``(address, port)`` of every ready endpoint of an opted-in Service
         on it, for each TCP port of its slice: what the leader probes."""

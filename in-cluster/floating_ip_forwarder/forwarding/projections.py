@@ -106,6 +106,8 @@ class NodeView:
     """Every label, sorted: a Service's node selector may name any of them."""
     kubelet_version: str | None = None
     """Which nodes an upgrade keeps: an IP that moves prefers the newest."""
+    uid: str | None = field(default=None, compare=False)
+    """For the Events about the node to name it exactly; not a placement input."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +274,7 @@ def node(obj: JSON) -> NodeView:
             sorted((sys.intern(str(k)), str(v)) for k, v in _strings(meta.get("labels")).items())
         ),
         kubelet_version=_text(_mapping(status.get("nodeInfo")).get("kubeletVersion")),
+        uid=_text(meta.get("uid")),
     )
 
 

@@ -172,6 +172,12 @@ class ForwarderMetrics:
             "Nodes whose probes fail from this replica but that no second vantage point "
             "confirms (or that this replica waits to judge alone): not suspected.",
         )
+        self.node_events = Counter(
+            "node_events",
+            "Warning Events about unconfirmed nodes, by result (created, failed: not created "
+            "or dropped).",
+            initial=[(("result", "created"),), (("result", "failed"),)],
+        )
         self.observation_writes = Counter(
             "observation_writes",
             "Writes of this replica's observation for the others (on change, and a heartbeat "
