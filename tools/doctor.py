@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The doctor: checks a live doks-floating-ip setup and prints one line per check, with the
 fix for each failure. Read-only: it reads the cluster, reads DigitalOcean, asks the authorizer
-whether the forwarder may mint the function's short-lived token, calls the function without
+whether the forwarder may mint the function's short-lived token and leave a Warning on a
+node it sees failing from one vantage point only, calls the function without
 the secret, with it but without a token, and with a 10-minute token (minted as the forwarder
 does) asking for a dry-run resync, and proves
 externalIPs with a server-side dry run (or, in LoadBalancer-class mode, asks the authorizer
@@ -506,6 +507,28 @@ def check_function_token(kube: Kubectl, setup: Setup) -> list[Result]:
     return results
 
 
+def check_node_events(kube: Kubectl, setup: Setup) -> list[Result]:
+    """The forwarder may leave a Warning on a node it sees failing from one vantage point only
+    (an Event about a Node lives in ``default``)."""
+    forwarder = f"system:serviceaccount:{setup.namespace}:{FORWARDER}"
+    done = kube.run(
+        *("auth", "can-i", "create", "events", "-n", contract.NODE_EVENTS_NAMESPACE),
+        f"--as={forwarder}",
+    )
+    name = "forwarder may warn on a node"
+    if done.returncode == 0:
+        return [Result(name, True, f"may create events in {contract.NODE_EVENTS_NAMESPACE}")]
+    if "impersonate" in done.stderr:
+        fix = "run the doctor as a cluster admin: it asks as the forwarder's ServiceAccount"
+        return [Result(name, False, done.stderr.strip()[-200:], fix)]
+    fix = (
+        f"grant {FORWARDER} create on events in {contract.NODE_EVENTS_NAMESPACE} (deploy/base/rbac/"
+        "event-forwarder.yaml, Role floating-ip-event-forwarder-node-events)"
+    )
+    detail = "not allowed: a node failing from one vantage point is only logged"
+    return [Result(name, False, detail, fix)]
+
+
 def _check_relay_rights(kube: Kubectl, forwarder: str) -> list[Result]:
     results = []
     for verb, resource in (
@@ -632,6 +655,7 @@ def diagnose(
         check_annotator,
         check_datapath,
         check_forwarder,
+        check_node_events,
         check_function_token,
     ):
         try:

@@ -121,6 +121,9 @@ SUSPICIONS_NAMESPACE: Final = "floating-ip"
 SUSPICIONS_CONFIGMAP: Final = "floating-ip-suspicions"
 """One ConfigMap the forwarder's leader owns: one key per suspected node (its name), each a
 JSON object ``{"probe": "tcp"|"lease", "since": RFC 3339 UTC, "detail": text}``."""
+NODE_EVENTS_NAMESPACE: Final = "default"
+"""Where the forwarder's Warnings about Nodes are (an Event about a cluster-scoped object
+without ``eventTime`` is accepted only here); the doctor checks the right to write them."""
 OBSERVATIONS_CONFIGMAP: Final = "floating-ip-observations"
 """The forwarder's replicas tell each other what their probes see, in its namespace: one key
 per replica (its pod name), ``{"node": its node, "failing": [nodes], "cutOff": bool, "at":

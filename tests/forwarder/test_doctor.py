@@ -380,6 +380,24 @@ def test_a_forwarder_that_may_not_mint_the_token_is_named_with_the_fix(
     assert found.kube_token, "the doctor's own token still lets it call the function"
 
 
+def test_a_forwarder_that_may_not_warn_on_a_node_is_named_with_the_fix(
+    shipped: Shipped, control_plane: ControlPlane, kube: KubeBed
+) -> None:
+    found = doctor.Setup(NAMESPACE)
+    name = "floating-ip-event-forwarder-node-events"
+    [allowed] = doctor.check_node_events(kubectl(control_plane), found)
+    assert allowed.ok, allowed.line()
+    binding = kube.rbac.read_namespaced_role_binding(name, "default")
+    kube.rbac.delete_namespaced_role_binding(name, "default")
+    try:
+        [refused] = doctor.check_node_events(kubectl(control_plane), found)
+    finally:
+        binding.metadata.resource_version = None
+        kube.rbac.create_namespaced_role_binding("default", binding)
+    assert not refused.ok
+    assert name in refused.fix
+
+
 @pytest.mark.parametrize("cluster_access", ["relay"])
 def test_in_relay_mode_the_doctor_checks_the_forwarders_writes_and_a_stateless_call(
     cluster_access: str,

@@ -16,6 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from floating_ip_common import contract
 from floating_ip_common.kube_client import ApiError, KubeClient
 from floating_ip_forwarder.ops.metrics import ForwarderMetrics
 
@@ -23,8 +24,7 @@ log = logging.getLogger(__name__)
 
 REASON = "UnconfirmedNodeFailure"
 COMPONENT = "floating-ip-forwarder"
-NAMESPACE = "default"
-"""An Event about a cluster-scoped object (without ``eventTime``) is accepted only here."""
+NAMESPACE = contract.NODE_EVENTS_NAMESPACE
 TIMEOUT = 10.0
 """Seconds a creation may take (it holds up only the next Event)."""
 MAX_PENDING = 32
