@@ -111,7 +111,12 @@ class _Bench:
             ip = self.do.add_reserved_ip(region=world.region)
             name = f"svc-{i}"
             self.kube.create_service(
-                namespace, name, [Port(443)], annotations={contract.ADDRESS: ip}
+                namespace,
+                name,
+                [Port(443)],
+                annotations={contract.ADDRESS: ip},
+                service_type="NodePort",
+                external_traffic_policy="Local",  # the client's address kept, as advised
             )
             self.services.append(_Service(name, ip, pair))
 

@@ -167,7 +167,8 @@ class _Bench:
                 self.ns,
                 SERVICE,
                 PORTS,
-                service_type="LoadBalancer" if class_mode else "ClusterIP",
+                service_type="LoadBalancer" if class_mode else "NodePort",
+                external_traffic_policy="Local",  # the client's address kept, as advised
                 load_balancer_class=contract.LOAD_BALANCER_CLASS if class_mode else None,
                 allocate_load_balancer_node_ports=False if class_mode else None,
             )

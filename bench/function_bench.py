@@ -217,6 +217,8 @@ def _measure(plane: ControlPlane, do: DoImitation) -> dict[str, Any]:
         "traefik",
         [Port(80), Port(443), Port(443, "UDP", "h3")],
         annotations={contract.ADDRESS: ip},
+        service_type="NodePort",
+        external_traffic_policy="Local",  # the client's address kept, as the docs advise
     )
     kube.create_pod(namespace, "traefik-1", world.node("a"), {"app": "traefik"})
     kube.sync_endpoint_slices(namespace, "traefik")

@@ -245,7 +245,13 @@ class _Deaths:
             listeners.clear()
 
     def _pods(self, service: str, ports: list[Port], on: tuple[str, ...] = ()) -> None:
-        self.kube.create_service(self.system.namespace, service, ports)
+        self.kube.create_service(
+            self.system.namespace,
+            service,
+            ports,
+            service_type="NodePort",
+            external_traffic_policy="Local",  # the client's address kept, as the docs advise
+        )
         for droplet in self.system.droplets:
             if on and droplet.node not in on:
                 continue

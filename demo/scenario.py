@@ -74,9 +74,12 @@ def story(system: System, say: Narrator) -> list[Step]:
         cluster(f"pod {name} on {droplet.node}: init container wrote anchor {anchor}; Ready")
 
     def create_service(name: str, ports: tuple[Port, ...]) -> None:
-        kube.create_service(ns, name, list(ports))
+        # As the docs advise for externalIPs mode: the client's address reaches the pods.
+        kube.create_service(
+            ns, name, list(ports), service_type="NodePort", external_traffic_policy="Local"
+        )
         listed = " ".join(f"{p.port}/{p.protocol.lower()}" for p in ports)
-        cluster(f"service {ns}/{name} created ({listed}), not annotated yet")
+        cluster(f"service {ns}/{name} created ({listed}; NodePort, Local), not annotated yet")
 
     def annotate(name: str, ip: str | None) -> None:
         kube.annotate_service(ns, name, {contract.ADDRESS: ip})
@@ -228,8 +231,10 @@ def life_cycle(system: System, say: Narrator) -> list[Step]:
         return f"{ip} on {where(ip, snapshot)}" if ip else "no IP"
 
     def auto_service() -> None:
-        kube.create_service(ns, WHOAMI, list(WHOAMI_PORTS))
-        cluster(f"service {whoami} created (8000/tcp), not annotated yet")
+        kube.create_service(
+            ns, WHOAMI, list(WHOAMI_PORTS), service_type="NodePort", external_traffic_policy="Local"
+        )
+        cluster(f"service {whoami} created (8000/tcp; NodePort, Local), not annotated yet")
         anchor = system.controllers.start_pod(ns, "whoami-1", c, WHOAMI)
         cluster(f"pod whoami-1 on {c.node}: init container wrote anchor {anchor}; Ready")
 

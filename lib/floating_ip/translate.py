@@ -96,6 +96,7 @@ def service(raw: JSON, endpoints: Iterable[Endpoint]) -> Service:
         load_balancer_class=spec.get("loadBalancerClass"),
         ingress=ingress((raw.get("status") or {}).get("loadBalancer") or {}),
         source_ranges=tuple(r.strip() for r in spec.get("loadBalancerSourceRanges") or ()),
+        external_traffic_policy=spec.get("externalTrafficPolicy") or "Cluster",
         endpoints=tuple(endpoints),
         resource_version=meta.get("resourceVersion", ""),
         creation_timestamp=meta.get("creationTimestamp", ""),

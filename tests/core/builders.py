@@ -110,12 +110,15 @@ def svc(
     endpoints: Iterable[Endpoint] | None = None,
     created: str = "2025-01-01T00:00:00Z",
     namespace: str = "default",
-    service_type: str = "ClusterIP",
+    service_type: str = "NodePort",
     lb_class: str | None = None,
     ingress: Iterable[Ingress] = (),
     source_ranges: Iterable[str] = (),
+    traffic_policy: str = "Local",
 ) -> Service:
-    """A Service opted in to ``ip`` (``None``: not opted in) with ready pods on ``on``."""
+    """A Service opted in to ``ip`` (``None``: not opted in) with ready pods on ``on``; by
+    default as the docs advise for externalIPs mode (``NodePort``, ``Local``: the client's
+    address kept)."""
     given = dict(annotations or {})
     if ip is not None:
         given.setdefault(contract.ADDRESS, ip)
@@ -135,6 +138,7 @@ def svc(
         load_balancer_class=lb_class,
         ingress=tuple(ingress),
         source_ranges=tuple(source_ranges),
+        external_traffic_policy=traffic_policy,
         endpoints=tuple(endpoints)
         if endpoints is not None
         else tuple(endpoint(name, n, namespace=namespace) for n in on),

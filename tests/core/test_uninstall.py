@@ -73,7 +73,7 @@ def test_nothing_to_uninstall_plans_nothing() -> None:
 def test_the_core_sees_every_service_opted_out_and_no_load_balancer_of_ours() -> None:
     ours = lb("api", IP_A, annotations={"team": "edge"})
     foreign = lb("shop", IP_A, lb_class=None)
-    plain = svc("web", IP_A)
+    plain = svc("web", IP_A, service_type="ClusterIP")
     seen = {
         s.name: s for s in as_opted_out(observe(ours, foreign, plain, nodes=nodes("n1"))).services
     }

@@ -37,7 +37,11 @@ LISTED: dict[str, list[dict[str, Any]]] = {
                 "resourceVersion": "5",
                 "annotations": {contract.ADDRESS: IP},
             },
-            "spec": {"ports": [{"port": 443, "protocol": "TCP"}]},
+            "spec": {
+                "type": "NodePort",
+                "externalTrafficPolicy": "Local",
+                "ports": [{"port": 443, "protocol": "TCP"}],
+            },
         }
     ],
     "endpointslices": [

@@ -174,8 +174,6 @@ READ_BUT_NOT_WATCHED = {
 }
 WATCHED_BUT_NOT_READ = {
     "service": {
-        "spec.externalTrafficPolicy": "reported by the forwarder as an input; the function "
-        "does not read it (yet): a change costs one idle call",
         annotation(contract.HOLDER_NODE): "indexes which Services a Node's change concerns; "
         "not part of the Service's inputs",
     },

@@ -109,3 +109,32 @@ def widened_firewall_problem(service: Service, sources: tuple[str, ...]) -> Prob
         f"set spec.loadBalancerSourceRanges to the same CIDRs (the node then enforces them) "
         f'or annotate it {DO_LB_TYPE}: "REGIONAL" to keep that controller out',
     )
+
+
+LOCAL = "Local"
+"""The ``externalTrafficPolicy`` under which kube-proxy delivers the client's own address."""
+
+
+def masquerade_problem(service: Service) -> Problem | None:
+    """A Service we expose whose traffic kube-proxy masquerades: its pods see the holder's
+    address instead of the client's, the first thing this project is for. Under
+    ``externalTrafficPolicy: Cluster`` kube-proxy (iptables and nftables) marks traffic to
+    an external IP or a load-balancer IP for masquerade; a ClusterIP Service cannot have
+    another policy. Reported, never refused: the IP works all the same."""
+    exposure = exposure_of(service)
+    if exposure is Exposure.FOREIGN_LOAD_BALANCER or service.external_traffic_policy == LOCAL:
+        return None
+    if service.type == "ClusterIP":
+        fix = (
+            f"use type NodePort, or LoadBalancer with loadBalancerClass "
+            f"{contract.LOAD_BALANCER_CLASS}, with externalTrafficPolicy: {LOCAL}"
+        )
+        why = "a ClusterIP Service cannot have externalTrafficPolicy: Local"
+    else:
+        fix = f"set externalTrafficPolicy: {LOCAL}"
+        why = f"its externalTrafficPolicy is {service.external_traffic_policy}"
+    return Problem(
+        Reason.CLIENT_ADDRESS_MASQUERADED,
+        f"the pods see the holder node's address, not the client's: kube-proxy masquerades "
+        f"traffic to the reserved IP because {why}; {fix} to keep the client's address",
+    )

@@ -130,6 +130,8 @@ class Service:
     """``status.loadBalancer.ingress`` entries that carry an IP, in order."""
     source_ranges: tuple[str, ...] = ()
     """``spec.loadBalancerSourceRanges``: kube-proxy and Cilium enforce them for ingress IPs."""
+    external_traffic_policy: str = "Cluster"
+    """``spec.externalTrafficPolicy`` (absent: ``Cluster``; a ClusterIP Service has none)."""
     endpoints: tuple[Endpoint, ...] = ()
     """Every endpoint of every EndpointSlice labelled with this Service's name."""
     resource_version: str = ""
@@ -324,6 +326,7 @@ class Reason(StrEnum):
     UNREACHABLE = "Unreachable"
     WRONG_LOAD_BALANCER_CLASS = "WrongLoadBalancerClass"
     FIREWALL_WIDENED = "FirewallWidenedByDigitalOcean"
+    CLIENT_ADDRESS_MASQUERADED = "ClientAddressMasqueraded"
     CLEANUP_FAILED = "CleanupFailed"
     IP_NOT_CREATED = "ReservedIPNotCreated"
     IP_CREATED = "ReservedIPCreated"

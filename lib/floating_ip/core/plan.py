@@ -19,6 +19,7 @@ from floating_ip.core.exposure import (
     Exposure,
     exposure_of,
     foreign_class_problem,
+    masquerade_problem,
     widened_firewall_problem,
 )
 from floating_ip.core.firewall import decide_firewall
@@ -71,14 +72,17 @@ def exposable(intents: tuple[Intent, ...]) -> tuple[tuple[Intent, ...], dict[Obj
     return tuple(i for i in intents if i.service.ref not in foreign), foreign
 
 
-def widened_firewalls(intents: tuple[Intent, ...]) -> dict[ObjectRef, tuple[Problem, ...]]:
-    """Class-mode Services whose ``firewall-sources`` DigitalOcean's controller may widen."""
+def advisories(intents: tuple[Intent, ...]) -> dict[ObjectRef, tuple[Problem, ...]]:
+    """What a placed Service is told and that moves nothing: the client's address lost to
+    masquerading, and class-mode ``firewall-sources`` DigitalOcean's controller may widen."""
     found: dict[ObjectRef, tuple[Problem, ...]] = {}
     for intent in intents:
+        problems = [masquerade_problem(intent.service)]
         if intent.firewall and exposure_of(intent.service) is Exposure.LOAD_BALANCER_STATUS:
-            problem = widened_firewall_problem(intent.service, intent.sources)
-            if problem is not None:
-                found[intent.service.ref] = (problem,)
+            problems.append(widened_firewall_problem(intent.service, intent.sources))
+        told = tuple(problem for problem in problems if problem is not None)
+        if told:
+            found[intent.service.ref] = told
     return found
 
 
@@ -143,7 +147,7 @@ def plan(observation: Observation) -> Plan:
     firewall = decide_firewall(
         observation.firewall, inbound_rules(openings.openings), observation.cluster
     )
-    extras = widened_firewalls(tuple(i for claim, _ in usable for i in claim.intents))
+    extras = advisories(tuple(i for claim, _ in usable for i in claim.intents))
     for ref, problem in openings.problems:
         extras[ref] = (*extras.get(ref, ()), problem)
     if firewall.problem is not None:

@@ -1,0 +1,73 @@
+"""The client's address is what this project is for: a Service whose traffic kube-proxy
+masquerades (``externalTrafficPolicy`` not ``Local``; a ClusterIP Service cannot have it) is
+placed all the same, and its status and one Warning say how to keep the address."""
+
+from __future__ import annotations
+
+import pytest
+
+from floating_ip.core.model import EventType, Reason, Service
+from floating_ip.core.plan import plan
+from floating_ip_common import contract
+from tests.core.builders import IP_A, droplet, lb, nodes, observe, rip, svc
+from tests.core.simulator import converge
+
+
+@pytest.mark.parametrize(
+    ("service", "fix"),
+    [
+        pytest.param(
+            svc("web", service_type="ClusterIP", traffic_policy="Cluster"),
+            "use type NodePort, or LoadBalancer with loadBalancerClass",
+            id="clusterip",
+        ),
+        pytest.param(
+            svc("web", traffic_policy="Cluster"),
+            "set externalTrafficPolicy: Local",
+            id="nodeport-cluster",
+        ),
+        pytest.param(
+            lb("web", traffic_policy="Cluster"),
+            "set externalTrafficPolicy: Local",
+            id="class-mode-cluster",
+        ),
+        pytest.param(svc("web"), None, id="nodeport-local"),
+        pytest.param(lb("web"), None, id="class-mode-local"),
+        pytest.param(
+            lb("web", lb_class=None, traffic_policy="Cluster"),
+            None,
+            id="another-class-is-not-ours-to-judge",
+        ),
+    ],
+)
+def test_a_masquerading_service_is_told_how_to_keep_the_clients_address(
+    service: Service, fix: str | None
+) -> None:
+    the_plan = plan(observe(service, nodes=nodes("n1"), ips=[rip(IP_A)]))
+    warnings = [
+        e
+        for e in the_plan.events
+        if e.type is EventType.WARNING and e.reason is Reason.CLIENT_ADDRESS_MASQUERADED
+    ]
+    [report] = the_plan.reports
+    if fix is None:
+        assert warnings == []
+        assert "masquerades" not in report.status
+        return
+    [warning] = warnings
+    assert "pods see the holder node's address, not the client's" in warning.message
+    assert fix in warning.message
+    assert fix in report.status, "the status says it too"
+    assert [a.droplet_id for a in the_plan.assignments] == [droplet("n1")], "placed all the same"
+
+
+def test_the_warning_is_given_once_not_at_every_resync() -> None:
+    service = svc("web", service_type="ClusterIP", traffic_policy="Cluster")
+    settled, plans = converge(observe(service, nodes=nodes("n1"), ips=[rip(IP_A)]))
+    told = [
+        e.reason for p in plans for e in p.events if e.reason is Reason.CLIENT_ADDRESS_MASQUERADED
+    ]
+    assert told == [Reason.CLIENT_ADDRESS_MASQUERADED]
+    assert plan(settled).is_empty
+    [web] = settled.services
+    assert "masquerades" in (web.annotation(contract.STATUS) or "")
