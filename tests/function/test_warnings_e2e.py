@@ -37,14 +37,18 @@ def web(
     ready: bool = True,
     name: str = "web",
     ports: list[Port] | None = None,
+    service_type: str = "NodePort",
     **annotations: str,
 ) -> None:
+    """A Service as the docs advise (``NodePort``, ``Local``) unless told otherwise."""
     world.kube.create_service(
         namespace,
         name,
         ports or TRAEFIK_PORTS,
         selector={"app": "web"},
         annotations={contract.ADDRESS: IP, **annotations},
+        service_type=service_type,
+        external_traffic_policy="Local" if service_type != "ClusterIP" else None,
     )
     pod = f"web-{node}"
     with contextlib.suppress(ApiException):  # the pod already exists for a second Service
@@ -124,6 +128,20 @@ def test_two_services_sharing_one_ip_on_different_ports(
     anchor = world.droplets["a"].anchor_ip
     for name in ("web", "dns"):
         assert kube.core.read_namespaced_service(name, namespace).spec.external_ips == [anchor]
+
+
+def test_a_clusterip_service_is_placed_and_told_it_loses_the_clients_address(
+    runner: FunctionRunner, world: DoksWorld, kube: KubeBed, namespace: str
+) -> None:
+    world.do.add_reserved_ip(IP, region=world.region)
+    web(world, namespace, service_type="ClusterIP")
+    runner.ok()
+    assert warnings(kube, namespace) == {"ClientAddressMasqueraded"}
+    assert "externalTrafficPolicy: Local" in status(kube, namespace)
+    assert world.holder_of(IP) == "a"
+    anchor = world.droplets["a"].anchor_ip
+    assert kube.core.read_namespaced_service("web", namespace).spec.external_ips == [anchor]
+    runner.assert_an_idle_resync_writes_nothing(namespace, "web")
 
 
 def test_no_fit_node(
