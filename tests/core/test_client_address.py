@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from floating_ip.core.exposure import masquerade_problem
 from floating_ip.core.model import EventType, Reason, Service
 from floating_ip.core.plan import plan
 from floating_ip_common import contract
@@ -71,3 +72,25 @@ def test_the_warning_is_given_once_not_at_every_resync() -> None:
     assert plan(settled).is_empty
     [web] = settled.services
     assert "masquerades" in (web.annotation(contract.STATUS) or "")
+
+
+def test_the_message_says_why_for_each_kind_of_service() -> None:
+    clusterip = masquerade_problem(svc("web", service_type="ClusterIP", traffic_policy="Cluster"))
+    nodeport = masquerade_problem(svc("web", traffic_policy="Cluster"))
+    assert clusterip is not None and nodeport is not None
+    assert clusterip.message == (
+        "the pods see the holder node's address, not the client's: kube-proxy masquerades "
+        "traffic to the reserved IP because a ClusterIP Service cannot have "
+        "externalTrafficPolicy: Local; use type NodePort, or LoadBalancer with "
+        f"loadBalancerClass {contract.LOAD_BALANCER_CLASS}, with externalTrafficPolicy: Local "
+        "to keep the client's address"
+    )
+    assert nodeport.message == (
+        "the pods see the holder node's address, not the client's: kube-proxy masquerades "
+        "traffic to the reserved IP because its externalTrafficPolicy is Cluster; set "
+        "externalTrafficPolicy: Local to keep the client's address"
+    )
+
+
+def test_a_load_balancer_of_another_class_is_not_ours_to_judge() -> None:
+    assert masquerade_problem(lb("web", lb_class=None, traffic_policy="Cluster")) is None
