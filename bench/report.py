@@ -168,45 +168,18 @@ def _failover_main(failover: Mapping[str, Any]) -> list[Row]:
                 f"{setting['invocations_per_move']:.2f}",
             ),
         ]
-    in_class = failover.get("load_balancer_class")
-    for setting in in_class["settings"] if in_class else ():
-        done = setting["summary"][PHASES[-1]]
-        action = f"action {setting['action_latency']:g} s"
-        rows.append(
-            (
-                "failover",
-                f"LoadBalancer-class mode: failover done, p50 / p95 ({done['n']} moves, {action})",
-                p50_p95(done),
-            )
-        )
-    for ratio in failover.get("class_ratio") or ():
-        rows.append(
-            (
-                "failover",
-                f"class mode / externalIPs mode, p50 / p95 (action {ratio['action_latency']:g} s)",
-                f"{ratio['p50']:.2f} / {ratio['p95']:.2f}",
-            )
-        )
-    other = failover.get("other_access")
-    ours, theirs = failover.get("cluster_access", "callback"), (other or {}).get("cluster_access")
-    for setting in other["settings"] if other else ():
-        done = setting["summary"][PHASES[-1]]
-        action = f"action {setting['action_latency']:g} s"
-        rows.append(
-            (
-                "failover",
-                f"{theirs} mode: failover done, p50 / p95 ({done['n']} moves, {action})",
-                p50_p95(done),
-            )
-        )
-    for ratio in failover.get("access_ratio") or ():
-        rows.append(
-            (
-                "failover",
-                f"{theirs} / {ours}, p50 / p95 (action {ratio['action_latency']:g} s)",
-                f"{ratio['p50']:.2f} / {ratio['p95']:.2f}",
-            )
-        )
+    ours = failover.get("cluster_access", "callback")
+    other = failover.get("other_access") or {}
+    rows += _beside(
+        failover.get("load_balancer_class"),
+        failover.get("class_ratio"),
+        "LoadBalancer-class mode",
+        "class mode / externalIPs mode",
+    )
+    theirs = other.get("cluster_access")
+    rows += _beside(
+        other or None, failover.get("access_ratio"), f"{theirs} mode", f"{theirs} / {ours}"
+    )
     burst = failover.get("burst")
     if burst:
         rows.append(
@@ -214,6 +187,35 @@ def _failover_main(failover: Mapping[str, Any]) -> list[Row]:
                 "failover",
                 f"invocations for {burst['changes']} readiness flips in {burst['seconds']:.2f} s",
                 f"{burst['invocations']} ({burst['digitalocean_writes']} DO writes)",
+            )
+        )
+    return rows
+
+
+def _beside(
+    run: Mapping[str, Any] | None,
+    ratios: Sequence[Mapping[str, Any]] | None,
+    name: str,
+    ratio_name: str,
+) -> list[Row]:
+    """Rows of a run made beside the main one (its finished failovers), and their ratios."""
+    rows: list[Row] = []
+    for setting in run["settings"] if run else ():
+        done = setting["summary"][PHASES[-1]]
+        action = f"action {setting['action_latency']:g} s"
+        rows.append(
+            (
+                "failover",
+                f"{name}: failover done, p50 / p95 ({done['n']} moves, {action})",
+                p50_p95(done),
+            )
+        )
+    for ratio in ratios or ():
+        rows.append(
+            (
+                "failover",
+                f"{ratio_name}, p50 / p95 (action {ratio['action_latency']:g} s)",
+                f"{ratio['p50']:.2f} / {ratio['p95']:.2f}",
             )
         )
     return rows

@@ -19,6 +19,16 @@ MERGE = "application/merge-patch+json"
 SERVICE = "/api/v1/namespaces/web/services/traefik"
 
 
+def patch_of(subresource: str = "") -> dict[str, Any]:
+    """A Service patch as the function answers it, decided from resourceVersion 7."""
+    return {
+        "method": "PATCH",
+        "path": f"{SERVICE}{subresource}?fieldManager=floating-ip",
+        "contentType": MERGE,
+        "body": {"metadata": {"resourceVersion": "7"}},
+    }
+
+
 class FakeApi:
     def __init__(self, lists: dict[str, list[dict[str, Any]]] | None = None) -> None:
         self.lists = lists or {}
@@ -180,18 +190,7 @@ def test_writes_outside_the_forwarders_namespaces_are_refused() -> None:
 
 def test_a_second_write_of_a_service_follows_the_first_and_a_conflict_asks_again() -> None:
     api = FakeApi()
-    status = {
-        "method": "PATCH",
-        "path": f"{SERVICE}/status?fieldManager=floating-ip",
-        "contentType": MERGE,
-        "body": {"metadata": {"resourceVersion": "7"}},
-    }
-    spec = {
-        "method": "PATCH",
-        "path": f"{SERVICE}?fieldManager=floating-ip",
-        "contentType": MERGE,
-        "body": {"metadata": {"resourceVersion": "7"}},
-    }
+    status, spec = patch_of("/status"), patch_of()
     assert relay(api).make([status, spec]).conflict is False
     assert [c[2]["metadata"]["resourceVersion"] for c in api.calls] == ["7", "101"]
     assert {c[3] for c in api.calls} == {MERGE}
@@ -252,13 +251,7 @@ def test_a_written_service_a_list_would_not_show_leaves_the_state(
 
 def test_a_reply_that_does_not_say_what_the_service_became_means_a_fresh_read() -> None:
     api = FakeApi()
-    spec = {
-        "method": "PATCH",
-        "path": f"{SERVICE}?fieldManager=floating-ip",
-        "contentType": MERGE,
-        "body": {"metadata": {"resourceVersion": "7"}},
-    }
-    made = relay(api).make([spec])
+    made = relay(api).make([patch_of()])
     assert made.services == ({"metadata": {"resourceVersion": "101"}},)
     assert relay(api).continued({"services": [service("traefik", "7")]}, made) is None
 
@@ -383,12 +376,7 @@ def delivered(api: FakeApi, *answers: Any) -> tuple[list[int | None], list[dict[
     return [c.status for c in calls], sent
 
 
-ADD_ANCHOR = {
-    "method": "PATCH",
-    "path": f"{SERVICE}?fieldManager=floating-ip",
-    "contentType": MERGE,
-    "body": {"metadata": {"resourceVersion": "7"}},
-}
+ADD_ANCHOR = patch_of()
 
 
 def lists(api: FakeApi) -> int:
