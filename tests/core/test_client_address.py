@@ -4,13 +4,15 @@ placed all the same, and its status and one Warning say how to keep the address.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from floating_ip.core.exposure import masquerade_problem
 from floating_ip.core.model import EventType, Reason, Service
 from floating_ip.core.plan import plan
 from floating_ip_common import contract
-from tests.core.builders import IP_A, droplet, lb, nodes, observe, rip, svc
+from tests.core.builders import IP_A, droplet, endpoint, lb, nodes, observe, rip, svc
 from tests.core.simulator import converge
 
 
@@ -94,3 +96,16 @@ def test_the_message_says_why_for_each_kind_of_service() -> None:
 
 def test_a_load_balancer_of_another_class_is_not_ours_to_judge() -> None:
     assert masquerade_problem(lb("web", lb_class=None, traffic_policy="Cluster")) is None
+
+
+def test_a_move_does_not_repeat_the_warning_the_status_already_states() -> None:
+    service = svc("web", service_type="ClusterIP", traffic_policy="Cluster")
+    settled, _ = converge(observe(service, nodes=nodes("n1", "n2"), ips=[rip(IP_A)]))
+    [web] = settled.services
+    moved = replace(web, endpoints=(endpoint("web", "n2"),))
+    the_plan = plan(replace(settled, services=(moved,)))
+    reasons = [e.reason for e in the_plan.events]
+    assert Reason.IP_MOVED in reasons
+    assert Reason.CLIENT_ADDRESS_MASQUERADED not in reasons, "said once, still in the status"
+    [report] = the_plan.reports
+    assert "masquerades" in report.status

@@ -1,10 +1,10 @@
 """Kubernetes Events: Normal for changes made, Warning for problems newly seen.
 
-A Warning is emitted only when the Service's status text changes, so a problem that persists
-across resyncs is announced once, not every few minutes; its text stays in the status
-annotation for anyone who looks. Events about a Service whose IP moves are tied to that
-assignment (``after_ip``): if it fails, the status is not written and the next run repeats
-them.
+A Warning is emitted only for a problem the Service's status did not state yet, so a problem
+that persists across resyncs and moves is announced once, not every few minutes; its text
+stays in the status annotation for anyone who looks. Events about a Service whose IP moves
+are tied to that assignment (``after_ip``): if it fails, the status is not written and the
+next run repeats them.
 """
 
 from __future__ import annotations
@@ -34,12 +34,15 @@ def _event(
 
 
 def warning_events(outcome: ServiceOutcome) -> tuple[Event, ...]:
-    """One Warning per problem, when the status text is new."""
-    if outcome.intent.service.annotation(contract.STATUS) == outcome.status:
+    """One Warning per problem the status written before did not state: a problem that
+    persists across a move (which rewrites the status's headline) is announced once."""
+    previous = outcome.intent.service.annotation(contract.STATUS) or ""
+    if previous == outcome.status:
         return ()
     return tuple(
         _event(outcome, EventType.WARNING, problem.reason, problem.message)
         for problem in outcome.problems
+        if sentence(problem.message) not in previous
     )
 
 
