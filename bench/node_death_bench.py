@@ -149,12 +149,11 @@ def _inside(  # noqa: PLR0917 - the bench's command line, in order
             elif vantage > 0:
                 second = deaths.vantage(vantage, workdir, loss_minutes if lossy else 0.0)
                 second["single_cpu_per_minute"] = round(single_cpu * 60, 3)
-                second["ratio_p95"] = round(
-                    second["confirmed"]["p95"] / figures_out["tcp"]["p95"], 2
-                )
-                second["ratio_p50"] = round(
-                    second["confirmed"]["p50"] / figures_out["tcp"]["p50"], 2
-                )
+                if second["confirmed"]["n"]:  # a short run may confirm no death at all
+                    for at in ("p50", "p95"):
+                        second[f"ratio_{at}"] = round(
+                            second["confirmed"][at] / figures_out["tcp"][at], 2
+                        )
                 figures_out["vantage"] = second
             return figures_out
         finally:
@@ -206,29 +205,13 @@ class _Deaths:
             ["INPUT", "-p", "tcp", "--dport", str(LOSS_PORT)],
             ["INPUT", "-p", "tcp", "--sport", str(LOSS_PORT)],
         ]
-        random = ["-m", "statistic", "--mode", "random", "--probability", str(LOSS), "-j", "DROP"]
-        for rule in rules:
-            subprocess.run(["iptables", "-A", *rule, *random], check=True)
-        started = time.time()
-        seen: set[str] = set()
-        try:
-            while time.time() - started < minutes * 60:
-                seen |= set(self._suspected())
-                time.sleep(0.5)  # a sampling interval, not a wait for a condition
-        finally:
-            for rule in rules:
-                subprocess.run(["iptables", "-D", *rule, *random], check=True)
-        moves = [
-            r
-            for r in self.system.do.requests("POST", ACTIONS_PATH)
-            if r.at >= started and ip in r.path
-        ]
-        self.say.say("bench", f"{minutes:g} min at {LOSS:.0%} loss: {len(moves)} moves")
+        moves, seen = self._under_loss(ip, rules, minutes)
+        self.say.say("bench", f"{minutes:g} min at {LOSS:.0%} loss: {moves} moves")
         self._remove(service)
         return {
             "minutes": minutes,
             "loss": LOSS,
-            "false_moves": len(moves),
+            "false_moves": moves,
             "nodes_ever_suspected": sorted(seen),
         }
 
@@ -396,7 +379,6 @@ class _Deaths:
         replicas' probes; the other nodes' links are clean): every move is a false one."""
         holder = self._holder(ip)
         pods = [listener.address[0] for listener in self.listeners[holder or ""]]
-        random = ["-m", "statistic", "--mode", "random", "--probability", str(LOSS), "-j", "DROP"]
         rules = [
             rule
             for pod in pods
@@ -405,6 +387,20 @@ class _Deaths:
                 ["OUTPUT", "-s", pod, "-p", "tcp", "--sport", str(LOSS_PORT)],
             )
         ]
+        moves, seen = self._under_loss(ip, rules, minutes)
+        self.say.say("bench", f"{minutes:g} min at {LOSS:.0%} loss on {holder}: {moves} moves")
+        return {
+            "minutes": minutes,
+            "loss": LOSS,
+            "node": holder,
+            "false_moves": moves,
+            "nodes_ever_suspected": sorted(seen),
+        }
+
+    def _under_loss(self, ip: str, rules: list[list[str]], minutes: float) -> tuple[int, set[str]]:
+        """``LOSS`` of the packets the iptables ``rules`` match dropped at random for
+        ``minutes``: the moves of ``ip`` meanwhile, and every node suspected at some point."""
+        random = ["-m", "statistic", "--mode", "random", "--probability", str(LOSS), "-j", "DROP"]
         for rule in rules:
             subprocess.run(["iptables", "-A", *rule, *random], check=True)
         started = time.time()
@@ -421,14 +417,7 @@ class _Deaths:
             for r in self.system.do.requests("POST", ACTIONS_PATH)
             if r.at >= started and ip in r.path
         ]
-        self.say.say("bench", f"{minutes:g} min at {LOSS:.0%} loss on {holder}: {len(moves)} moves")
-        return {
-            "minutes": minutes,
-            "loss": LOSS,
-            "node": holder,
-            "false_moves": len(moves),
-            "nodes_ever_suspected": sorted(seen),
-        }
+        return len(moves), seen
 
     def _partitions(self, ip: str, leader: ForwarderProcess, network: ReplicaNetwork) -> int:
         """The leader's node loses its path to the holder's node only: count the moves."""
