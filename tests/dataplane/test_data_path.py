@@ -70,13 +70,16 @@ def serve(bed: DataPathBed, namespace: str, pod: str, node: str) -> None:
         bed.world.kube.sync_endpoint_slices(namespace, service)
 
 
-def placed(bed: DataPathBed, runner: FunctionRunner, namespace: str, node: str) -> None:
-    """Two Services sharing IP on WEB and ADMIN, their pod on ``node``, placed by the function."""
+def placed(bed: DataPathBed, runner: FunctionRunner, namespace: str, exposure: str) -> None:
+    """Two Services sharing IP on WEB and ADMIN, exposed as ``exposure``, their pod on node a,
+    placed there by the function."""
+    for service, port in (("web", WEB), ("admin", ADMIN)):
+        expose(bed, namespace, service, port, exposure)
     bed.follow(IP)
     bed.world.do.add_reserved_ip(IP, region=bed.world.region)
-    serve(bed, namespace, "web-1", node)
+    serve(bed, namespace, "web-1", "a")
     runner.ok()
-    assert bed.world.holder_of(IP) == node
+    assert bed.world.holder_of(IP) == "a"
 
 
 def answer(netns: Namespace, pod: str, port: int, protocol: str, ip: str = IP) -> Outcome:
@@ -107,9 +110,7 @@ def unanswered(netns: Namespace, port: int, protocol: str, ip: str = IP) -> None
 def test_a_client_reaches_the_holders_pod_with_its_own_address(
     bed: DataPathBed, runner: FunctionRunner, namespace: str, exposure: str
 ) -> None:
-    for service, port in (("web", WEB), ("admin", ADMIN)):
-        expose(bed, namespace, service, port, exposure)
-    placed(bed, runner, namespace, "a")
+    placed(bed, runner, namespace, exposure)
 
     client = bed.network.client
     for protocol in PROTOCOLS:
@@ -129,9 +130,7 @@ def test_a_client_reaches_the_holders_pod_with_its_own_address(
 def test_after_a_move_the_client_reaches_the_new_holder(
     bed: DataPathBed, runner: FunctionRunner, namespace: str, exposure: str
 ) -> None:
-    for service, port in (("web", WEB), ("admin", ADMIN)):
-        expose(bed, namespace, service, port, exposure)
-    placed(bed, runner, namespace, "a")
+    placed(bed, runner, namespace, exposure)
     client = bed.network.client
     answer(client, "web-1", WEB, "TCP")
 
@@ -154,9 +153,7 @@ def test_after_a_move_the_client_reaches_the_new_holder(
 def test_an_opted_out_service_stops_being_reachable(
     bed: DataPathBed, runner: FunctionRunner, namespace: str, exposure: str
 ) -> None:
-    for service, port in (("web", WEB), ("admin", ADMIN)):
-        expose(bed, namespace, service, port, exposure)
-    placed(bed, runner, namespace, "a")
+    placed(bed, runner, namespace, exposure)
     client = bed.network.client
     answer(client, "web-1", ADMIN, "TCP")
 
@@ -179,9 +176,7 @@ def test_a_pod_in_the_cluster_reaches_the_service_through_the_reserved_ip(
     comes back addressed to the anchor, and the pod's answer is un-NATed on the node to come
     from the anchor, not the reserved IP, so the caller drops it (with DOKS's masquerading it
     would come back from the node's own address and be dropped as a martian instead)."""
-    for service, port in (("web", WEB), ("admin", ADMIN)):
-        expose(bed, namespace, service, port, exposure)
-    placed(bed, runner, namespace, "a")
+    placed(bed, runner, namespace, exposure)
 
     elsewhere = bed.add_pod(namespace, "probe-b", "b", {"app": "probe"}, [])
     for protocol in PROTOCOLS:
@@ -205,9 +200,7 @@ def test_a_cluster_ip_service_with_the_anchor_hides_the_client_address(
 ) -> None:
     """The limit of externalIPs mode on ``type: ClusterIP``: the Service cannot have
     ``externalTrafficPolicy: Local``, so kube-proxy masquerades and the pod sees the node."""
-    for service, port in (("web", WEB), ("admin", ADMIN)):
-        expose(bed, namespace, service, port, exposure)
-    placed(bed, runner, namespace, "a")
+    placed(bed, runner, namespace, exposure)
 
     for protocol in PROTOCOLS:
         seen = answer(bed.network.client, "web-1", WEB, protocol)
@@ -221,9 +214,7 @@ def test_a_node_listed_without_a_ready_endpoint_drops_the_traffic(
     """What a wrong placement looks like: an anchor listed on a node with no ready endpoint
     is dropped there (``externalTrafficPolicy: Local``), the client waits in vain. Listed here
     by hand, in a Service the function does not manage."""
-    for service, port in (("web", WEB), ("admin", ADMIN)):
-        expose(bed, namespace, service, port, "externalIPs")
-    placed(bed, runner, namespace, "a")
+    placed(bed, runner, namespace, "externalIPs")
     anchor_c = bed.world.droplets["c"].anchor_ip
     bed.world.kube.create_service(
         namespace,
