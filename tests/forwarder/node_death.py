@@ -115,6 +115,11 @@ class Cluster:
     def assignments(self) -> int:
         return len(self.world.do.requests("POST", ACTIONS))
 
+    def assigned_after(self, off: float) -> float:
+        """Seconds from ``off`` to the one assign request made since (another fails)."""
+        [assign] = [r for r in self.world.do.requests("POST", ACTIONS) if r.at >= off]
+        return assign.at - off
+
     def other(self, short: str) -> str:
         return next(s for s in self.nodes if s != short)
 
@@ -222,7 +227,7 @@ def test_holder_loses_power_and_the_ip_moves_as_unreachable(
     wait_until(lambda: bed.holder() == survivor, timeout=30, what=f"the IP on {survivor}")
     moved_in = time.time() - off
 
-    [assign] = [r for r in bed.world.do.requests("POST", ACTIONS) if r.at >= off]
+    assigned_in = bed.assigned_after(off)
     event = bed.event("Unreachable")
     assert event.type == "Warning"
     assert f"Node {bed.nodes[holder].name} is unreachable: tcp probe failed since" in (
@@ -230,7 +235,7 @@ def test_holder_loses_power_and_the_ip_moves_as_unreachable(
     )
     assert "one vantage point" in (event.message or "")
     assert bed.suspected()[bed.nodes[holder].name]["probe"] == "tcp"
-    print(f"{power.value}: assign request {assign.at - off:.2f}s, moved {moved_in:.2f}s")
+    print(f"{power.value}: assign request {assigned_in:.2f}s, moved {moved_in:.2f}s")
 
 
 @pytest.mark.slow
@@ -266,10 +271,10 @@ def test_udp_only_service_moves_when_the_holders_lease_goes_stale(
     off = time.time()
     bed.nodes[holder].power(Power.REFUSING)
     wait_until(lambda: bed.holder() == bed.other(holder), timeout=30, what="the IP moved")
-    [assign] = [r for r in bed.world.do.requests("POST", ACTIONS) if r.at >= off]
+    assigned_in = bed.assigned_after(off)
     event = bed.event("Unreachable")
     assert "lease probe failed since" in (event.message or "")
-    print(f"udp-only: assign request {assign.at - off:.2f}s after the last renewal stopped")
+    print(f"udp-only: assign request {assigned_in:.2f}s after the last renewal stopped")
 
 
 @pytest.mark.slow
@@ -345,10 +350,10 @@ def test_leader_on_the_dead_node_the_next_leader_moves_the_ip(
     leader.crash()
     bed.nodes[holder].power(Power.SILENT)
     wait_until(lambda: bed.holder() == bed.other(holder), timeout=45, what="the IP moved")
-    [assign] = [r for r in bed.world.do.requests("POST", ACTIONS) if r.at >= off]
+    assigned_in = bed.assigned_after(off)
     assert standby.leading()
     assert "tcp probe failed" in (bed.event("Unreachable").message or "")
-    print(f"leader on the dead node: assign request {assign.at - off:.2f}s")
+    print(f"leader on the dead node: assign request {assigned_in:.2f}s")
 
 
 # --- a second vantage point ------------------------------------------------------------------
@@ -522,11 +527,11 @@ def test_holder_dies_and_the_other_replica_confirms(
     off = time.time()
     bed.nodes[holder].power(Power.SILENT)
     wait_until(lambda: bed.holder() not in (None, holder), timeout=30, what="the IP moved")
-    [assign] = [r for r in bed.world.do.requests("POST", ACTIONS) if r.at >= off]
+    assigned_in = bed.assigned_after(off)
     detail = bed.suspected()[bed.nodes[holder].name]["detail"]
     assert f"confirmed by replica-1 on {bed.nodes[there].name}" in detail
     assert leader.metric("suspected_nodes") == 1
-    print(f"confirmed by the other replica: assign request {assign.at - off:.2f}s")
+    print(f"confirmed by the other replica: assign request {assigned_in:.2f}s")
 
 
 @pytest.mark.slow
@@ -549,11 +554,11 @@ def test_standby_dies_with_the_holder_and_the_leader_judges_alone_after_the_wait
     standby.crash()
     bed.nodes[holder].power(Power.SILENT)
     wait_until(lambda: bed.holder() not in (None, holder), timeout=30, what="the IP moved")
-    [assign] = [r for r in bed.world.do.requests("POST", ACTIONS) if r.at >= off]
+    assigned_in = bed.assigned_after(off)
     suspicion = bed.suspected()[bed.nodes[holder].name]
     assert suspicion["probe"] == "tcp"
     assert "no other replica answered (one vantage point)" in suspicion["detail"]
-    print(f"no second vantage point: assign request {assign.at - off:.2f}s")
+    print(f"no second vantage point: assign request {assigned_in:.2f}s")
 
 
 LOSS_ROUNDS = 45
