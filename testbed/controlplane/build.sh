@@ -13,7 +13,8 @@ fi
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 version="$(grep -Eo "k8s.io/kubernetes v[0-9.]+" "$here/go.mod" | head -1 | cut -d" " -f2)"
 key="$(cat "$here/go.mod" "$here/go.sum" "$here"/cmd/*/main.go | sha256sum | cut -c1-12)"
-cache_root="${FLOATING_IP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/doks-floating-ip}"
+# shellcheck source=../go_build.sh
+source "$here/../go_build.sh"
 out="$cache_root/controlplane/$version-$key"
 
 if [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -x "$out/kubectl" ]]; then
@@ -21,14 +22,8 @@ if [[ -x "$out/kube-apiserver" && -x "$out/etcd" && -x "$out/kubectl" ]]; then
   exit 0
 fi
 
-# A build folder of its own: two worktrees (or CI and a developer) may build at once; the
-# first to finish publishes, the other's result is identical and is dropped.
-mkdir -p "$(dirname "$out")"
-partial="$(mktemp -d "$out.partial.XXXXXX")"
-trap 'rm -rf "$partial"' EXIT
-minor="${version#v1.}"; minor="${minor%%.*}"
-ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
-start=$(date +%s)
+begin_build
+ldflags="$(k8s_ldflags "$version")"
 (
   cd "$here"
   export CGO_ENABLED=0 GOFLAGS=-mod=mod
@@ -36,8 +31,6 @@ start=$(date +%s)
   go build -trimpath -ldflags "-s -w" -o "$partial/etcd" ./cmd/etcd
   go build -trimpath -ldflags "$ldflags" -o "$partial/kubectl" ./cmd/kubectl
 ) >&2
-if [[ ! -x "$out/kubectl" ]]; then
-  rm -rf "$out" && mv "$partial" "$out"
-fi
+publish kubectl
 echo "built kube-apiserver and kubectl $version and etcd in $(( $(date +%s) - start ))s" >&2
 echo "$out"

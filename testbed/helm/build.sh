@@ -12,7 +12,8 @@ fi
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 version="$(grep -Eo "helm.sh/helm/v4 v[0-9.]+" "$here/go.mod" | head -1 | cut -d" " -f2)"
 key="$(cat "$here/go.mod" "$here/go.sum" "$here"/cmd/helm/main.go | sha256sum | cut -c1-12)"
-cache_root="${FLOATING_IP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/doks-floating-ip}"
+# shellcheck source=../go_build.sh
+source "$here/../go_build.sh"
 out="$cache_root/helm/$version-$key"
 
 if [[ -x "$out/helm" ]]; then
@@ -20,20 +21,13 @@ if [[ -x "$out/helm" ]]; then
   exit 0
 fi
 
-# A build folder of its own (as testbed/controlplane/build.sh): parallel builds from several
-# worktrees cannot clobber each other; the first to finish publishes.
-mkdir -p "$(dirname "$out")"
-partial="$(mktemp -d "$out.partial.XXXXXX")"
-trap 'rm -rf "$partial"' EXIT
-start=$(date +%s)
+begin_build
 (
   cd "$here"
   export CGO_ENABLED=0 GOFLAGS=-mod=mod
   go build -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$version" \
     -o "$partial/helm" ./cmd/helm
 ) >&2
-if [[ ! -x "$out/helm" ]]; then
-  rm -rf "$out" && mv "$partial" "$out"
-fi
+publish helm
 echo "built helm $version in $(( $(date +%s) - start ))s" >&2
 echo "$out/helm"
