@@ -22,6 +22,9 @@ from testbed.doks import DoksWorld, function_token
 from testbed.function_harness import FunctionRunner
 from testbed.kube import KubeBed
 
+RUN_THROUGH_SUDO = "not root: test_under_sudo.py runs the data-path tests through sudo"
+"""How a data-path test skips where it is run again as root (tests/ci_skips.py allows it)."""
+
 
 def skip_or_fail(reason: str) -> None:
     if os.environ.get("CI") == "true":
@@ -34,7 +37,7 @@ def kube_proxy_binary() -> Path:
     reason = namespaces.unavailable()
     if reason is not None and os.geteuid() != 0 and namespaces.can_sudo():
         # Not a gap, even in CI: test_under_sudo.py runs every one of them as root.
-        pytest.skip(f"{reason}: test_under_sudo.py runs the data-path tests through sudo")
+        pytest.skip(f"{RUN_THROUGH_SUDO} ({reason})")
     if reason is not None:
         skip_or_fail(reason)
     return kube_proxy.binary()

@@ -121,3 +121,13 @@ def test_the_allow_list_is_short_and_says_why() -> None:
     assert all(len(why) > 20 for _reason, why in ci_skips.ALLOWED.values())
     for test in ci_skips.ALLOWED:
         assert Path(test.partition("::")[0]).is_file(), f"{test}: no such test file"
+
+
+def test_the_data_path_skip_where_sudo_runs_it_again_is_allowed_and_no_other() -> None:
+    from tests.dataplane.conftest import RUN_THROUGH_SUDO
+
+    test = "tests/dataplane/test_data_path.py::test_after_a_move[nftables-externalIPs]"
+    rerun = ci_skips.Skip(test, f"{RUN_THROUGH_SUDO} (named network namespaces need root)")
+    assert rerun.allowed_because is not None and "as root" in rerun.allowed_because
+    missing_tool = ci_skips.Skip(test, "the data path cannot run here: no nft on PATH")
+    assert missing_tool.allowed_because is None
