@@ -172,7 +172,16 @@ def glob_of(staged: str) -> str:
     return staged if staged.endswith(".py") else f"{staged.rstrip('/')}/*.py"
 
 
-def chosen(settings: Settings, only: Sequence[str]) -> list[tuple[Target, list[str]]]:
+@dataclass(frozen=True)
+class Picked:
+    target: Target
+    globs: list[str]
+    """The staged globs of the modules to mutate."""
+    partial: bool
+    """``--only`` named some of the target's modules: its score is not the target's."""
+
+
+def chosen(settings: Settings, only: Sequence[str]) -> list[Picked]:
     """Each target to mutate, with the staged globs of its modules (``--only`` narrows)."""
     picked = []
     for target in settings.targets:
@@ -180,13 +189,14 @@ def chosen(settings: Settings, only: Sequence[str]) -> list[tuple[Target, list[s
         if only and not inside and not any(target.path.startswith(o) for o in only):
             continue
         paths = inside or [target.path]
-        picked.append((target, [glob_of(staged_path(p, settings.import_roots)) for p in paths]))
+        globs = [glob_of(staged_path(p, settings.import_roots)) for p in paths]
+        picked.append(Picked(target, globs, partial=paths != [target.path]))
     if not picked:
         raise SystemExit(f"--only {list(only)} names no target of [tool.mutation]")
     return picked
 
 
-def stage(settings: Settings, picked: Sequence[tuple[Target, list[str]]]) -> None:
+def stage(settings: Settings, picked: Sequence[Picked]) -> None:
     """Lay out ``build/mutation`` by package, with a pyproject that configures mutmut."""
     shutil.rmtree(STAGE, ignore_errors=True)
     STAGE.mkdir(parents=True)
@@ -201,7 +211,7 @@ def stage(settings: Settings, picked: Sequence[tuple[Target, list[str]]]) -> Non
         shutil.copytree(ROOT / name, STAGE / name, ignore=ignore)
     (STAGE / "conftest.py").write_text(STAGE_CONFTEST)
 
-    globs = [glob for _, target_globs in picked for glob in target_globs]
+    globs = [glob for pick in picked for glob in pick.globs]
     sources = sorted({glob.split("/")[0] for glob in globs})
     pytest_ini = dict(read_pyproject()["tool"]["pytest"]["ini_options"])
     pytest_ini["pythonpath"] = ["."]  # the staged packages, before the venv's source roots
@@ -315,7 +325,7 @@ def modules_of(globs: Sequence[str]) -> list[str]:
 
 
 def judge(
-    picked: Sequence[tuple[Target, list[str]]], equivalent: Mapping[str, Equivalent]
+    picked: Sequence[Picked], equivalent: Mapping[str, Equivalent]
 ) -> tuple[list[str], list[str]]:
     """The summary's lines, and the problems that fail the run."""
     lines = [
@@ -325,9 +335,9 @@ def judge(
     problems: list[str] = []
     mutated: set[str] = set()
     lost_here: set[str] = set()
-    for target, globs in picked:
-        whole = Tally()
-        for module in modules_of(globs):
+    for pick in picked:
+        target, whole = pick.target, Tally()
+        for module in modules_of(pick.globs):
             found = tally(module)
             mutated.update(name for name, _ in results(module))
             lost = [*found.survived, *found.not_covered]
@@ -348,6 +358,9 @@ def judge(
             problems += [f"{name}: neither killed nor survived" for name in found.other]
             whole.add(found)
             lines.append(row(module_name(module), found, ""))
+        if pick.partial:  # some modules only: their rows stand, the target is not judged
+            lines.append(row(f"{target.path} (part)", whole, "not judged"))
+            continue
         lines.append(row(f"**{target.path}**", whole, f"{target.goal:.0f} %"))
         if whole.score < target.goal:
             problems.append(f"{target.path}: {whole.score:.1f} % < the goal {target.goal:.0f} %")
@@ -394,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elapsed = run_mutmut(args.children, args.model_examples)
     lines, problems = judge(picked, equivalent)
     if not args.only:  # a whole run made every mutant there is: an entry must name one
-        made = {name for _, globs in picked for m in modules_of(globs) for name, _ in results(m)}
+        made = {name for pick in picked for m in modules_of(pick.globs) for name, _ in results(m)}
         problems += [
             f"equivalent.txt:{e.line}: {e.name} names no mutant: remove or rename the entry"
             for e in equivalent.values()

@@ -83,3 +83,33 @@ def test_the_configured_targets_exist() -> None:
         assert (mutation.ROOT / target.path).exists(), target.path
     for tests in settings.tests:
         assert (mutation.ROOT / tests).exists(), tests
+
+
+@pytest.mark.parametrize(
+    ("only", "partial"),
+    [
+        ([], False),
+        (["lib/floating_ip/core"], False),
+        (["lib/floating_ip/core/plan.py"], True),
+    ],
+)
+def test_a_run_of_some_modules_of_a_target_is_marked_partial(
+    only: list[str], partial: bool
+) -> None:
+    settings = mutation.read_settings(["lib", "in-cluster", "."])
+    core = next(
+        p for p in mutation.chosen(settings, only) if p.target.path == "lib/floating_ip/core"
+    )
+    assert core.partial is partial
+
+
+def test_a_partial_target_is_shown_as_a_part_and_not_judged_by_its_goal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mutation, "STAGE", tmp_path)  # no run: no mutant, a score of 100 %
+    settings = mutation.read_settings(["lib", "in-cluster", "."])
+    picked = mutation.chosen(settings, ["lib/floating_ip/core/plan.py"])
+    lines, _ = mutation.judge(picked, {})
+    assert lines[-1].startswith("| lib/floating_ip/core (part) |")
+    assert lines[-1].endswith("| not judged |")
+    assert not any("**lib/floating_ip/core**" in line for line in lines)
