@@ -11,9 +11,14 @@
    out (``core/uninstall.py``) and applied, until a plan is empty. Our entries in
    ``spec.externalIPs`` and the ingress, our annotations and finalizer go; reserved IPs
    created for ``address: auto`` are released; the firewall is deleted. What users wrote
-   (their annotations, entries and reserved IPs) stays.
+   (their annotations, entries and reserved IPs) stays. The namespaces are the function's
+   ``NAMESPACES`` and every other one where kubectl finds a Service marked by us (left there
+   when ``NAMESPACES`` was narrowed). In relay mode the function never called the cluster,
+   so its address and CA come from kubectl's configuration.
 3. What is left is listed (it should be nothing); only then is the cluster side deleted
-   (``kubectl delete -k`` or ``helm uninstall``): the function's credentials go with it.
+   (``kubectl delete -k`` or ``helm uninstall``): the function's credentials go with it. The
+   annotator's annotations on Nodes go next; Pods annotated by its init container are named
+   (their workloads are yours to edit).
 4. The function itself is undeployed with doctl (the command is printed).
 
 Exit status 1 when something is left.
@@ -22,16 +27,19 @@ Exit status 1 when something is left.
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from floating_ip.adapters.digitalocean import DigitalOcean
 from floating_ip.adapters.kubernetes import Kubernetes
 from floating_ip.apply import Applier
-from floating_ip.config import Config
+from floating_ip.config import CALLBACK, RELAY, Config
 from floating_ip.core.annotations import owned_address
 from floating_ip.core.finalizers import finalized
 from floating_ip.core.model import Observation
@@ -45,6 +53,8 @@ ROUNDS = 6
 """Plans applied at most: a released IP may need its unassign action first."""
 ROUND_SECONDS = 25.0
 FORWARDER = "event-forwarder"
+ANNOTATOR_ANNOTATIONS = (contract.ANCHOR_IPV4, contract.DROPLET_ID)
+"""What the annotator writes on a Node (DaemonSet mode) or a Pod (init-container mode)."""
 
 
 @dataclass
@@ -119,6 +129,30 @@ def leftovers(observation: Observation, owned: Sequence[str]) -> Leftovers:
     return found
 
 
+def marked(service: Mapping[str, Any]) -> bool:
+    """A Service (as kubectl prints it) that carries an annotation or the finalizer of ours."""
+    metadata = service.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    return contract.FINALIZER in (metadata.get("finalizers") or []) or any(
+        key in annotations for key in contract.STATUS_ANNOTATIONS
+    )
+
+
+def cleaning_env(
+    env: Mapping[str, str], marked_namespaces: Iterable[str], cluster: Mapping[str, str]
+) -> dict[str, str]:
+    """The function's settings for cleaning: every namespace where a Service is marked, on top
+    of ``NAMESPACES`` (all, when it names none), and in relay mode the cluster's address and
+    CA from kubectl's configuration (``cluster``: ``KUBE_API_URL``, ``KUBE_CA_DATA``)."""
+    cleaning = dict(env)
+    named = [n.strip() for n in env.get("NAMESPACES", "").split(",") if n.strip() not in ("", "*")]
+    if named:
+        cleaning["NAMESPACES"] = ",".join(sorted({*named, *marked_namespaces}))
+    if env.get("CLUSTER_ACCESS", "").strip().lower() == RELAY:
+        cleaning |= {"CLUSTER_ACCESS": CALLBACK, **cluster}
+    return cleaning
+
+
 def read_env(lines: Iterable[str]) -> dict[str, str]:
     """``KEY=value`` lines (``#`` comments, optional quotes), as ``.env.example`` has them."""
     env: dict[str, str] = {}
@@ -138,6 +172,40 @@ def _run(*command: str) -> None:
     """One step's command, shown before it runs (the user chose the programs)."""
     print("$ " + " ".join(command))
     subprocess.run(command, check=True)  # noqa: S603 (an argument list, no shell)
+
+
+def _kubectl_json(kubectl: str, *arguments: str) -> Any:
+    command = [kubectl, *arguments, "-o", "json"]
+    print("$ " + " ".join(command))
+    done = subprocess.run(command, check=True, capture_output=True, text=True)  # noqa: S603
+    return json.loads(done.stdout)
+
+
+def _marked_namespaces(kubectl: str) -> set[str]:
+    services = _kubectl_json(kubectl, "get", "services", "--all-namespaces")["items"]
+    return {s["metadata"]["namespace"] for s in services if marked(s)}
+
+
+def _kubectl_cluster(kubectl: str) -> dict[str, str]:
+    """The API server's URL and CA as kubectl reaches them (relay mode's function has none)."""
+    config = _kubectl_json(kubectl, "config", "view", "--minify", "--raw")
+    cluster = config["clusters"][0]["cluster"]
+    found = {"KUBE_API_URL": cluster["server"]}
+    if cluster.get("certificate-authority-data"):
+        found["KUBE_CA_DATA"] = cluster["certificate-authority-data"]
+    elif cluster.get("certificate-authority"):
+        pem = Path(cluster["certificate-authority"]).read_bytes()
+        found["KUBE_CA_DATA"] = base64.b64encode(pem).decode()
+    return found
+
+
+def _annotated_pods(kubectl: str) -> list[str]:
+    pods = _kubectl_json(kubectl, "get", "pods", "--all-namespaces")["items"]
+    return sorted(
+        f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+        for p in pods
+        if contract.ANCHOR_IPV4 in (p["metadata"].get("annotations") or {})
+    )
 
 
 def _mint(kubectl: str, namespace: str) -> str:
@@ -166,6 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("1. stopping the forwarder, so nothing calls the function meanwhile")
     _run(args.kubectl, "scale", "deployment", FORWARDER, "-n", args.namespace, "--replicas=0")
     print("2. cleaning every Service with the function's code and credentials")
+    relay = env.get("CLUSTER_ACCESS", "").strip().lower() == RELAY
+    cluster = _kubectl_cluster(args.kubectl) if relay else {}
+    env = cleaning_env(env, _marked_namespaces(args.kubectl), cluster)
     token = _mint(args.kubectl, args.namespace)
     left = clean(env, token)
     print("3. what is left:")
@@ -179,7 +250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _run(args.kubectl, "delete", "-k", args.kustomize, "--ignore-not-found")
     else:
         _run(args.helm, "uninstall", args.helm_release, "-n", args.namespace)
-    print("5. and the function: doctl serverless undeploy floating-ip/reconcile")
+    print("5. removing the annotator's annotations from the Nodes")
+    _run(args.kubectl, "annotate", "nodes", "--all", *(f"{key}-" for key in ANNOTATOR_ANNOTATIONS))
+    for pod in _annotated_pods(args.kubectl):
+        print(f"   Pod {pod} keeps the anchor its init container wrote: remove that init")
+        print("   container from its workload's spec (the annotation goes with the next Pod)")
+    print("6. and the function: doctl serverless undeploy floating-ip/reconcile")
     return 0
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from testbed.controlplane import ControlPlane
 from testbed.doks import DoksWorld
 from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
 from testbed.kube import KubeBed
-from tools.uninstall import clean, main, read_env
+from tools.uninstall import ANNOTATOR_ANNOTATIONS, clean, main, read_env
 
 USER_IP = "192.0.2.70"
 USER_ENTRY = "198.51.100.9"
@@ -90,7 +92,54 @@ def install_function_account(kube: KubeBed, namespace: str) -> None:
         )
 
 
-def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_side(
+@dataclass(frozen=True)
+class Install:
+    """A stand-in cluster side (the forwarder's Deployment, applied from an overlay) and the
+    function's ``.env``, as a user has them when they run the command."""
+
+    namespace: str
+    overlay: Path
+    kubectl: list[str]
+    world: DoksWorld
+
+    def env_file(self, env: Mapping[str, str]) -> Path:
+        path = self.overlay.parent / ".env"
+        path.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
+        return path
+
+    def uninstall(self, env: Mapping[str, str], kubectl: str) -> int:
+        return main(
+            [
+                "--env",
+                str(self.env_file(env)),
+                "--namespace",
+                self.namespace,
+                "--kustomize",
+                str(self.overlay),
+                "--kubectl",
+                kubectl,
+            ]
+        )
+
+    def forwarder_exists(self) -> bool:
+        found = subprocess.run(
+            [*self.kubectl, "get", "deployment", "event-forwarder", "-n", self.namespace],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert found.returncode == 0 or "NotFound" in found.stderr, found.stderr
+        return found.returncode == 0
+
+    def node_annotations(self) -> dict[str, dict[str, str]]:
+        return {
+            node.metadata.name: dict(node.metadata.annotations or {})
+            for node in self.world.kube.core.list_node().items
+        }
+
+
+@pytest.fixture
+def install(
     runner: FunctionRunner,
     world: DoksWorld,
     kube: KubeBed,
@@ -98,10 +147,8 @@ def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_sid
     control_plane: ControlPlane,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """The whole command with the bed's kubectl: a stand-in forwarder Deployment is scaled to
-    0 first, and the overlay named is deleted only once nothing is left."""
+) -> Install:
+    """An ``address: auto`` Service the function has placed, and the cluster side."""
     world.kube.create_service(
         namespace, "api", TRAEFIK_PORTS, annotations={contract.ADDRESS: contract.AUTO}
     )
@@ -110,6 +157,7 @@ def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_sid
     for _ in range(4):
         if runner.run().status == 200:
             break
+    assert world.do.reserved_ips() and world.do.firewalls()
     labels = {"app": "forwarder"}
     deployment = {
         "apiVersion": "apps/v1",
@@ -133,33 +181,77 @@ def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_sid
     (overlay / "kustomization.yaml").write_text("resources:\n  - forwarder.json\n")
     kubectl = [control_plane.kubectl, "--kubeconfig", str(control_plane.kubeconfig_path)]
     subprocess.run([*kubectl, "apply", "-k", str(overlay)], check=True, capture_output=True)
-    env_file = tmp_path / ".env"
-    env_file.write_text("".join(f"{key}={value}\n" for key, value in runner.env.items()))
     monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig_path))
+    return Install(namespace, overlay, kubectl, world)
 
-    status = main(
-        [
-            "--env",
-            str(env_file),
-            "--namespace",
-            namespace,
-            "--kustomize",
-            str(overlay),
-            "--kubectl",
-            control_plane.kubectl,
-        ]
-    )
+
+def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_side(
+    install: Install,
+    runner: FunctionRunner,
+    world: DoksWorld,
+    control_plane: ControlPlane,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The whole command with the bed's kubectl: the forwarder is scaled to 0 first, and the
+    overlay named is deleted only once nothing is left; the annotator's Node annotations go
+    after it."""
+    assert all(contract.ANCHOR_IPV4 in a for a in install.node_annotations().values())
+
+    status = install.uninstall(runner.env, control_plane.kubectl)
 
     printed = capsys.readouterr().out
     assert status == 0, printed
-    steps = [line for line in printed.splitlines() if line[:2] in ("1.", "2.", "3.", "4.")]
-    assert [step[:2] for step in steps] == ["1.", "2.", "3.", "4."]
+    steps = [line[:2] for line in printed.splitlines() if line[:1].isdigit() and line[1] == "."]
+    assert steps == ["1.", "2.", "3.", "4.", "5.", "6."]
     assert "nothing is left" in printed
     assert world.do.firewalls() == [] and world.do.reserved_ips() == {}
-    gone = subprocess.run(
-        [*kubectl, "get", "deployment", "event-forwarder", "-n", namespace],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert gone.returncode != 0 and "NotFound" in gone.stderr
+    assert not install.forwarder_exists()
+    for name, written in install.node_annotations().items():
+        assert not set(ANNOTATOR_ANNOTATIONS) & set(written), name
+
+
+def test_a_relay_install_with_narrowed_namespaces_is_cleaned_everywhere(
+    install: Install,
+    runner: FunctionRunner,
+    world: DoksWorld,
+    kube: KubeBed,
+    control_plane: ControlPlane,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Relay mode's ``.env`` names no cluster address (the function never called it): the
+    command takes kubectl's. ``NAMESPACES`` narrowed after the Service was placed leaves its
+    finalizer outside them: the command cleans that namespace too."""
+    relay = {k: v for k, v in runner.env.items() if k not in ("KUBE_API_URL", "KUBE_CA_DATA")}
+    relay |= {"CLUSTER_ACCESS": "relay", "NAMESPACES": "somewhere-else"}
+
+    status = install.uninstall(relay, control_plane.kubectl)
+
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    api = kube.core.read_namespaced_service("api", install.namespace)
+    assert not api.metadata.finalizers
+    assert not set(contract.STATUS_ANNOTATIONS) & set(api.metadata.annotations)
+    assert world.do.firewalls() == [] and world.do.reserved_ips() == {}
+
+
+def test_something_left_keeps_the_cluster_side_and_fails(
+    install: Install,
+    runner: FunctionRunner,
+    world: DoksWorld,
+    control_plane: ControlPlane,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A firewall DigitalOcean will not delete: the command names it, exits 1, and leaves
+    the cluster side in place, so the function's credentials still work for the next try."""
+    world.do.fail_next("DELETE", "/v2/firewalls/{firewall_id}", 403, times=1000)
+
+    status = install.uninstall(runner.env, control_plane.kubectl)
+
+    printed = capsys.readouterr().out
+    assert status == 1, printed
+    [firewall] = world.do.firewalls()
+    assert f"firewall {firewall['name']}" in printed and "run this again" in printed
+    assert install.forwarder_exists()
+    world.do.clear_faults()
+    assert install.uninstall(runner.env, control_plane.kubectl) == 0
+    assert world.do.firewalls() == []
