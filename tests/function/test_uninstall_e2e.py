@@ -100,24 +100,22 @@ class Install:
     namespace: str
     overlay: Path
     kubectl: list[str]
+    """The bed's kubectl with its kubeconfig, for the test's own looks."""
     world: DoksWorld
+    env: Mapping[str, str]
+    """The function's settings, as the user's ``.env`` holds them."""
 
     def env_file(self, env: Mapping[str, str]) -> Path:
         path = self.overlay.parent / ".env"
         path.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
         return path
 
-    def uninstall(self, env: Mapping[str, str], kubectl: str) -> int:
+    def uninstall(self, env: Mapping[str, str] | None = None) -> int:
+        env_file = self.env_file(self.env if env is None else env)
         return main(
             [
-                "--env",
-                str(self.env_file(env)),
-                "--namespace",
-                self.namespace,
-                "--kustomize",
-                str(self.overlay),
-                "--kubectl",
-                kubectl,
+                *("--env", str(env_file), "--namespace", self.namespace),
+                *("--kustomize", str(self.overlay), "--kubectl", self.kubectl[0]),
             ]
         )
 
@@ -182,22 +180,18 @@ def install(
     kubectl = [control_plane.kubectl, "--kubeconfig", str(control_plane.kubeconfig_path)]
     subprocess.run([*kubectl, "apply", "-k", str(overlay)], check=True, capture_output=True)
     monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig_path))
-    return Install(namespace, overlay, kubectl, world)
+    return Install(namespace, overlay, kubectl, world, runner.env)
 
 
 def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_side(
-    install: Install,
-    runner: FunctionRunner,
-    world: DoksWorld,
-    control_plane: ControlPlane,
-    capsys: pytest.CaptureFixture[str],
+    install: Install, world: DoksWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The whole command with the bed's kubectl: the forwarder is scaled to 0 first, and the
     overlay named is deleted only once nothing is left; the annotator's Node annotations go
     after it."""
     assert all(contract.ANCHOR_IPV4 in a for a in install.node_annotations().values())
 
-    status = install.uninstall(runner.env, control_plane.kubectl)
+    status = install.uninstall()
 
     printed = capsys.readouterr().out
     assert status == 0, printed
@@ -211,20 +205,15 @@ def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_sid
 
 
 def test_a_relay_install_with_narrowed_namespaces_is_cleaned_everywhere(
-    install: Install,
-    runner: FunctionRunner,
-    world: DoksWorld,
-    kube: KubeBed,
-    control_plane: ControlPlane,
-    capsys: pytest.CaptureFixture[str],
+    install: Install, world: DoksWorld, kube: KubeBed, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Relay mode's ``.env`` names no cluster address (the function never called it): the
     command takes kubectl's. ``NAMESPACES`` narrowed after the Service was placed leaves its
     finalizer outside them: the command cleans that namespace too."""
-    relay = {k: v for k, v in runner.env.items() if k not in ("KUBE_API_URL", "KUBE_CA_DATA")}
+    relay = {k: v for k, v in install.env.items() if k not in ("KUBE_API_URL", "KUBE_CA_DATA")}
     relay |= {"CLUSTER_ACCESS": "relay", "NAMESPACES": "somewhere-else"}
 
-    status = install.uninstall(relay, control_plane.kubectl)
+    status = install.uninstall(relay)
 
     printed = capsys.readouterr().out
     assert status == 0, printed
@@ -235,17 +224,13 @@ def test_a_relay_install_with_narrowed_namespaces_is_cleaned_everywhere(
 
 
 def test_something_left_keeps_the_cluster_side_and_fails(
-    install: Install,
-    runner: FunctionRunner,
-    world: DoksWorld,
-    control_plane: ControlPlane,
-    capsys: pytest.CaptureFixture[str],
+    install: Install, world: DoksWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A firewall DigitalOcean will not delete: the command names it, exits 1, and leaves
     the cluster side in place, so the function's credentials still work for the next try."""
     world.do.fail_next("DELETE", "/v2/firewalls/{firewall_id}", 403, times=1000)
 
-    status = install.uninstall(runner.env, control_plane.kubectl)
+    status = install.uninstall()
 
     printed = capsys.readouterr().out
     assert status == 1, printed
@@ -253,5 +238,5 @@ def test_something_left_keeps_the_cluster_side_and_fails(
     assert f"firewall {firewall['name']}" in printed and "run this again" in printed
     assert install.forwarder_exists()
     world.do.clear_faults()
-    assert install.uninstall(runner.env, control_plane.kubectl) == 0
+    assert install.uninstall() == 0
     assert world.do.firewalls() == []
