@@ -100,7 +100,7 @@ cluster-up: venv controlplane
 	@$(PY) -m testbed.cluster up
 
 # The whole system on this machine, narrated; stops everything by itself.
-demo: venv controlplane
+demo: venv controlplane dataplane
 	$(PY) -m demo
 
 cluster-down: venv

@@ -74,7 +74,7 @@ def _tell(system: System, options: Options, say: Narrator) -> int:
     say.print()
     say.lines(render.holder_table(say.style, watch.last, watch.droplets))
     steps = story(system, say)
-    results = play(steps, watch, say, options.deadline)
+    results = play(steps, watch, say, options.deadline, system.data_path)
     return _conclude(system, len(steps), results, say)
 
 

@@ -1,6 +1,7 @@
 """The parts of DOKS a bare control plane lacks, played on cue: the scheduler and kubelet
 (start a pod: its init container, the real annotator, runs first; then the pod turns Ready),
-the node lifecycle controller and the EndpointSlice controller."""
+the node lifecycle controller and the EndpointSlice controller. Where the demo has a data
+path, a started pod also gets its network and a server answering on its Service's ports."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from demo.data_path import DataPath
 from demo.errors import DemoError
 from demo.model import Droplet
 from floating_ip_common import contract
@@ -75,12 +77,13 @@ class InitContainer:
 class Controllers:
     kube: KubeBed
     init_container: InitContainer
+    data_path: DataPath | None = None
 
     def start_pod(self, namespace: str, name: str, droplet: Droplet, service: str) -> str:
         """Schedule the pod on the droplet's node, run its init container, make it Ready.
         The pod carries the label ``app=<service>``, which the Service selects. Returns the
         anchor IP the annotator wrote onto the pod."""
-        self.kube.create_pod(namespace, name, droplet.node, {"app": service}, ready=False)
+        ip = self.kube.create_pod(namespace, name, droplet.node, {"app": service}, ready=False)
         self.init_container.run(namespace, name, droplet)
         pod = self.kube.core.read_namespaced_pod(name, namespace)
         anchor = (
@@ -88,11 +91,18 @@ class Controllers:
         )
         if anchor is None:
             raise DemoError(f"the annotator left no {contract.ANCHOR_IPV4} on pod {name}")
+        if self.data_path is not None:
+            # The demo's Services target the port they serve: the pod listens there.
+            spec = self.kube.core.read_namespaced_service(service, namespace).spec
+            ports = sorted({p.port for p in (spec.ports if spec else None) or []})
+            self.data_path.add_pod(namespace, name, droplet, ip, ports)
         self.kube.set_pod_ready(namespace, name, True)
         self.kube.sync_endpoint_slices(namespace, service)
         return str(anchor)
 
     def delete_pod(self, namespace: str, name: str, service: str) -> None:
+        if self.data_path is not None:
+            self.data_path.remove_pod(name)
         self.kube.delete_pod(namespace, name)
         self.kube.sync_endpoint_slices(namespace, service)
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from demo.model import Change, Droplet, Kind, Snapshot, StepResult, name_of, port_list
+
+if TYPE_CHECKING:
+    from demo.data_path import ClientSaw
 
 WHO_WIDTH = 14
 RULE_WIDTH = 78
@@ -135,3 +139,25 @@ def summary(style: Style, results: Sequence[StepResult]) -> list[str]:
 
 def seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} s"
+
+
+def client_lines(style: Style, saw: ClientSaw, started: float) -> list[str]:
+    """What the client saw of a move: which node's pod answered before and after, and per
+    protocol the gap from the old pod's last answer to the new one's first (by the time the
+    request was sent, shown since ``started``) and the requests lost in it."""
+    seen = saw.seen
+    lines = [
+        f"      client: {saw.old} on {saw.old_node} answered before,"
+        f" {style.paint(f'{saw.new} on {saw.new_node}', 'bold')} after"
+    ]
+    for protocol, gap in seen.outage.items():
+        lost = seen.lost[protocol]
+        how = ", ".join(f"{n} {kind}" for kind, n in seen.failures[protocol].items())
+        lines.append(
+            f"        {protocol}  gap {gap:.2f} s"
+            f" (+{seen.last_old[protocol] - started:.2f} s"
+            f" → +{seen.first_new[protocol] - started:.2f} s),"
+            + (f" {lost} requests lost: {how}" if lost else " nothing lost")
+        )
+    lines.append(f"        an open TCP connection: {seen.established}")
+    return lines

@@ -2,7 +2,8 @@
 
 Every change is made in the cluster only (as DOKS' controllers or a user would make it); the
 forwarder notices it and calls the function, which moves the IP, patches the Service and
-writes the firewall.
+writes the firewall. Across the three moves of a claimed IP, where the demo has a data path,
+a client sends requests to it (the step's ``probe``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from demo.conditions import (
     opened,
     owns_ip_on,
 )
+from demo.data_path import Probe
 from demo.model import Droplet, Opening, Snapshot, ip_list, name_of, port_list
 from demo.narrator import Narrator
 from demo.options import LEASE_STALE_AFTER
@@ -56,6 +58,8 @@ class Step:
     """What was reached, in one line."""
     summary: Callable[[Snapshot], str]
     """The step in a few words, for the final table."""
+    probe: Probe | None = None
+    """Where a client sends requests across the step's move, if the demo has a data path."""
 
 
 def story(system: System, say: Narrator) -> list[Step]:
@@ -124,10 +128,11 @@ def story(system: System, say: Narrator) -> list[Step]:
         )
 
     def power_off() -> None:
-        system.kubelets[a.node].stop()
+        system.power_off(a)
+        unreachable = " and no packet reaches it" if system.data_path else ""
         cluster(
             f"node {a.node} loses power: its kubelet stops renewing Lease"
-            f" {NODE_LEASE_NAMESPACE}/{a.node}; Node and pods still look Ready"
+            f" {NODE_LEASE_NAMESPACE}/{a.node}{unreachable}; Node and pods still look Ready"
             " (Kubernetes would mark it NotReady after 40-50 s)"
         )
 
@@ -160,6 +165,7 @@ def story(system: System, say: Narrator) -> list[Step]:
                 f"{ip1} followed to {where(ip1, s)}, externalIPs {ip_list((b.anchor,))}"
             ),
             summary=lambda s: f"pod moved → {ip1} followed to {where(ip1, s)}",
+            probe=Probe(ip1, 443),
         ),
         Step(
             title=f"{b.node} goes NotReady",
@@ -168,6 +174,7 @@ def story(system: System, say: Narrator) -> list[Step]:
             expect=all_of(ip_on(ip1, c, droplets), external_ips(traefik, anchor_of(c))),
             outcome=lambda s: f"{ip1} moved to {where(ip1, s)}, externalIPs {ip_list((c.anchor,))}",
             summary=lambda s: f"{b.node} NotReady → {ip1} moved to {where(ip1, s)}",
+            probe=Probe(ip1, 443),
         ),
         Step(
             title=f"gitea-ssh asks for a second IP, {ip2}",
@@ -206,6 +213,7 @@ def story(system: System, say: Narrator) -> list[Step]:
                 f" externalIPs {ip_list((b.anchor,))}"
             ),
             summary=lambda s: f"{a.node} loses power → {ip2} moved to {where(ip2, s)}",
+            probe=Probe(ip2, 22, ("TCP",)),
         ),
     ]
 

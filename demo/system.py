@@ -2,7 +2,8 @@
 
 In-process: the DigitalOcean API and metadata imitations. Processes: etcd, kube-apiserver,
 the function (functions-framework), the forwarder; the annotator runs once per pod (see
-``cluster.py``).
+``cluster.py``). Where asked and where the machine can (``data_path.py``): a kube-proxy per
+node, in the node's network namespace.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from kubernetes import client as k8s
 
 from demo import manifests
 from demo.cluster import Controllers, InitContainer
+from demo.data_path import MODE, DataPath, kube_proxy_or_why
 from demo.errors import DemoError
 from demo.logs import LogTail, parse_call
 from demo.manifests import Account, ForwarderDeploy
@@ -34,6 +36,7 @@ from demo.options import Options
 from floating_ip_common import contract
 from testbed import processes
 from testbed.controlplane import ControlPlane, binaries
+from testbed.dataplane.network import CLIENT_ADDRESS
 from testbed.do_imitation.contract import default_spec_path, load_spec
 from testbed.do_imitation.server import DoImitation
 from testbed.doks import WEB_SECRET, DoksWorld
@@ -83,6 +86,8 @@ class System:
     """The forwarder's one replica (stopped with the system; a bench may stop it sooner)."""
     forwarder_env: Mapping[str, str]
     """Its environment: another replica of it is this with its own POD_NAME and port."""
+    data_path: DataPath | None = None
+    """Packets to the reserved IPs, where asked and where this machine can make them."""
 
     @property
     def firewall_name(self) -> str:
@@ -90,6 +95,13 @@ class System:
 
     def by_id(self) -> dict[int, Droplet]:
         return {d.droplet_id: d for d in self.droplets}
+
+    def power_off(self, droplet: Droplet) -> None:
+        """The droplet loses power: its kubelet stops renewing its Lease and, where the demo
+        has a data path, no packet reaches the node any more."""
+        self.kubelets[droplet.node].stop()
+        if self.data_path is not None:
+            self.data_path.power_off(droplet)
 
 
 @dataclass(frozen=True)
@@ -142,6 +154,7 @@ class _Startup:
         self.stack.callback(kube.api.close)
         cloud = self._cloud(plane, kube, check)
         kubelets = self._kubelets(kube, cloud.droplets)
+        data_path = self._data_path(cloud) if self.options.data_path else None
 
         deploy = manifests.apply_forwarder_base(plane)
         if self.options.cluster_access == "relay":
@@ -170,12 +183,13 @@ class _Startup:
             droplets=cloud.droplets,
             ips=RESERVED_IPS,
             namespace=NAMESPACE,
-            controllers=Controllers(kube, init),
+            controllers=Controllers(kube, init, data_path),
             kubelets=kubelets,
             function_log=function.log,
             forwarder_log=forwarder_log,
             forwarder=forwarder,
             forwarder_env=forwarder_env,
+            data_path=data_path,
         )
 
     def _plane(self) -> ControlPlane:
@@ -243,6 +257,24 @@ class _Startup:
             f"kubelets: each node renews its Lease in {NODE_LEASE_NAMESPACE} every {period:g} s",
         )
         return kubelets
+
+    def _data_path(self, cloud: _Cloud) -> DataPath | None:
+        """The nodes as network namespaces with kube-proxy, the provider's edge delivering
+        the reserved IPs, a client beyond it; or one line saying why not, and none."""
+        binary = kube_proxy_or_why()
+        if isinstance(binary, str):
+            self.say.say("setup", f"data path not shown: {binary}; no packets are sent", "yellow")
+            return None
+        workdir = self.workdir / "data-path"
+        workdir.mkdir()
+        data_path = _timed(
+            self.say,
+            f"data path ready: a kube-proxy ({MODE}) in each node's network namespace, an edge"
+            f" delivering each reserved IP to its holder's anchor, a client at {CLIENT_ADDRESS}",
+            lambda: DataPath(cloud.world, RESERVED_IPS, workdir, binary),
+        )
+        self.stack.callback(data_path.close)
+        return data_path
 
     def _function(self, cloud: _Cloud, kube: KubeBed, deploy: ForwarderDeploy) -> _Function:
         """The function: functions-framework's app for the ``reconcile`` target, served by

@@ -89,6 +89,13 @@ class DataPathBed:
         ip = self.world.kube.create_pod(
             namespace, name, self.world.node(short), labels, ready=ready
         )
+        return self.wire_pod(namespace, name, short, ip, ports)
+
+    def wire_pod(
+        self, namespace: str, name: str, short: str, ip: str, ports: Sequence[int]
+    ) -> BedPod:
+        """The namespace and echo servers of a Pod already written (by whoever plays its
+        kubelet): ``ip`` on node ``short``, answering on ``ports`` (TCP and UDP)."""
         net = self.network.add_pod(self.node(short), name, ip)
         servers = [EchoServer(name, net.netns, port).start() for port in ports]
         pod = BedPod(namespace, net, servers)
@@ -97,10 +104,15 @@ class DataPathBed:
 
     def remove_pod(self, name: str) -> None:
         """The pod's process ends, its namespace goes, and its Pod object is deleted."""
+        pod = self.unwire_pod(name)
+        self.world.kube.delete_pod(pod.namespace, name)
+
+    def unwire_pod(self, name: str) -> BedPod:
+        """The pod's process ends and its namespace goes; its Pod object is left as it is."""
         pod = self.pods.pop(name)
         pod.stop_serving()
         self.network.remove_pod(pod.net)
-        self.world.kube.delete_pod(pod.namespace, name)
+        return pod
 
     # --- the edge ------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
 """A client's steady traffic to the reserved IP, and what it saw around one move.
 
 Every ``interval`` a request goes out over TCP (a new connection) and over UDP (a new
-socket), each on its own worker so a request left hanging never delays the next; one more
-TCP connection stays open and carries a request every ``interval`` to tell whether an
-established connection survives a move (it is reopened after it fails, and the failure is
-recorded).
+socket), or over one of them only, each on its own worker so a request left hanging never
+delays the next; one more TCP connection stays open and carries a request every
+``interval`` to tell whether an established connection survives a move (it is reopened after
+it fails, and the failure is recorded).
 
 The client is a process of its own inside the client namespace (``python -m
 testbed.dataplane.traffic``): the bed's process runs the function and the edge, and its
@@ -73,10 +73,18 @@ class MoveSeen:
 class Traffic:
     """The client process, started in ``netns``; its samples read back from its output."""
 
-    def __init__(self, netns: Namespace, ip: str, port: int, workdir: Path) -> None:
+    def __init__(
+        self,
+        netns: Namespace,
+        ip: str,
+        port: int,
+        workdir: Path,
+        protocols: Sequence[str] = PROTOCOLS,
+    ) -> None:
         out = workdir / "traffic.samples"
         out.write_text("")
-        argv = [sys.executable, "-m", "testbed.dataplane.traffic", ip, str(port)]
+        module = "testbed.dataplane.traffic"
+        argv = [sys.executable, "-m", module, ip, str(port), ",".join(protocols)]
         self._process = processes.start(netns.argv(*argv), out)
         self._lines = out.open()
         self._kept: list[Sample] = []
@@ -100,10 +108,12 @@ class Traffic:
         self._lines.close()
 
 
-def seen_around(samples: Sequence[Sample], old: str, new: str) -> MoveSeen:
-    """What the client saw of a move from pod ``old`` to pod ``new``."""
+def seen_around(
+    samples: Sequence[Sample], old: str, new: str, protocols: Sequence[str] = PROTOCOLS
+) -> MoveSeen:
+    """What the client saw of a move from pod ``old`` to pod ``new``, over ``protocols``."""
     seen = MoveSeen()
-    for protocol in PROTOCOLS:
+    for protocol in protocols:
         mine = sorted((s for s in samples if s.protocol == protocol), key=lambda s: s.sent)
         last_old = max((s.sent for s in mine if s.outcome.pod == old), default=None)
         first_new = min((s.sent for s in mine if s.outcome.pod == new), default=None)
@@ -126,8 +136,8 @@ def seen_around(samples: Sequence[Sample], old: str, new: str) -> MoveSeen:
 
 
 class _Client:
-    def __init__(self, ip: str, port: int, out: TextIO) -> None:
-        self._ip, self._port, self._out = ip, port, out
+    def __init__(self, ip: str, port: int, protocols: Sequence[str], out: TextIO) -> None:
+        self._ip, self._port, self._protocols, self._out = ip, port, protocols, out
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=int(4 * TIMEOUT / INTERVAL) + 8)
@@ -138,7 +148,7 @@ class _Client:
         held.start()
         next_at = time.monotonic()
         while not self._stop.is_set():
-            for protocol in PROTOCOLS:
+            for protocol in self._protocols:
                 self._pool.submit(self._one, protocol, time.monotonic())
             next_at += INTERVAL
             self._stop.wait(max(0.0, next_at - time.monotonic()))
@@ -172,4 +182,4 @@ class _Client:
 
 
 if __name__ == "__main__":
-    _Client(sys.argv[1], int(sys.argv[2]), sys.stdout).run()
+    _Client(sys.argv[1], int(sys.argv[2]), sys.argv[3].split(","), sys.stdout).run()

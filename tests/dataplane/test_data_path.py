@@ -29,6 +29,8 @@ WEB = 8080
 ADMIN = 9090
 PROTOCOLS = ("TCP", "UDP")
 EXPOSURES = ("externalIPs", "LoadBalancer")
+OTHER_CLASS = "example.com/other-load-balancer"
+"""A class the function leaves alone, for a Service whose status the test writes."""
 PROGRAMMED = 20.0
 """kube-proxy syncs at most once a second; a change reaches the rules within a few syncs."""
 
@@ -208,24 +210,16 @@ def test_a_cluster_ip_service_with_the_anchor_hides_the_client_address(
         assert seen.answer.source == bed.world.droplets["a"].anchor_ip, seen
 
 
+@in_both_exposures
 def test_a_node_listed_without_a_ready_endpoint_drops_the_traffic(
-    bed: DataPathBed, runner: FunctionRunner, namespace: str
+    bed: DataPathBed, runner: FunctionRunner, namespace: str, exposure: str
 ) -> None:
     """What a wrong placement looks like: an anchor listed on a node with no ready endpoint
     is dropped there (``externalTrafficPolicy: Local``), the client waits in vain. Listed here
-    by hand, in a Service the function does not manage."""
-    placed(bed, runner, namespace, "externalIPs")
+    by hand, where ``exposure`` lists it, in a Service the function does not manage."""
+    placed(bed, runner, namespace, exposure)
     anchor_c = bed.world.droplets["c"].anchor_ip
-    bed.world.kube.create_service(
-        namespace,
-        "stray",
-        [Port(WEB), Port(WEB, "UDP", name="udp")],
-        selector={"app": "web"},
-        external_ips=[anchor_c],
-        service_type="NodePort",
-        external_traffic_policy="Local",
-    )
-    bed.world.kube.sync_endpoint_slices(namespace, "stray")
+    list_by_hand(bed, namespace, "stray", anchor_c, exposure)
     client = bed.network.client
 
     # Refused until c's kube-proxy has the Service (nothing listens there), then dropped.
@@ -238,3 +232,23 @@ def test_a_node_listed_without_a_ready_endpoint_drops_the_traffic(
         outcome = request(client, anchor_c, WEB, protocol)
         assert outcome.answer is None and outcome.failure == "timeout", outcome
     answer(client, "web-1", WEB, "TCP")  # the holder still serves the reserved IP
+
+
+def list_by_hand(bed: DataPathBed, namespace: str, name: str, anchor: str, exposure: str) -> None:
+    """Service ``name`` for the pods ``app=web`` on WEB with ``anchor`` listed as ``exposure``
+    lists it: in ``spec.externalIPs``; or in ``status.loadBalancer.ingress`` (``ipMode: VIP``,
+    as the function writes it) of a Service of another class, which nothing else writes."""
+    kube = bed.world.kube
+    ports = [Port(WEB), Port(WEB, "UDP", name="udp")]
+    shape = dict(SHAPES[exposure])
+    if exposure == "externalIPs":
+        shape["external_ips"] = [anchor]
+    else:
+        shape["load_balancer_class"] = OTHER_CLASS
+    kube.create_service(namespace, name, ports, selector={"app": "web"}, **shape)
+    if exposure == "LoadBalancer":
+        ingress = [{"ip": anchor, "ipMode": "VIP"}]
+        kube.core.patch_namespaced_service_status(
+            name, namespace, {"status": {"loadBalancer": {"ingress": ingress}}}
+        )
+    kube.sync_endpoint_slices(namespace, name)

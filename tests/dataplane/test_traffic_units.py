@@ -55,6 +55,15 @@ def test_the_open_connection_reports_its_first_failure() -> None:
     assert seen_around(samples, "web-1", "web-2").established == "reset"
 
 
+def test_a_client_of_one_protocol_is_judged_on_that_protocol_alone() -> None:
+    samples = [answered(1.0, "gitea-1"), failed(1.1, "timeout"), answered(1.2, "gitea-2")]
+    seen = seen_around(samples, "gitea-1", "gitea-2", ("TCP",))
+    assert seen.lost == {"TCP": 1}
+    assert "UDP" not in seen.outage
+    with pytest.raises(ValueError, match="UDP: no answer"):
+        seen_around(samples, "gitea-1", "gitea-2")
+
+
 def test_a_move_the_client_never_saw_end_is_an_error() -> None:
     with pytest.raises(ValueError, match="no answer from web-2"):
         seen_around(both(answered(1.0, "web-1")), "web-1", "web-2")

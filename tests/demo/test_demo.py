@@ -1,6 +1,7 @@
 """``make demo``: its pure parts (what changed, how it reads), then the whole demo as a person
 runs it, in a process of its own: every step must reach its expected state, the narration
-must say so, and nothing it started may outlive it, also when interrupted."""
+must say so (and, where the machine can run the data path, which node's pod answered the
+client across each move), and nothing it started may outlive it, also when interrupted."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from demo import conditions
+from demo.data_path import ClientSaw
 from demo.logs import LogTail, parse_call, parse_forwarder_problem
 from demo.model import (
     Change,
@@ -27,8 +29,10 @@ from demo.model import (
     StepResult,
     diff,
 )
-from demo.render import Style, holder_table, summary
+from demo.render import Style, client_lines, holder_table, summary
 from floating_ip_common import contract
+from testbed.dataplane import namespaces
+from testbed.dataplane.traffic import MoveSeen
 
 pytestmark = pytest.mark.bed  # starts processes of the bed (or the deployer)
 
@@ -181,6 +185,24 @@ def test_colour_codes_do_not_shift_the_columns() -> None:
     ]
 
 
+def test_a_move_reads_as_who_answered_and_the_gap_per_protocol() -> None:
+    seen = MoveSeen(
+        outage={"TCP": 2.5, "UDP": 0.01},
+        lost={"TCP": 5, "UDP": 0},
+        failures={"TCP": {"refused": 2, "timeout": 3}, "UDP": {}},
+        last_old={"TCP": 110.0, "UDP": 112.33},
+        first_new={"TCP": 112.5, "UDP": 112.34},
+        established="reset",
+    )
+    saw = ClientSaw("traefik-1", "node-a", "traefik-2", "node-b", seen)
+    assert client_lines(Style(color=False), saw, started=100.0) == [
+        "      client: traefik-1 on node-a answered before, traefik-2 on node-b after",
+        "        TCP  gap 2.50 s (+10.00 s → +12.50 s), 5 requests lost: 2 refused, 3 timeout",
+        "        UDP  gap 0.01 s (+12.33 s → +12.34 s), nothing lost",
+        "        an open TCP connection: reset",
+    ]
+
+
 def test_function_answers_and_forwarder_complaints_are_read_from_their_logs(
     tmp_path: Path,
 ) -> None:
@@ -225,6 +247,22 @@ OUTCOMES = [
     + r"192\.0\.2\.11 moved to node-b-\w+ \(its Lease stale, node Unreachable\),"
     r" externalIPs \[10\.17\.0\.6\]",
 ]
+
+
+GAP = r"gap [\d.]+ s \(\+[\d.]+ s → \+[\d.]+ s\), "
+ANSWERED = r"client: {} on {}-\w+ answered before, {} on {}-\w+ after\n"
+MOVES = [
+    # Step 4: the pod moved; its replacement on b answers once the IP is there.
+    ANSWERED.format("traefik-1", "node-a", "traefik-2", "node-b")
+    + rf" +TCP  {GAP}.*\n +UDP  {GAP}",
+    # Step 5: b NotReady, its pod still serving until the IP reaches c.
+    ANSWERED.format("traefik-2", "node-b", "traefik-3", "node-c")
+    + rf" +TCP  {GAP}.*\n +UDP  {GAP}",
+    # Step 8: a lost power; nothing answers until the IP reaches b, and requests are lost.
+    ANSWERED.format("gitea-2", "node-a", "gitea-3", "node-b")
+    + rf" +TCP  {GAP}[1-9]\d* requests lost: [1-9]\d* timeout\n +an open TCP connection: timeout",
+]
+"""What the client saw at each move, where the machine can run the data path."""
 
 
 def demo(*args: str) -> subprocess.Popen[str]:
@@ -300,6 +338,14 @@ def test_the_demo_tells_the_whole_story_and_stops_everything(
     assert re.search(r"192\.0\.2\.10 +assign to node-b-\w+: action in progress", out), out
     assert re.search(r"192\.0\.2\.10 +now on node-c-\w+ \(droplet \d+\)", out), out
     assert re.search(r"function +service\.changed → 200 · \d+ changes", out), out
+    # Where the machine can, a client's requests were answered across each move by the pod
+    # on the IP's new holder; where it cannot, the demo said why and told the story as well.
+    reason = namespaces.unavailable()
+    if reason is None:
+        for move in MOVES:
+            assert re.search(move, out), f"missing: {move}\n{out}"
+    else:
+        assert f"data path not shown: {reason}" in out, out
     # The power loss is found by the Lease alone, with the setting the demo says it uses.
     assert "NODE_LEASE_STALE_AFTER, set to 4s here" in out, out
     assert re.search(r"node node-a-\w+ loses power: its kubelet stops renewing Lease", out), out
