@@ -71,8 +71,9 @@ class World:
         # Documentation ranges (RFC 5737) and a VPC range: data only, never contacted.
         self._public_pool = _addresses("203.0.113.0/24", "198.51.100.0/24")
         self._reserved_pool = _addresses("192.0.2.0/24")
-        # Created on demand (POST /v2/reserved_ips): a range apart from the one tests name.
-        self._created_pool = _addresses("198.18.0.0/16")
+        # Created on demand (POST /v2/reserved_ips): a range apart from the one tests name,
+        # and from the data-path bed's clients (198.18.0.0/24, testbed/dataplane/network.py).
+        self._created_pool = _addresses("198.19.0.0/16")
         self._private_pool = _addresses("10.110.0.0/20")
 
     # -- time ---------------------------------------------------------------------------
