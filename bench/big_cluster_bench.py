@@ -173,17 +173,21 @@ def load(plane: ControlPlane, do: DoImitation, world: DoksWorld) -> list[str]:
     return opted_in_namespaces
 
 
-def side(lib: Path, env: dict[str, str], plane: ControlPlane, token: str) -> dict[str, Any]:
-    """RUNS idle resyncs in a fresh process running the function from ``lib``."""
+def side(
+    env: dict[str, str], plane: ControlPlane, token: str, old_lib: Path | None = None
+) -> dict[str, Any]:
+    """RUNS idle resyncs in a fresh process running the function: this checkout's (the venv's
+    import path), or the baseline's ``old_lib``, put ahead of it."""
     headers, _ = resync(token)
     before = response_bytes(plane)
+    ahead = {"PYTHONPATH": str(old_lib)} if old_lib is not None else {}
     done = subprocess.run(
         [sys.executable, "-c", INVOKE],
         input=json.dumps([headers, env, RUNS]),
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, **env, "PYTHONPATH": str(lib)},
+        env={**os.environ, **env, **ahead},
     )
     if done.returncode != 0:
         raise RuntimeError(f"the function failed:\n{done.stderr[-3000:]}")
@@ -227,8 +231,8 @@ def run(workdir: Path) -> dict[str, Any]:
             placed = sum(1 for c in placing.body["changes"] if c.get("kind") == "reserved_ip")
             if placed != OPTED_IN:
                 raise RuntimeError(f"placed {placed} of {OPTED_IN}: {placing.body['services']}")
-            old = side(old_lib, env, plane, token)
-            new = side(REPO / "lib", env, plane, token)
+            old = side(env, plane, token, old_lib)
+            new = side(env, plane, token)
     finally:
         plane.stop()
     return {

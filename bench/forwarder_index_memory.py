@@ -5,7 +5,8 @@ upserted into a ``ClusterIndex`` as the watchers do; tracemalloc then reports th
 held and the lines that allocated them. It tells the index's share of the forwarder's
 resident memory from the rest (interpreter, threads, decoding of list pages).
 
-Run with ``python -m bench.forwarder_index_memory [SCALE]`` (PYTHONPATH as ``make bench``).
+Run with ``.venv/bin/python -m bench.forwarder_index_memory [SCALE]`` (the venv's import path
+holds the project's packages, as for ``make bench``).
 """
 
 from __future__ import annotations

@@ -37,7 +37,10 @@ from typing import Any
 
 try:
     from floating_ip_common import contract
-except ImportError:  # run from a clone: the shared names live in in-cluster/
+except ImportError:
+    # Users run `python3 tools/doctor.py` from a clone with their own Python (README,
+    # troubleshooting), not the project's venv whose .pth file holds in-cluster/: the
+    # shared names are found there from this file's place.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "in-cluster"))
     from floating_ip_common import contract
 
