@@ -93,6 +93,24 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     return cli.parse_args(argv)
 
 
+def command(args: argparse.Namespace) -> str:
+    """The ``make`` command that measures what ``args`` measure: the options that change the
+    figures, not where they are written."""
+    default = parse([])
+    given: list[str] = []
+    if args.only != default.only:
+        given += ["--only", ",".join(args.only)]
+    if args.moves != default.moves:
+        given += ["--moves", str(args.moves)]
+    if args.latency != default.latency:
+        given += ["--latency", ",".join(f"{v:g}" for v in args.latency)]
+    if args.cluster_access != default.cluster_access:
+        given += ["--cluster-access", args.cluster_access]
+    if args.forwarder_scale != default.forwarder_scale:
+        given += ["--forwarder-scale", str(args.forwarder_scale)]
+    return "make bench" + (f' BENCH_ARGS="{" ".join(given)}"' if given else "")
+
+
 def _parts(text: str) -> tuple[str, ...]:
     wanted = [p.strip() for p in text.split(",") if p.strip()]
     unknown = [p for p in wanted if p not in ORDER]
@@ -172,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = INTERRUPTED
     took["total"] = time.monotonic() - began
     if parts or failed:
-        _write(args.out, report.document(machine, took, parts, failed))
+        _write(args.out, report.document(machine, took, parts, failed, command=command(args)))
     if args.keep or code != OK:
         print(f"logs and working files kept in {workdir}")
     else:

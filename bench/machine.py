@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,15 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "commit": _commit(),
     }
+
+
+def describe(machine: Mapping[str, Any]) -> str:
+    """``machine_info()`` in words, as the documentation's tables cite it."""
+    cpu = f" ({machine['cpu']})" if machine.get("cpu") else ""
+    memory = f", {machine['memory_gib']:g} GiB" if machine.get("memory_gib") else ""
+    load = machine.get("load_average_at_start") or []
+    busy = f", load average {load[0]:g} at the start" if load else ""
+    return f"{machine['cores']} cores{cpu}{memory}{busy}"
 
 
 def _cpu_model() -> str | None:

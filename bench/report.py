@@ -1,16 +1,16 @@
 """The results document and its tables (pure: dictionaries in, text out).
 
-``document`` shapes ``results.json``; ``main_rows`` picks the figures worth a table from
-whichever parts ran; ``render`` and ``markdown`` lay rows out; ``peers_rows`` puts the failover
-figures beside the floors the peers document.
+``document`` shapes ``results.json``; ``part_table`` picks the figures worth a table from a
+part that ran (``main_rows`` puts them together); ``render`` and ``markdown`` lay rows out;
+``peers_rows`` and ``node_death_peers_rows`` put the figures beside what the peers document.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bench import data_path_report
+from bench import data_path_report, figures
 from bench.figures import PHASE_LABELS, PHASES
 
 SCHEMA = 1
@@ -42,15 +42,30 @@ PEERS: tuple[Row, ...] = (
 )
 """Documented failover floors of the systems users compare this one with."""
 
+NODE_DEATH_PEERS: tuple[Row, ...] = (
+    ("controllers that wait for NotReady", "40-50 s", "node-monitor-grace-period"),
+    ("MetalLB layer 2", "~3 s", "memberlist; > ~5-10 s is treated as a bug"),
+    ("kube-vip", "~3 s tuned, 5-15 s default", "Service leader lease"),
+    (
+        "DigitalOcean Load Balancer",
+        "~6 s at the tightest",
+        "health checks every ≥ 3 s, unhealthy after ≥ 2 failures",
+    ),
+)
+"""How soon other systems document that traffic leaves a node that lost power."""
+
 
 def document(
     machine: Mapping[str, Any],
     took: Mapping[str, float],
     parts: Mapping[str, Any],
     failed: Mapping[str, str] | None = None,
+    *,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """The content of ``results.json``: the figures of each part that ran (in ``PARTS``
-    order), why the others failed, how long each took and on what machine."""
+    order), why the others failed, how long each took, on what machine and by what command
+    (``python -m bench.publish`` writes it beside the figures it publishes)."""
     failed = failed or {}
     unknown = (set(parts) | set(failed)) - set(PARTS)
     if unknown:
@@ -58,6 +73,7 @@ def document(
     return {
         "schema": SCHEMA,
         "machine": dict(machine),
+        "command": command,
         "seconds": {k: round(v, 1) for k, v in took.items()},
         "parts": {name: parts[name] for name in PARTS if name in parts},
         "failed": {name: failed[name] for name in PARTS if name in failed},
@@ -126,27 +142,34 @@ def failover_rows(failover: Mapping[str, Any]) -> list[Row]:
 FAILOVER_HEADERS: Row = ("action latency", "change", "moves", "milestone", "p50 / p95")
 
 
+def part_headers(name: str) -> Row:
+    """The columns of one part's table."""
+    if name not in PARTS:
+        raise ValueError(f"unknown part: {name}")
+    return data_path_report.HEADERS if name == "data-path" else FIGURE_HEADERS
+
+
+def part_table(name: str, figures: Mapping[str, Any]) -> tuple[Row, list[Row]]:
+    """The headers and rows of one part's table: what ``make bench`` prints of it, and what
+    ``python -m bench.publish`` writes into the documentation's performance data."""
+    if name == "data-path":
+        return part_headers(name), data_path_report.rows(figures)
+    return part_headers(name), _MAIN[name][1](figures)
+
+
 def main_rows(parts: Mapping[str, Any]) -> list[Row]:
-    """``(part, figure, value)`` for the figures a reader compares, from the parts that ran."""
-    rows: list[Row] = []
-    if "failover" in parts:
-        rows += _failover_main(parts["failover"])
-    if "node-death" in parts:
-        rows += _node_death_main(parts["node-death"])
-    if "function" in parts:
-        rows += _function_main(parts["function"])
-    if "forwarder" in parts:
-        rows += _forwarder_main(parts["forwarder"])
-    if "probe-cost" in parts:
-        rows += _probe_cost_main(parts["probe-cost"])
-    if "zip" in parts:
-        rows += _zip_main(parts["zip"])
-    if "bigcluster" in parts:
-        rows += _big_cluster_main(parts["bigcluster"])
-    return rows
+    """``(part, figure, value)`` for the figures a reader compares, from the parts that ran
+    (the data path has a table of its own)."""
+    return [
+        (label, *row)
+        for name, (label, rows) in _MAIN.items()
+        if name in parts
+        for row in rows(parts[name])
+    ]
 
 
 MAIN_HEADERS: Row = ("part", "figure", "value")
+FIGURE_HEADERS: Row = MAIN_HEADERS[1:]
 
 
 def _failover_main(failover: Mapping[str, Any]) -> list[Row]:
@@ -156,14 +179,16 @@ def _failover_main(failover: Mapping[str, Any]) -> list[Row]:
         calls = setting["digitalocean_calls_per_move"]
         action = f"action {setting['action_latency']:g} s"
         rows += [
-            ("failover", f"failover done, p50 / p95 ({done['n']} moves, {action})", p50_p95(done)),
+            (f"failover done, p50 / p95 ({done['n']} moves, {action})", p50_p95(done)),
             (
-                "failover",
+                f"change → assign request sent, p50 / p95 ({action})",
+                p50_p95(setting["summary"]["assign_sent"]),
+            ),
+            (
                 f"DO calls per move, live ({action})",
                 f"{calls['all']:.1f} ({calls['writes']:.1f} writes)",
             ),
             (
-                "failover",
                 f"function invocations per move ({action})",
                 f"{setting['invocations_per_move']:.2f}",
             ),
@@ -184,7 +209,6 @@ def _failover_main(failover: Mapping[str, Any]) -> list[Row]:
     if burst:
         rows.append(
             (
-                "failover",
                 f"invocations for {burst['changes']} readiness flips in {burst['seconds']:.2f} s",
                 f"{burst['invocations']} ({burst['digitalocean_writes']} DO writes)",
             )
@@ -205,7 +229,6 @@ def _beside(
         action = f"action {setting['action_latency']:g} s"
         rows.append(
             (
-                "failover",
                 f"{name}: failover done, p50 / p95 ({done['n']} moves, {action})",
                 p50_p95(done),
             )
@@ -213,7 +236,6 @@ def _beside(
     for ratio in ratios or ():
         rows.append(
             (
-                "failover",
                 f"{ratio_name}, p50 / p95 (action {ratio['action_latency']:g} s)",
                 f"{ratio['p50']:.2f} / {ratio['p95']:.2f}",
             )
@@ -222,25 +244,40 @@ def _beside(
 
 
 def _node_death_main(deaths: Mapping[str, Any]) -> list[Row]:
-    rows: list[Row] = [
-        (
-            "node death",
-            f"node loses power → assign request sent, {kind} (p50 / p95 of {deaths[kind]['n']})",
-            p50_p95(deaths[kind]),
-        )
-        for kind in ("tcp", "udp")
-        if kind in deaths
-    ]
+    alone = deaths.get("forwarder", {}).get("CONFIRM_WAIT")
+    one_replica = f", one replica, CONFIRM_WAIT={alone}" if alone is not None else ""
+    rows: list[Row] = []
+    for kind, what in (("tcp", f"TCP Service{one_replica}"), ("udp", "UDP-only Service")):
+        if kind in deaths:
+            series = deaths[kind]
+            rows.append(
+                (
+                    f"node loses power → assign request sent, {what} (p50 / p95 of {series['n']})",
+                    p50_p95(series) + (_by_power(series) if kind == "tcp" else ""),
+                )
+            )
     loss = deaths.get("loss")
     if loss:
         rows.append(
             (
-                "node death",
                 f"false moves in {loss['minutes']:g} min at {loss['loss']:.0%} probe packet loss",
                 f"{loss['false_moves']} ({len(loss['nodes_ever_suspected'])} nodes ever suspected)",
             )
         )
     return rows + _vantage_rows(deaths.get("vantage"))
+
+
+def _by_power(series: Mapping[str, Any]) -> str:
+    """The medians of the deaths whose listeners refused and of the silent ones: the series
+    alternates them, refusing first (``bench/node_death_bench.py``)."""
+    samples = series.get("samples") or []
+    if len(samples) < 2:
+        return ""
+    refused, silent = samples[0::2], samples[1::2]
+    return (
+        f" (medians: refused {seconds(figures.percentile(refused, 50))},"
+        f" silent {seconds(figures.percentile(silent, 50))})"
+    )
 
 
 def _vantage_rows(vantage: Mapping[str, Any] | None) -> list[Row]:
@@ -250,13 +287,15 @@ def _vantage_rows(vantage: Mapping[str, Any] | None) -> list[Row]:
     rows: list[Row] = []
     for key, what in (
         ("confirmed", "confirmed by the standby"),
-        ("standby_dead_too", "standby dead too"),
+        (
+            "standby_dead_too",
+            f"standby dead too: the leader alone after CONFIRM_WAIT={vantage['confirm_wait']}",
+        ),
     ):
         done = vantage[key]
         if done.get("n"):
             rows.append(
                 (
-                    "node death",
                     f"two replicas, {what}, TCP (p50 / p95 of {done['n']})",
                     p50_p95(done),
                 )
@@ -264,7 +303,6 @@ def _vantage_rows(vantage: Mapping[str, Any] | None) -> list[Row]:
     if "ratio_p95" in vantage:
         rows.append(
             (
-                "node death",
                 "two replicas confirmed / one judging alone (p50, p95)",
                 f"{vantage['ratio_p50']:.2f} x, {vantage['ratio_p95']:.2f} x",
             )
@@ -272,7 +310,6 @@ def _vantage_rows(vantage: Mapping[str, Any] | None) -> list[Row]:
     moves = vantage["false_moves"]
     rows.append(
         (
-            "node death",
             f"false moves, {vantage['partitions']} partitions: leader's node from the holder's",
             f"{moves['single_vantage']} one vantage point, {moves['two_replicas']} two replicas",
         )
@@ -281,7 +318,6 @@ def _vantage_rows(vantage: Mapping[str, Any] | None) -> list[Row]:
     if lossy:
         rows.append(
             (
-                "node death",
                 f"false moves, two replicas, {lossy['minutes']:g} min at {lossy['loss']:.0%} "
                 "loss on the holder's links",
                 str(lossy["false_moves"]),
@@ -290,7 +326,6 @@ def _vantage_rows(vantage: Mapping[str, Any] | None) -> list[Row]:
     cpu = vantage["cpu_seconds_per_minute"]
     rows.append(
         (
-            "node death",
             "confirmation: writes per death; CPU s/min leader, standby (one replica)",
             f"{vantage['observation_writes_per_death']}; {cpu['leader']}, {cpu['standby']} "
             f"({vantage.get('single_cpu_per_minute', '?')})",
@@ -310,16 +345,14 @@ def _function_main(function: Mapping[str, Any]) -> list[Row]:
     decision = function["decision"]
     cold = function["cold_start"]
     return [
-        ("function", "calls per move (one invocation)", _calls(function["failover_calls"])),
-        ("function", "calls per idle resync", _calls(function["idle_resync_calls"])),
-        ("function", "calls for a first placement", _calls(function["first_placement_calls"])),
+        ("calls per move (one invocation)", _calls(function["failover_calls"])),
+        ("calls per idle resync", _calls(function["idle_resync_calls"])),
+        ("calls for a first placement", _calls(function["first_placement_calls"])),
         (
-            "function",
             f"decision time, {decision['services']} Services on {decision['nodes']} nodes",
             f"{decision['median_ms']:.1f} ms (p95 {decision['p95_ms']:.1f} ms)",
         ),
         (
-            "function",
             "cold start from source: import / first reconcile",
             f"{seconds(cold['import_s'])} / {seconds(cold['first_reconcile_s'])}",
         ),
@@ -331,30 +364,34 @@ def _forwarder_main(forwarder: Mapping[str, Any]) -> list[Row]:
     burst = forwarder["burst_1000_pod_changes"]
     paced = forwarder["paced_1000_pod_changes"]
     latency = forwarder["change_to_post_seconds"]
+    heartbeats = forwarder.get("node_heartbeats")
+    used = forwarder.get("cpu_seconds_start_and_sync")
+    cpu = f" ({seconds(used)} of CPU)" if used is not None else ""
     scale = f"{objects['pods']} pods, {objects['services']} Services, {objects['nodes']} nodes"
     return [
         (
-            "forwarder",
             f"memory after sync / peak ({scale})",
             f"{forwarder['rss_mib_after_sync']:.0f} MiB / {forwarder['peak_rss_mib']:.0f} MiB",
         ),
         (
-            "forwarder",
             "start to first sync / loading the cluster",
-            f"{seconds(forwarder['sync_seconds'])} / {seconds(forwarder['load_seconds'])}",
+            f"{seconds(forwarder['sync_seconds'])}{cpu} / {seconds(forwarder['load_seconds'])}",
         ),
-        ("forwarder", "POSTs per 1,000 pod changes in a burst", str(burst["posts"])),
+        ("POSTs per 1,000 pod changes in a burst", str(burst["posts"])),
         (
-            "forwarder",
             f"POSTs per 1,000 pod changes at {paced['changes_per_second']:g}/s",
             str(paced["posts"]),
         ),
-        (
-            "forwarder",
-            "change → POST, median / p90",
-            f"{seconds(latency['median'])} / {seconds(latency['p90'])}",
+        *(
+            [(f"POSTs for {heartbeats['nodes']} node heartbeats", str(heartbeats["posts"]))]
+            if heartbeats
+            else []
         ),
-        ("forwarder", "idle CPU", f"{forwarder['idle_cpu_percent']:.2f} %"),
+        (
+            "change → POST, median / p90",
+            f"{latency['median']:.3f} s / {latency['p90']:.3f} s",  # milliseconds matter here
+        ),
+        ("idle CPU", f"{forwarder['idle_cpu_percent']:.2f} %"),
     ]
 
 
@@ -364,13 +401,11 @@ def _probe_cost_main(cost: Mapping[str, Any]) -> list[Row]:
     targets = cost["objects"]["probe_targets"]
     return [
         (
-            "probe-cost",
             f"forwarder CPU, probing on / off ({targets} endpoint ports probed)",
             f"{on['cpu_percent']:.1f} % / {off['cpu_percent']:.1f} %"
             f" ({on['probes_per_second']:.0f} probes/s)",
         ),
         (
-            "probe-cost",
             "forwarder memory synced / peak, probing on / off",
             f"{on['rss_mib_synced']:.0f} / {on['peak_rss_mib']:.0f} MiB —"
             f" {off['rss_mib_synced']:.0f} / {off['peak_rss_mib']:.0f} MiB"
@@ -384,21 +419,19 @@ def _zip_main(zipped: Mapping[str, Any]) -> list[Row]:
     for label, side in _sides(zipped):
         cold = side["cold_start"]
         rows += [
-            ("zip", f"function zip size{label}", f"{side['zip_bytes'] / 1e6:.1f} MB"),
+            (f"function zip size{label}", f"{side['zip_bytes'] / 1e6:.1f} MB"),
             (
-                "zip",
                 f"cold start of the zip, median of {cold['runs']}{label}",
                 f"{seconds(cold['median_s'])} (unzip {seconds(cold['unzip_s'])},"
                 f" import {seconds(cold['import_s'])},"
                 f" first main {seconds(cold['first_main_s'])})",
             ),
-            ("zip", f"warm invocation (idle resync){label}", seconds(side["warm_main_s"])),
+            (f"warm invocation (idle resync){label}", seconds(side["warm_main_s"])),
         ]
     if "ratios" in zipped:
         ratios = zipped["ratios"]
         rows.append(
             (
-                "zip",
                 "new / old: zip size, cold start",
                 f"{ratios['zip_bytes']:.2f} x, {ratios['cold_start']:.2f} x",
             )
@@ -423,20 +456,18 @@ def _big_cluster_main(big: Mapping[str, Any]) -> list[Row]:
     for label, side in _sides(big):
         rows += [
             (
-                "big cluster",
                 f"idle resync, warm median / p95{label} ({scale})",
                 f"{seconds(side['warm_median_s'])} / {seconds(side['warm_p95_s'])}",
             ),
             _big_cluster_bytes(label, side),
+            *_big_cluster_by_resource(label, side),
             (
-                "big cluster",
                 f"peak RSS of the function process{label}",
                 f"{side['peak_rss_mb']:.0f} MB",
             ),
         ]
     rows.append(
         (
-            "big cluster",
             "memory limit (project.yml) / peak RSS, new",
             f"{big['memory_limit_mb']} MB / {big['new']['peak_rss_mb']:.0f} MB"
             f" = {big['margin']:.1f} x",
@@ -451,12 +482,33 @@ def _big_cluster_bytes(label: str, side: Mapping[str, Any]) -> Row:
     wire = f"{side['kube_bytes_per_invocation'] / 1e6:.2f} MB"
     decoded = side.get("kube_decoded_bytes_per_invocation")
     if decoded is None:
-        return ("big cluster", f"Kubernetes bytes read per invocation{label}", wire)
+        return (f"Kubernetes bytes read per invocation{label}", wire)
     return (
-        "big cluster",
         f"Kubernetes bytes per invocation, on the wire / decoded{label}",
         f"{wire} / {decoded / 1e6:.2f} MB",
     )
+
+
+def _big_cluster_by_resource(label: str, side: Mapping[str, Any]) -> list[Row]:
+    """The bytes on the wire per kind of object read, where they were counted apart."""
+    by_resource = side.get("kube_bytes_by_resource")
+    if not by_resource:
+        return []
+    each = ", ".join(f"{kind} {sent / 1e6:.2f}" for kind, sent in by_resource.items())
+    return [(f"Kubernetes bytes on the wire by resource{label}", f"{each} MB")]
+
+
+_MAIN: dict[str, tuple[str, Callable[[Mapping[str, Any]], list[Row]]]] = {
+    "failover": ("failover", _failover_main),
+    "node-death": ("node death", _node_death_main),
+    "function": ("function", _function_main),
+    "forwarder": ("forwarder", _forwarder_main),
+    "probe-cost": ("probe-cost", _probe_cost_main),
+    "zip": ("zip", _zip_main),
+    "bigcluster": ("big cluster", _big_cluster_main),
+}
+"""Each part of the main table (every part but the data path's), its label there and its rows,
+in ``PARTS`` order."""
 
 
 def peers_rows(failover: Mapping[str, Any]) -> list[Row]:
@@ -475,6 +527,20 @@ def peers_rows(failover: Mapping[str, Any]) -> list[Row]:
 
 
 PEERS_HEADERS: Row = ("system", "failover", "why")
+
+
+def node_death_peers_rows(deaths: Mapping[str, Any]) -> list[Row]:
+    """This project's TCP node deaths beside the peers' documented figures."""
+    tcp = deaths.get("tcp")
+    ours: list[Row] = (
+        [("this project, TCP Service", p50_p95(tcp), f"measured here, p50 / p95 of {tcp['n']}")]
+        if tcp
+        else []
+    )
+    return ours + list(NODE_DEATH_PEERS)
+
+
+NODE_DEATH_PEERS_HEADERS: Row = ("system", "node loses power → IP leaves it", "source")
 
 
 # --- the whole print-out ----------------------------------------------------------------------
@@ -504,6 +570,12 @@ def text_tables(parts: Mapping[str, Any]) -> str:
         blocks += [
             "Beside the peers' documented failover floors",
             render(PEERS_HEADERS, peers_rows(parts["failover"])),
+            "",
+        ]
+    if "node-death" in parts:
+        blocks += [
+            "Beside the peers' documented node-death figures",
+            render(NODE_DEATH_PEERS_HEADERS, node_death_peers_rows(parts["node-death"])),
         ]
     return "\n".join(blocks).rstrip()
 
@@ -514,6 +586,9 @@ def markdown_tables(parts: Mapping[str, Any]) -> str:
     if "failover" in parts:
         blocks.append(markdown(PEERS_HEADERS, peers_rows(parts["failover"])))
         blocks.append(markdown(FAILOVER_HEADERS, failover_rows(parts["failover"])))
+    if "node-death" in parts:
+        deaths = parts["node-death"]
+        blocks.append(markdown(NODE_DEATH_PEERS_HEADERS, node_death_peers_rows(deaths)))
     rows = main_rows(parts)
     if rows:
         blocks.append(markdown(MAIN_HEADERS, rows))

@@ -10,7 +10,7 @@ from typing import Any
 import numpy
 import pytest
 
-from bench import figures, report
+from bench import data_path_report, figures, report
 from bench.figures import Move, PhaseMissing, Recorded
 
 # --- percentiles ------------------------------------------------------------------------------
@@ -467,3 +467,85 @@ def test_the_probe_cost_rows_put_probing_on_beside_off() -> None:
     assert cpu == "12.5 % / 0.4 % (998 probes/s)"
     memory = values["forwarder memory synced / peak, probing on / off"]
     assert memory == "40 / 47 MiB — 40 / 43 MiB (1.10 x)"
+
+
+def deaths() -> dict[str, Any]:
+    """A node-death result: the TCP series alternates refused and silent deaths."""
+    samples = [2.0, 2.5, 2.1, 2.6]
+    return {
+        "tcp": {"n": 4, "p50": 2.3, "p95": 2.59, "max": 2.6, "samples": samples},
+        "udp": {"n": 2, "p50": 19.0, "p95": 20.0, "max": 20.0, "samples": [19.0, 20.0]},
+        "loss": None,
+        "forwarder": {"NODE_PROBES": "on", "CONFIRM_WAIT": "0s"},
+        "vantage": {
+            "confirmed": {"n": 2, "p50": 2.5, "p95": 2.6},
+            "standby_dead_too": {"n": 0},
+            "confirm_wait": "3s",
+            "observation_writes_per_death": 3.9,
+            "cpu_seconds_per_minute": {"leader": 0.32, "standby": 0.11},
+            "single_cpu_per_minute": 0.28,
+            "one_node_loss": None,
+            "partitions": 4,
+            "false_moves": {"two_replicas": 0, "single_vantage": 4},
+        },
+    }
+
+
+def test_the_node_death_rows_say_how_the_replica_judged_and_split_the_tcp_deaths() -> None:
+    headers, rows = report.part_table("node-death", deaths())
+    assert headers == ("figure", "value")
+    values = {row[0]: row[1] for row in rows}
+    tcp = "node loses power → assign request sent, TCP Service, one replica, CONFIRM_WAIT=0s"
+    assert values[f"{tcp} (p50 / p95 of 4)"] == (
+        "2.30 s / 2.59 s (medians: refused 2.05 s, silent 2.55 s)"
+    )
+    assert values["node loses power → assign request sent, UDP-only Service (p50 / p95 of 2)"] == (
+        "19.0 s / 20.0 s"
+    )
+    assert values["two replicas, confirmed by the standby, TCP (p50 / p95 of 2)"] == (
+        "2.50 s / 2.60 s"
+    )
+    assert not any("standby dead too" in figure for figure in values), "no such death: no row"
+    assert values["false moves, 4 partitions: leader's node from the holder's"] == (
+        "4 one vantage point, 0 two replicas"
+    )
+    peers = report.node_death_peers_rows(deaths())
+    assert peers[0][:2] == ("this project, TCP Service", "2.30 s / 2.59 s")
+    assert peers[1:] == list(report.NODE_DEATH_PEERS)
+    assert "Beside the peers' documented node-death figures" in report.text_tables(
+        {"node-death": deaths()}
+    )
+
+
+def test_the_forwarders_rows_carry_its_cpu_to_sync_and_its_node_heartbeats() -> None:
+    forwarder = {
+        **parts()["forwarder"],
+        "cpu_seconds_start_and_sync": 1.25,
+        "node_heartbeats": {"posts": 0, "nodes": 200},
+        "change_to_post_seconds": {"median": 0.012, "p90": 0.013},
+    }
+    values = {r[0]: r[1] for r in report.part_table("forwarder", forwarder)[1]}
+    assert values["start to first sync / loading the cluster"] == "2.41 s (1.25 s of CPU) / 95.3 s"
+    assert values["POSTs for 200 node heartbeats"] == "0"
+    assert values["change → POST, median / p90"] == "0.012 s / 0.013 s"
+
+
+def test_the_big_clusters_bytes_are_broken_down_by_resource() -> None:
+    side = {**big_side(0.4, 70.0, 620_000), "kube_bytes_by_resource": {"nodes": 350_000}}
+    big = {
+        "cluster": {"services": 1000, "opted_in": 30, "nodes": 200, "pods": 5000},
+        "new": side,
+        "memory_limit_mb": 256,
+        "margin": 3.66,
+    }
+    values = {r[0]: r[1] for r in report.part_table("bigcluster", big)[1]}
+    assert values["Kubernetes bytes on the wire by resource, new"] == "nodes 0.35 MB"
+
+
+def test_each_part_has_one_table_and_an_unknown_part_none() -> None:
+    assert report.part_headers("data-path") == data_path_report.HEADERS
+    assert {report.part_headers(p) for p in report.PARTS if p != "data-path"} == {
+        report.FIGURE_HEADERS
+    }
+    with pytest.raises(ValueError, match="unknown part: nonsense"):
+        report.part_headers("nonsense")
