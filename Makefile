@@ -13,7 +13,7 @@ SOURCE_PTH := $(VENV)/lib/python3.11/site-packages/doks-floating-ip.pth
 empty :=
 export MYPYPATH := $(subst $(empty) $(empty),:,$(SOURCE_ROOTS))
 
-.PHONY: helm images docs dataplane host-tools test soak lint typecheck layering unit controlplane cluster-up cluster-down demo bench clean openapi-subset openapi-subset-check mutation
+.PHONY: helm images docs dataplane host-tools test soak lint typecheck layering unit controlplane cluster-up cluster-down demo bench bench-publish clean openapi-subset openapi-subset-check mutation
 
 $(STAMP): requirements-dev.txt packages/floating-ip/reconcile/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -109,6 +109,11 @@ cluster-down: venv
 # Benchmarks of the parts and the whole; results in bench/results/ (not committed). Ends by itself.
 bench: venv controlplane dataplane $(DEPLOYER)
 	$(PY) -m bench $(BENCH_ARGS)
+
+# The tables of the parts the last bench run measured, into docs/performance-data.json (the
+# docs' performance tables; the other parts' tables stay). PUBLISH_ARGS="--results FILE".
+bench-publish: venv
+	$(PY) -m bench.publish $(PUBLISH_ARGS)
 
 # Both images built with buildah and each entrypoint run once with podman (exit 2, uid 65532).
 # Not part of `make test`: needs podman, buildah, runc and (offline) mmdebstrap.

@@ -7,7 +7,7 @@
   mkdocs.yml to be built and reachable.
 - ``<!-- generated: NAME -->`` on a line of its own is replaced by the generated block NAME
   (``tools/docs_tables.py``): the settings from the code, the performance figures from
-  ``docs/performance-data.json``.
+  ``docs/performance-data.json`` (which ``python -m bench.publish`` writes).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 - The settings tables come from the code that reads the settings: each variable, its
   default and its meaning from the settings dataclass (the field's default and docstring),
   its valid values from the parser's bounds. A default is written once, in the dataclass.
-- The performance tables come from ``docs/performance-data.json``: the figures last measured,
-  each row with the command that measures it.
+- The performance tables come from ``docs/performance-data.json``, which
+  ``python -m bench.publish`` writes from a bench run: the figures last measured, each table
+  with the run that measured them (command, date, commit, machine).
 
 ``tools/docs_site.py`` puts them where a page says ``<!-- generated: NAME -->``.
 """
@@ -18,16 +19,13 @@ import json
 import re
 import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench.report import PEERS
+from bench.publish import DATA as PERFORMANCE_DATA
+from bench.report import NODE_DEATH_PEERS, NODE_DEATH_PEERS_HEADERS, PEERS
 from floating_ip import config as function_config
 from floating_ip_forwarder.app import settings as forwarder_config
-
-REPO = Path(__file__).resolve().parent.parent
-PERFORMANCE_DATA = REPO / "docs" / "performance-data.json"
 
 _VARIABLE = re.compile(r"^``([A-Z][A-Z0-9_]*)``(?: \(else ``[A-Z_]+``\))?:?\s*")
 
@@ -220,20 +218,33 @@ def function_settings_table() -> str:
 
 
 def performance_tables(data: Mapping[str, Any]) -> dict[str, str]:
-    """Each table of the performance data as Markdown, by its id; a "measured by" column
-    holds commands."""
+    """Each table of the performance data as Markdown, by its id, with the run that measured
+    it under it (a table whose rows come from several runs numbers them in a first column)."""
     out: dict[str, str] = {}
     for entry in data["tables"]:
-        columns = entry["columns"]
+        runs = entry["runs"]
+        several = len(runs) > 1
+        columns = (["run"] if several else []) + entry["columns"]
         rows = [
-            [
-                f"`{cell}`" if column == "measured by" else cell
-                for column, cell in zip(columns, row, strict=True)
-            ]
-            for row in entry["rows"]
+            ([str(number)] if several else []) + row
+            for number, run in enumerate(runs, 1)
+            for row in run["rows"]
         ]
-        out[entry["id"]] = table(columns, rows)
+        out[entry["id"]] = table(columns, rows) + "\n" + measured_by(runs)
     return out
+
+
+def _run(run: Mapping[str, Any]) -> str:
+    commit = f" at commit {run['commit']}" if run.get("commit") else ""
+    return f"`{run['command']}`, {run['date']}{commit}, on {run['machine']}"
+
+
+def measured_by(runs: Sequence[Mapping[str, Any]]) -> str:
+    """The provenance of a table: the command, date, commit and machine of each run."""
+    if len(runs) == 1:
+        return f"Measured by {_run(runs[0])}.\n"
+    lines = [f"- run {number}: {_run(run)}" for number, run in enumerate(runs, 1)]
+    return "Measured by:\n\n" + "\n".join(lines) + "\n"
 
 
 def peers_table() -> str:
@@ -242,14 +253,20 @@ def peers_table() -> str:
     return table(("system", "failover", "source"), PEERS)
 
 
+def node_death_peers_table() -> str:
+    """How soon other systems document moving off a dead node (``NODE_DEATH_PEERS``, which
+    the bench prints beside its node-death figures)."""
+    return table(NODE_DEATH_PEERS_HEADERS, NODE_DEATH_PEERS)
+
+
 def generated() -> dict[str, str]:
     """Every generated block, by the name a page marks it with."""
     blocks = {
         "forwarder-settings": forwarder_settings_table(),
         "function-settings": function_settings_table(),
         "performance-peers": peers_table(),
+        "performance-node-death-peers": node_death_peers_table(),
     }
     data = json.loads(PERFORMANCE_DATA.read_text())
     blocks |= {f"performance-{k}": v for k, v in performance_tables(data).items()}
-    blocks["performance-provenance"] = _markdown(data["provenance"]) + "\n"
     return blocks

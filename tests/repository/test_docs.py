@@ -8,9 +8,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bench import publish, report
 from floating_ip.core.model import Reason
 from floating_ip_annotator import cli as annotator_cli
 from floating_ip_annotator import metadata as annotator_metadata
@@ -112,14 +114,42 @@ def test_the_settings_table_shows_the_code_defaults() -> None:
     assert rows["FUNCTION_URL"].default == "required"
 
 
-def test_every_performance_row_names_how_it_was_measured() -> None:
-    data = json.loads(docs_tables.PERFORMANCE_DATA.read_text())
-    assert data["provenance"]
+def test_every_performance_table_is_a_bench_parts_with_its_run() -> None:
+    """``python -m bench.publish`` writes the tables: each is a part's (a hand-made table has
+    no part), with that part's columns and, for each run, what measured it."""
+    data = json.loads(publish.DATA.read_text())
+    assert set(data) == {"tables"}
     for table in data["tables"]:
-        assert len(set(map(len, table["rows"]))) == 1
-        assert all(len(row) == len(table["columns"]) for row in table["rows"])
-        if "measured by" in table["columns"]:
-            assert all(row[-1] for row in table["rows"]), table["id"]
+        part = publish.part_of(table["id"])
+        assert part is not None, f"{table['id']}: no bench part writes this table"
+        assert table["columns"] == list(report.part_headers(part)), table["id"]
+        assert table["runs"], table["id"]
+        for run in table["runs"]:
+            assert set(run) == {"command", "date", "commit", "machine", "rows"}, table["id"]
+            assert run["command"].startswith("make bench"), table["id"]
+            assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", run["date"]), table["id"]
+            assert run["machine"] and run["rows"], table["id"]
+            assert all(len(row) == len(table["columns"]) for row in run["rows"]), table["id"]
+
+
+def test_a_table_of_several_runs_numbers_them() -> None:
+    runs: list[dict[str, Any]] = [
+        {"command": "make bench", "date": "2026-01-02", "commit": "abc1234", "machine": "m1"},
+        {"command": "make bench", "date": "2026-01-03", "commit": None, "machine": "m2"},
+    ]
+    one = {"id": "zip", "columns": ["figure", "value"], "runs": [{**runs[0], "rows": [["a", "1"]]}]}
+    two = {**one, "runs": [{**runs[0], "rows": [["a", "1"]]}, {**runs[1], "rows": [["b", "2"]]}]}
+    single = docs_tables.performance_tables({"tables": [one]})["zip"]
+    assert single.splitlines()[2] == "| a | 1 |"
+    assert single.endswith("Measured by `make bench`, 2026-01-02 at commit abc1234, on m1.\n")
+    several = docs_tables.performance_tables({"tables": [two]})["zip"]
+    assert several.splitlines()[:4] == [
+        "| run | figure | value |",
+        "|---|---|---|",
+        "| 1 | a | 1 |",
+        "| 2 | b | 2 |",
+    ]
+    assert "- run 2: `make bench`, 2026-01-03, on m2" in several
 
 
 @pytest.mark.slow
