@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from bench import publish, report
 from floating_ip.core.model import Reason
 from floating_ip_annotator import cli as annotator_cli
 from floating_ip_annotator import metadata as annotator_metadata
+from floating_ip_annotator import retry as annotator_retry
 from floating_ip_common import contract
 from floating_ip_common.kube_access import ACCESS_VARIABLES
 from floating_ip_forwarder.app import settings as forwarder_config
@@ -183,3 +185,20 @@ def test_the_annotators_documented_defaults_are_its_parsers() -> None:
         shown = f"{default:g}" if isinstance(default, float) else str(default)
         assert rows[flag] == shown, flag
     assert rows["--metadata-url"] == annotator_metadata.DEFAULT_URL
+
+
+def test_the_annotators_documented_backoff_is_its_retry_policy() -> None:
+    page = (DOCS / "annotator.md").read_text()
+    [(first, cap)] = re.findall(r"backoff ([0-9.]+) s, doubling up to ([0-9.]+) s", page)
+    policy = annotator_retry.RetryPolicy()
+    assert (float(first), float(cap)) == (policy.first_delay, policy.max_delay)
+
+
+def test_the_mutation_page_names_every_target_with_its_goal() -> None:
+    """The targets are written once, in pyproject.toml; the page that lists them is checked."""
+    targets = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mutation"]["targets"]
+    page = " ".join((DOCS / "reliability-mutation.md").read_text().split())
+    for path, goal in targets.items():
+        shown = path.removeprefix("in-cluster/floating_ip_forwarder/")
+        assert f"`{shown}" in page, path
+        assert f"goal {goal} %" in page, path
