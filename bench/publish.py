@@ -110,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_argument("--results", type=Path, default=RESULTS, help="default bench/results")
     cli.add_argument("--data", type=Path, default=DATA, help="default docs/performance-data.json")
     args = cli.parse_args(sys.argv[1:] if argv is None else argv)
+    if not args.results.is_file():
+        print(f"{args.results}: no results (make bench writes them)", file=sys.stderr)
+        return 2
     results = json.loads(args.results.read_text())
     data = json.loads(args.data.read_text())
     try:

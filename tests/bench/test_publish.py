@@ -124,6 +124,8 @@ def test_the_command_line_rewrites_the_data_file(
     missing.write_text(json.dumps({**sample(), "command": None}))
     assert publish.main(["--results", str(missing), "--data", str(data)]) == 2
     assert "names no command" in capsys.readouterr().err
+    assert publish.main(["--results", str(tmp_path / "none.json"), "--data", str(data)]) == 2
+    assert "no results (make bench writes them)" in capsys.readouterr().err
 
 
 def test_the_recorded_command_names_what_changes_the_figures_only() -> None:
