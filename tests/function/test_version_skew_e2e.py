@@ -61,7 +61,7 @@ def test_an_event_of_another_schema_is_answered_422_and_the_forwarder_says_why(
     error = str(response.body["error"])
     assert f"event schema version {schema!r} is not accepted" in error
     assert "accepts 1, 2" in error
-    # The forwarder keeps the change for a much later retry, and logs why (and counts it in
-    # send_failures_total{reason="422"}).
+    # The forwarder keeps the change for a much later retry, logs why and counts it in
+    # send_failures_total{reason="422"} (tests/forwarder/test_dispatcher.py).
     assert classify(response.status) is DeliveryOutcome.REJECTED
     assert "more than one release apart" in rejection_cause(response.status)
