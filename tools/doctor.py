@@ -553,7 +553,7 @@ def _check_relay_rights(kube: Kubectl, forwarder: str) -> list[Result]:
 
 def check_function(setup: Setup) -> list[Result]:
     """Without the secret the function answers 401; with it but without the forwarder's token,
-    401 naming the token (no standing credential); with both, a dry-run resync shows that it
+    400 naming the token (no standing credential); with both, a dry-run resync shows that it
     reached the Kubernetes API and DigitalOcean."""
     url = setup.function_url
     get_url = "doctl serverless functions get floating-ip/reconcile --url"
@@ -574,8 +574,8 @@ def check_function(setup: Setup) -> list[Result]:
     status, body = _post(url, signed)
     said = str(body.get("error") or "")
     name = "function wants the forwarder's token"
-    if status == 401 and contract.KUBE_TOKEN_HEADER in said:
-        results.append(Result(name, True, "401 without a token: it holds no cluster credential"))
+    if status == 400 and contract.KUBE_TOKEN_HEADER in said:
+        results.append(Result(name, True, "400 without a token: it holds no cluster credential"))
     elif status == 401:
         pass  # the secret itself is wrong: said below
     else:
@@ -590,9 +590,9 @@ def check_function(setup: Setup) -> list[Result]:
         seen = body.get("observed", {})
         counts = f"{seen.get('nodes')} node(s), {seen.get('reserved_ips')} reserved IP(s)"
         results.append(Result(name, True, f"a dry-run resync saw {counts}"))
-    elif status == 401 and contract.KUBE_TOKEN_HEADER in str(body.get("error")):
+    elif status in (400, 401) and contract.KUBE_TOKEN_HEADER in str(body.get("error")):
         fix = f"no token of {FUNCTION_ACCOUNT} could be minted: see the checks above"
-        results.append(Result(name, False, "401: the token was refused or missing", fix))
+        results.append(Result(name, False, f"{status}: the token was refused or missing", fix))
     elif status == 401:
         fix = "the function's WEB_SECRET and the forwarder's Secret must be the same"
         results.append(Result(name, False, "401 with the forwarder's secret", fix))
@@ -618,12 +618,11 @@ def _check_relayed_function(url: str, signed: dict[str, str]) -> list[Result]:
     name = "function is in relay mode"
     if status == 400 and "no cluster state" in said:
         results.append(Result(name, True, "400 without the state: it never calls the cluster"))
+    elif status == 400 and contract.KUBE_TOKEN_HEADER in said:
+        fix = "set CLUSTER_ACCESS=relay in the function's .env (it asks for a token: callback)"
+        results.append(Result(name, False, f"400: {said[:120]}", fix))
     elif status == 401:
-        fix = (
-            "set CLUSTER_ACCESS=relay in the function's .env (it asks for a token: callback)"
-            if contract.KUBE_TOKEN_HEADER in said
-            else "the function's WEB_SECRET and the forwarder's Secret must be the same"
-        )
+        fix = "the function's WEB_SECRET and the forwarder's Secret must be the same"
         results.append(Result(name, False, f"401: {said[:120]}", fix))
     else:
         fix = "set CLUSTER_ACCESS=relay in the function's .env and deploy it again"

@@ -1,9 +1,10 @@
 """The HTTP contract of the function, independent of the platform that calls it.
 
-401 wrong or missing shared secret (checked in constant time), or no cluster token with it;
-405 not a POST; 400 not a CloudEvent by the specification or not one we understand (naming
-the attribute), or a Service that cannot exist; 413 a body larger than any event, 415 a
-media type events do not use;
+401 wrong or missing shared secret (checked in constant time), or a cluster token that is not
+one; 405 not a POST; 400 no cluster token with the secret (a forwarder of release 0.1.0 sends
+none), not a CloudEvent by the specification or not one we understand (naming the attribute),
+or a Service that cannot exist; 413 a body larger than any event, 415 a media type events do
+not use;
 500 the function is misconfigured or a permanent error stopped it; 503 with Retry-After when
 a dependency failed transiently, time ran out or a decided change could not be completed
 (the report names it); 200 otherwise, with a JSON report of what was observed, decided and
@@ -135,21 +136,23 @@ MAX_TOKEN_LENGTH = 16 * 1024
 
 def _kube_token(headers: Mapping[str, str]) -> str:
     """The forwarder's short-lived token for the function's ServiceAccount. Never quoted back:
-    a wrong one is described, not shown."""
+    a wrong one is described, not shown.
+
+    None at all is a 400, not a 401: the caller proved the secret, and what it lacks is what
+    release 0.1.0's forwarder never sent (its function held a standing credential). That
+    forwarder logs a 400 as "versions out of step?" (a 401 as a wrong WEB_SECRET) and retries
+    it minutes later."""
     token = headers.get(contract.KUBE_TOKEN_HEADER.lower(), "").strip()
     name = contract.KUBE_TOKEN_HEADER
     if not token:
-        raise _Refused(
-            _answer(
-                401,
-                {
-                    "error": f"missing {name} header: the event forwarder mints a short-lived "
-                    "token for the function's ServiceAccount and sends it with each event "
-                    "(a forwarder older than the function? check its RBAC: create "
-                    f"serviceaccounts/token for {contract.FUNCTION_ACCOUNT})"
-                },
-            )
+        missing = (
+            f"missing {name} header: this function holds no cluster credential and acts with "
+            "the short-lived token the event forwarder mints and sends with each event. The "
+            "forwarder of release 0.1.0 sends none: upgrade the event forwarder first (the "
+            "cluster side), then the function. A forwarder with CLUSTER_ACCESS=relay sends "
+            "none either: set the same CLUSTER_ACCESS on both sides"
         )
+        raise _Refused(_answer(400, {"error": missing}))
     if len(token) > MAX_TOKEN_LENGTH or not all(0x21 <= ord(c) <= 0x7E for c in token):
         error = f"the {name} header is not a token (too long, or not printable ASCII)"
         raise _Refused(_answer(401, {"error": error}))

@@ -88,8 +88,8 @@ def start_forwarder(
 ) -> Iterator[StartForwarder]:
     """Start a forwarder replica configured by the shipped Deployment, run out of cluster
     with a token of the shipped ServiceAccount, as if scheduled on ``node`` (``within``
-    wraps its command, to run it in a namespace of its own); ``overrides`` are further
-    variables."""
+    wraps its command, to run it in a namespace of its own; ``code`` is another release's
+    code, run instead of the shipped ConfigMaps); ``overrides`` are further variables."""
     started: list[ForwarderProcess] = []
 
     def start(
@@ -100,6 +100,7 @@ def start_forwarder(
         within: Callable[[list[str]], list[str]] | None = None,
         wait: bool = True,
         account: str = FORWARDER_ACCOUNT,
+        code: Path | None = None,
         **overrides: str,
     ) -> ForwarderProcess:
         token = tmp_path / f"{name}.token"
@@ -118,10 +119,13 @@ def start_forwarder(
             # network namespace: elsewhere nothing may be sent to them.
             "NODE_PROBES": "off",
         }
+        if code is not None:
+            env["PYTHONPATH"] = str(code)
         env.update(overrides)
         # The working directory is the pod's root: nothing is found through it by accident.
         argv = within(shipped.argv) if within is not None else shipped.argv
-        process = ForwarderProcess(shipped.root, env, tmp_path / f"{name}.log", argv=argv).start()
+        root = shipped.root if code is None else code
+        process = ForwarderProcess(root, env, tmp_path / f"{name}.log", argv=argv).start()
         started.append(process)
         if wait:
             process.wait_ready()

@@ -84,15 +84,21 @@ def serve_function(
     web_secret: str,
     tmp_path: Path,
     cluster_access: str = "callback",
+    *,
+    code: Path = REPO,
+    pythonpath: str = FUNCTION_PYTHONPATH,
+    **overrides: str,
 ) -> Iterator[tuple[str, Path]]:
-    """functions-framework under gunicorn over HTTPS; its URL and its log file."""
+    """functions-framework under gunicorn over HTTPS; its URL and its log file. ``code`` and
+    ``pythonpath``: where the function's code is (another release's); ``overrides``: further
+    settings."""
     # No cluster token: the forwarder mints one of the shipped function identity per call.
-    settings = world.function_env(NAMESPACES=namespace, WEB_SECRET=web_secret)
+    settings = world.function_env(NAMESPACES=namespace, WEB_SECRET=web_secret, **overrides)
     if cluster_access == "relay":
         settings = {k: v for k, v in settings.items() if not k.startswith("KUBE_")}
         settings["CLUSTER_ACCESS"] = "relay"
     inherited = {k: v for k, v in os.environ.items() if k not in SETTINGS}
-    env = {**inherited, **settings, "PYTHONPATH": FUNCTION_PYTHONPATH}
+    env = {**inherited, **settings, "PYTHONPATH": pythonpath}
     cert = receiver_tls[0].issue("function", "127.0.0.1")
     port = free_port()
     app = (
@@ -110,7 +116,7 @@ def serve_function(
         app,
     ]
     log = tmp_path / "function.log"
-    process = start(argv, log, env=env, cwd=REPO)
+    process = start(argv, log, env=env, cwd=code)
     try:
         wait_until(
             lambda: _listening(port),

@@ -25,8 +25,7 @@ class DeliveryOutcome(Enum):
 
 REJECTION_CAUSES = {
     400: "the function rejected the event as malformed (400): versions out of step?",
-    401: "the function refused the call (401): WEB_SECRET must equal its webSecure secret, "
-    "and the function's token must come with it (a function newer than this forwarder?)",
+    401: "the function refused the call (401): WEB_SECRET must equal its webSecure secret",
     403: "the function refused the call (403): WEB_SECRET must equal its webSecure secret",
     404: "no function at FUNCTION_URL (404): check the URL and that it is deployed",
     contract.UNSUPPORTED_SCHEMA_STATUS: (
