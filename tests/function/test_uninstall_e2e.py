@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import pytest
 from kubernetes import client as k8s
 
 from floating_ip_common import contract
+from testbed import helm as helm_cli
 from testbed.controlplane import ControlPlane
 from testbed.doks import DoksWorld
 from testbed.function_harness import TRAEFIK_PORTS, FunctionRunner
@@ -98,7 +100,9 @@ class Install:
     function's ``.env``, as a user has them when they run the command."""
 
     namespace: str
-    overlay: Path
+    side: list[str]
+    """How the command is told the cluster side: ``--kustomize DIR`` or ``--helm-release``."""
+    workdir: Path
     kubectl: list[str]
     """The bed's kubectl with its kubeconfig, for the test's own looks."""
     world: DoksWorld
@@ -106,7 +110,7 @@ class Install:
     """The function's settings, as the user's ``.env`` holds them."""
 
     def env_file(self, env: Mapping[str, str]) -> Path:
-        path = self.overlay.parent / ".env"
+        path = self.workdir / ".env"
         path.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
         return path
 
@@ -115,7 +119,7 @@ class Install:
         return main(
             [
                 *("--env", str(env_file), "--namespace", self.namespace),
-                *("--kustomize", str(self.overlay), "--kubectl", self.kubectl[0]),
+                *(*self.side, "--kubectl", self.kubectl[0], "--helm", HELM_PATH),
             ]
         )
 
@@ -136,8 +140,13 @@ class Install:
         }
 
 
-@pytest.fixture
+HELM_PATH = "helm"
+"""The helm the command runs: the bed's, first on PATH in the Helm case."""
+
+
+@pytest.fixture(params=["kustomize", "helm"])
 def install(
+    request: pytest.FixtureRequest,
     runner: FunctionRunner,
     world: DoksWorld,
     kube: KubeBed,
@@ -173,22 +182,37 @@ def install(
     # The install's namespace holds the forwarder and the function's ServiceAccount, whose
     # token the command mints: here the test's own, with the shipped ClusterRoles bound.
     install_function_account(kube, namespace)
-    overlay = tmp_path / "overlay"
-    overlay.mkdir()
-    (overlay / "forwarder.json").write_text(json.dumps(deployment))
-    (overlay / "kustomization.yaml").write_text("resources:\n  - forwarder.json\n")
-    kubectl = [control_plane.kubectl, "--kubeconfig", str(control_plane.kubeconfig_path)]
-    subprocess.run([*kubectl, "apply", "-k", str(overlay)], check=True, capture_output=True)
     monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig_path))
-    return Install(namespace, overlay, kubectl, world, runner.env)
+    kubectl = [control_plane.kubectl, "--kubeconfig", str(control_plane.kubeconfig_path)]
+    source = tmp_path / "cluster-side"
+    (source / "templates").mkdir(parents=True)
+    (source / "templates" / "forwarder.json").write_text(json.dumps(deployment))
+    if request.param == "kustomize":
+        (source / "kustomization.yaml").write_text("resources:\n  - templates/forwarder.json\n")
+        subprocess.run([*kubectl, "apply", "-k", str(source)], check=True, capture_output=True)
+        side = ["--kustomize", str(source)]
+    else:
+        (source / "Chart.yaml").write_text("apiVersion: v2\nname: stand-in\nversion: 0.1.0\n")
+        helm_home = tmp_path / "helm-home"
+        monkeypatch.setenv("PATH", f"{helm_cli.binary().parent}:{os.environ['PATH']}")
+        for name in ("HOME", "HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
+            monkeypatch.setenv(name, str(helm_home / name.lower()))
+        release = "floating-ip"
+        subprocess.run(
+            [HELM_PATH, "install", release, str(source), "-n", namespace],
+            check=True,
+            capture_output=True,
+        )
+        side = ["--helm-release", release]
+    return Install(namespace, side, tmp_path, kubectl, world, runner.env)
 
 
 def test_the_command_stops_the_forwarder_cleans_and_then_deletes_the_cluster_side(
     install: Install, world: DoksWorld, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The whole command with the bed's kubectl: the forwarder is scaled to 0 first, and the
-    overlay named is deleted only once nothing is left; the annotator's Node annotations go
-    after it."""
+    """The whole command with the bed's kubectl (and helm): the forwarder is scaled to 0
+    first, and the overlay or release named is deleted only once nothing is left; the
+    annotator's Node annotations go after it."""
     assert all(contract.ANCHOR_IPV4 in a for a in install.node_annotations().values())
 
     status = install.uninstall()
