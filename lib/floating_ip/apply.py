@@ -248,7 +248,7 @@ class Applier:
             ref,
             uid,
             allocation.resource_version,
-            annotations=((contract.ALLOCATION, ownership.in_flight(droplet)),),
+            annotations=((contract.ALLOCATION, ownership.in_flight(droplet, allocation.existing)),),
         )
         if not self._patch(marker):
             return

@@ -1,24 +1,41 @@
 """Reserved IPs created on demand (``address: auto``) and given back: never two for one
 Service, never one left behind.
 
-A reserved IP carries no name or tag, so what is ours is recorded on the Service:
-``contract.ALLOCATION`` (``droplet <id>``) is written BEFORE the create call, and the IP is
-created already assigned to that droplet; ``contract.OWNED_ADDRESS`` records it once the call
-answered. Whatever step a crash interrupts, the next run knows what to do:
+A reserved IP carries no name, tag or creation time, so what is ours is recorded on the
+Service: ``contract.ALLOCATION`` (``droplet <id>; existing: <ips>``: the droplet, and every
+reserved IP of the cluster's region at that moment) is written BEFORE the create call, and the
+IP is created already assigned to that droplet; ``contract.OWNED_ADDRESS`` records it once the
+call answered. Whatever step a crash interrupts, the next run knows what to do:
 
 - marker but no record, and an IP on the marked droplet that no Service names: that IP is the
   one created; it is adopted (recorded), not created again;
+- marker but no record, and an unassigned, unlocked IP of the region that no Service names
+  or records and that is not among the marker's ``existing``: the one created, which its
+  droplet lost (deleted by an upgrade or the autoscaler: DigitalOcean unassigns its IP; or
+  the assign action errored). It is adopted too, not created again and left to cost money;
 - marker and record: the marker stays until the IP is assigned (DigitalOcean shows an IP
   being assigned on no droplet; the marker keeps any other IP off that droplet meanwhile);
 - marker, and an unassigned, locked IP no Service names in the region: a creation may still
   be assigning it; wait (no new creation while it could be ours);
-- marker and nothing of the kind: the call never created one; create again;
+- marker and nothing of the kind: the call never created one; create again (the marker is
+  written anew, with the region's IPs of now);
 - ``refused: …`` marker: DigitalOcean refused (the account's limit, say); one Warning via the
   status, and no new attempt until the user removes the marker.
 
 An owned IP is released (unassigned, deleted, then forgotten) once its Service is deleted,
 opts out, or names another address; one that another Service names is only forgotten, so an
 address a user wrote is never deleted. A deleted Service keeps its finalizer until then.
+
+**A user's own address is never released.** The rule that keeps it: an IP is taken for a
+creation (adopted, or released with its Service) only if no Service names or records it and
+either it sits on the marked droplet, or it is unassigned in the region and was not in the
+account when the marker was written. So a user's IP that some Service names is never taken
+(only forgotten), nor one named by none that existed before the marker (it is in
+``existing``). What no rule can tell apart, since no field of a reserved IP says who made it
+or when: an IP the user reserves, unassigned in the cluster's region and named by no Service,
+while a creation is unresolved (from the run that lost the create call's answer to the next
+run, at the latest the resync). A marker written without ``existing`` (``droplet <id>``
+alone) is taken to list every IP: it adopts only on its droplet.
 """
 
 from __future__ import annotations
@@ -47,6 +64,8 @@ from floating_ip_common import contract
 
 REFUSED = "refused: "
 ON_DROPLET = "droplet "
+EXISTING = "; existing:"
+NONE = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +74,8 @@ class Marker:
 
     droplet_id: int | None = None
     refused: str | None = None
+    existing: frozenset[str] | None = None
+    """The region's reserved IPs before the create call; ``None``: not recorded."""
 
 
 def read_marker(text: str | None) -> Marker:
@@ -62,12 +83,18 @@ def read_marker(text: str | None) -> Marker:
         return Marker()
     if text.startswith(REFUSED):
         return Marker(refused=text.removeprefix(REFUSED))
-    number = text.removeprefix(ON_DROPLET)
-    return Marker(droplet_id=int(number)) if number.isdigit() else Marker()
+    target, separator, listed = text.removeprefix(ON_DROPLET).partition(EXISTING)
+    if not target.isdigit():
+        return Marker()
+    if not separator:
+        return Marker(droplet_id=int(target))
+    ips = listed.split()
+    return Marker(droplet_id=int(target), existing=frozenset(() if ips == [NONE] else ips))
 
 
-def in_flight(droplet_id: int) -> str:
-    return f"{ON_DROPLET}{droplet_id}"
+def in_flight(droplet_id: int, existing: Iterable[str]) -> str:
+    listed = " ".join(sorted(existing)) or NONE
+    return f"{ON_DROPLET}{droplet_id}{EXISTING} {listed}"
 
 
 def refused(answer: str) -> str:
@@ -104,6 +131,35 @@ def recorded_ips(services: Iterable[Service]) -> frozenset[str]:
 def on_droplet(droplet_id: int, ips: Iterable[ReservedIP], named: frozenset[str]) -> str | None:
     """An IP on the droplet that no Service names or records: one created for a marker."""
     return next((r.ip for r in ips if r.droplet_id == droplet_id and r.ip not in named), None)
+
+
+def lost_by_its_droplet(
+    marker: Marker, observation: Observation, named: frozenset[str], spoken_for: set[str]
+) -> str | None:
+    """An unassigned, unlocked IP of the region that no Service names or records, that is no
+    other marker's, and that the account did not have when the marker was written: the one
+    created for it, which its droplet no longer holds (deleted, or the assign errored)."""
+    if marker.existing is None:
+        return None
+    region = observation.cluster.region
+    return next(
+        (
+            r.ip
+            for r in sorted(observation.reserved_ips, key=lambda r: r.ip)
+            if r.droplet_id is None
+            and not r.locked
+            and r.region == region
+            and r.ip not in named
+            and r.ip not in spoken_for
+            and r.ip not in marker.existing
+        ),
+        None,
+    )
+
+
+def region_ips(observation: Observation) -> tuple[str, ...]:
+    region = observation.cluster.region
+    return tuple(sorted(r.ip for r in observation.reserved_ips if r.region == region))
 
 
 def maybe_assigning(observation: Observation, named: frozenset[str]) -> bool:
@@ -179,13 +235,21 @@ def allocate(
             continue
         if marker.droplet_id is not None:
             found = on_droplet(marker.droplet_id, observation.reserved_ips, named)
-            if found is not None:
+            lost = None
+            if found is None:
+                lost = lost_by_its_droplet(marker, observation, named, decided.spoken_for)
+            if (adopted := found or lost) is not None:
                 decided.records.append(
-                    patch_of(service, {contract.OWNED_ADDRESS: found, contract.ALLOCATION: None})
+                    patch_of(service, {contract.OWNED_ADDRESS: adopted, contract.ALLOCATION: None})
                 )
-                decided.spoken_for.add(found)
+                decided.spoken_for.add(adopted)
+                how = (
+                    ""
+                    if lost is None
+                    else f", found unassigned (not on droplet {marker.droplet_id})"
+                )
                 decided.waiting[service.ref] = Waiting(
-                    f"Reserved IP {found} was created for this Service; placing it"
+                    f"Reserved IP {adopted} was created for this Service{how}; placing it"
                 )
                 continue
             if maybe_assigning(observation, named):
@@ -216,6 +280,7 @@ def allocate(
                 service.resource_version,
                 droplet,
                 node_name,
+                region_ips(observation),
                 marked=marker.droplet_id == droplet,
             )
         )
@@ -307,11 +372,19 @@ def settle_marker(
         if (marker.droplet_id is not None)
         else None
     )
+    # With a record, the creation answered: what it made is the recorded IP, released above.
+    unanswered = owned_address(service) is None
+    lost = (
+        lost_by_its_droplet(marker, observation, named, decided.spoken_for) if unanswered else None
+    )
     if found is not None:
         decided.spoken_for.add(found)
         decided.releases.append(
             Release(service.ref, service.uid, found, marker.droplet_id, True, forget)
         )
+    elif lost is not None:
+        decided.spoken_for.add(lost)
+        decided.releases.append(Release(service.ref, service.uid, lost, None, True, forget))
     elif marker.droplet_id is not None and maybe_assigning(observation, named):
         decided.held.add(service.ref)
     elif forget is not None:
