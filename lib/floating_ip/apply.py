@@ -339,8 +339,9 @@ class Applier:
     def _drop_old_anchors(self, patches: Sequence[ServicePatch]) -> None:
         """An old anchor leaves only once its IP's assignment completed."""
         for patch in patches:
-            if self._may_follow(patch.after_ip):
-                self._patch(patch)
+            if self._may_follow(patch.after_ip) and self._patch(patch) and _records_an_ip(patch):
+                # An IP a crash left unrecorded, adopted: the next run places it.
+                self.result.follow_up = True
 
     def _send_events(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -665,3 +666,7 @@ def action_poll_delays() -> Iterator[float]:
     while True:
         delay = min(ACTION_POLL_SLOW, delay * ACTION_POLL_GROWTH)
         yield delay
+
+
+def _records_an_ip(patch: ServicePatch) -> bool:
+    return any(key == contract.OWNED_ADDRESS and value for key, value in patch.annotations)

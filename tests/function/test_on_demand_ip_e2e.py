@@ -82,6 +82,38 @@ def test_a_lost_answer_never_creates_a_second_ip(
     assert world.holder_of(ip) == "a"
 
 
+def test_a_lost_answer_then_its_droplet_deleted_never_creates_a_second_ip(
+    runner: FunctionRunner, world: DoksWorld, kube: KubeBed, namespace: str
+) -> None:
+    """The create call's answer is lost, then the marked droplet is deleted before the next
+    run (an upgrade, the autoscaler): DigitalOcean unassigns the new IP. The next run adopts
+    it (one POST, one IP) and places it on the node the pod moved to; the user's own
+    unassigned IP, there before, is neither taken nor released."""
+    world.do.add_reserved_ip(USER_IP, region=world.region)
+    auto_web(world, namespace)
+    world.do.lose_answer_next("POST", CREATE)
+    assert runner.run().status != 200, "the answer was lost: the sender is asked to retry"
+    [created] = set(world.do.reserved_ips()) - {USER_IP}
+    assert world.holder_of(created) == "a"
+    assert contract.OWNED_ADDRESS not in notes(kube, namespace)
+
+    world.do.remove_droplet(world.droplets["a"].droplet_id)
+    kube.delete_node(world.node("a"))
+    del world.droplets["a"]  # gone from the pool (the fixture removes the rest)
+    kube.delete_pod(namespace, "web-1")
+    kube.create_pod(namespace, "web-2", world.node("b"), {"app": "web"})
+    kube.sync_endpoint_slices(namespace, "web")
+    assert world.do.reserved_ips()[created] is None, "DigitalOcean unassigned it"
+    settle(runner)
+    assert world.do.count("POST", CREATE) == 1, "adopted, not created again"
+    assert notes(kube, namespace)[contract.OWNED_ADDRESS] == created
+    assert world.do.reserved_ips() == {created: world.droplets["b"].droplet_id, USER_IP: None}
+
+    kube.core.delete_namespaced_service("web", namespace)
+    settle(runner)
+    assert world.do.reserved_ips() == {USER_IP: None}, "the created one released, not yours"
+
+
 def test_the_accounts_limit_gives_one_warning_and_no_retry_loop(
     runner: FunctionRunner, world: DoksWorld, kube: KubeBed, namespace: str
 ) -> None:
