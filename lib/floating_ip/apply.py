@@ -37,7 +37,7 @@ from functools import partial
 from typing import Any
 
 from floating_ip import translate
-from floating_ip.adapters.digitalocean import DigitalOcean, NotFound
+from floating_ip.adapters.digitalocean import DigitalOcean, LimitReached, NotFound, TokenRefused
 from floating_ip.adapters.kubernetes import KubernetesApi
 from floating_ip.core import allocation as ownership
 from floating_ip.core.model import (
@@ -268,7 +268,8 @@ class Applier:
             return
         except PermanentError as error:
             record["error"] = str(error)
-            answer = ((contract.ALLOCATION, ownership.refused(str(error))),)
+            marker_text = ownership.refused(str(error), refusal_kind(error))
+            answer = ((contract.ALLOCATION, marker_text),)
             self._patch(ServicePatch(ref, uid, annotations=answer))
             return
         ip = str(created["ip"])
@@ -670,3 +671,12 @@ def action_poll_delays() -> Iterator[float]:
 
 def _records_an_ip(patch: ServicePatch) -> bool:
     return any(key == contract.OWNED_ADDRESS and value for key, value in patch.annotations)
+
+
+def refusal_kind(error: PermanentError) -> ownership.Refusal:
+    """What a refused creation asks of the user, by the kind the adapter gave the answer."""
+    if isinstance(error, LimitReached):
+        return ownership.Refusal.LIMIT
+    if isinstance(error, TokenRefused):
+        return ownership.Refusal.ACCESS
+    return ownership.Refusal.OTHER

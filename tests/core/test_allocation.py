@@ -234,8 +234,11 @@ def test_the_marker_goes_once_the_recorded_ip_is_assigned() -> None:
     assert forget(recorded, contract.ALLOCATION) in decided.after_assign
 
 
+LIMIT_ANSWER = "422 You have reached the limit of reserved IPs"
+
+
 def test_a_refused_creation_is_announced_once_and_not_tried_again() -> None:
-    refused = auto(allocation="refused: 422 You have reached the limit of reserved IPs")
+    refused = auto(allocation=f"refused (limit): {LIMIT_ANSWER}")
     decided = plan(observe(refused, nodes=nodes("n1")))
     assert decided.allocations == ()
     [report] = decided.reports
@@ -247,11 +250,63 @@ def test_a_refused_creation_is_announced_once_and_not_tried_again() -> None:
     ]
     assert "limit" in report.status and contract.ALLOCATION in report.status
     assert [e.reason for e in decided.events] == [Reason.IP_NOT_CREATED]
-    announced = auto(
-        allocation="refused: 422 You have reached the limit of reserved IPs", status=report.status
-    )
+    announced = auto(allocation=f"refused (limit): {LIMIT_ANSWER}", status=report.status)
     again = plan(observe(announced, nodes=nodes("n1")))
     assert again.allocations == () and again.events == (), "one Warning, no retry"
+
+
+CREATE_CALL = "digitalocean create a reserved IP for droplet 101"
+RETRY = f"then remove the annotation {contract.ALLOCATION} to try again"
+
+
+@pytest.mark.parametrize(
+    ("marker", "advice"),
+    [
+        pytest.param(
+            f"refused (limit): {CREATE_CALL}: 422 You have reached the limit of 3 reserved IPs",
+            "free one (or raise the account's limit)",
+            id="the-accounts-limit",
+        ),
+        pytest.param(
+            f"refused (token): {CREATE_CALL}: 403 You are not authorized to perform this "
+            "operation (the token lacks a scope this call needs)",
+            "give the function's DigitalOcean token (DIGITALOCEAN_TOKEN) the scope "
+            "reserved_ip:create (beside reserved_ip:update and reserved_ip:delete), or a valid "
+            "token if it expired",
+            id="a-scope-the-token-lacks",
+        ),
+        pytest.param(
+            f"refused (token): {CREATE_CALL}: 401 Unable to authenticate you. (check "
+            "DIGITALOCEAN_TOKEN)",
+            "give the function's DigitalOcean token (DIGITALOCEAN_TOKEN) the scope "
+            "reserved_ip:create (beside reserved_ip:update and reserved_ip:delete), or a valid "
+            "token if it expired",
+            id="a-token-not-valid",
+        ),
+        pytest.param(
+            f"refused: {CREATE_CALL}: 422 droplet_id must be an integer",
+            "fix what the answer names",
+            id="any-other-refusal",
+        ),
+        pytest.param(
+            f"refused: {LIMIT_ANSWER}",
+            "fix what the answer names",
+            id="recorded-before-the-kinds",
+        ),
+    ],
+)
+def test_a_refusal_says_what_to_do_for_its_kind(marker: str, advice: str) -> None:
+    """Only the account's limit asks to free an IP; a token refused (401) or without the
+    scope (403) names the token and the scope; anything else, DigitalOcean's answer alone."""
+    decided = plan(observe(auto(allocation=marker), nodes=nodes("n1")))
+    [report] = decided.reports
+    answer = marker.partition(": ")[2]
+    expected = (
+        f"DigitalOcean refused to create a reserved IP for this Service: {answer}; {advice}, "
+        + RETRY
+    )
+    assert [(p.reason, p.message) for p in report.problems] == [(Reason.IP_NOT_CREATED, expected)]
+    assert decided.allocations == ()
 
 
 def test_no_fit_free_node_creates_nothing_and_says_why() -> None:

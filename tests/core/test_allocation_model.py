@@ -313,7 +313,9 @@ class AllocationHistory(RuleBasedStateMachine):
             write("record (or the refusal)")
             if ip is None:
                 FIGURES["refused"] += 1
-                answer = allocation.refused("422 You have reached the limit of reserved IPs")
+                answer = allocation.refused(
+                    "422 You have reached the limit of reserved IPs", allocation.Refusal.LIMIT
+                )
                 self.patched(
                     replace_patch(planned.service, service.uid, contract.ALLOCATION, answer)
                 )

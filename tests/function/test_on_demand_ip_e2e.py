@@ -141,6 +141,33 @@ def test_the_accounts_limit_gives_one_warning_and_no_retry_loop(
     assert notes(kube, namespace)[contract.OWNED_ADDRESS] == ip
 
 
+def test_a_token_without_the_create_scope_names_the_scope_not_the_limit(
+    runner: FunctionRunner, world: DoksWorld, kube: KubeBed, namespace: str
+) -> None:
+    """DigitalOcean answers 403: the one Warning names the token's scope; the account's
+    limit, which is not the problem, is not mentioned."""
+    scoped = "dop_v1_without_reserved_ip_create"
+    everything_else = [
+        f"{resource}:{verb}"
+        for resource in ("reserved_ip", "droplet", "firewall", "kubernetes", "tag", "actions")
+        for verb in ("read", "create", "update", "delete")
+        if f"{resource}:{verb}" != "reserved_ip:create"
+    ]
+    world.do.add_token(scoped, scopes=everything_else)
+    scoped_runner = FunctionRunner(
+        world, {**runner.env, "DIGITALOCEAN_TOKEN": scoped}, runner.kube_token, runner.courier
+    )
+    auto_web(world, namespace)
+    for _ in range(3):
+        settle(scoped_runner)
+    assert world.do.count("POST", CREATE) == 1, "refused once, not tried again"
+    [(reason, message)] = warnings(kube, namespace)
+    assert reason == "ReservedIPNotCreated"
+    assert "403" in message and "reserved_ip:create" in message
+    assert "limit" not in message
+    assert notes(kube, namespace)[contract.ALLOCATION].startswith("refused (token): ")
+
+
 def test_switching_to_an_own_address_releases_the_created_one_only(
     runner: FunctionRunner, world: DoksWorld, kube: KubeBed, namespace: str
 ) -> None:

@@ -19,8 +19,10 @@ call answered. Whatever step a crash interrupts, the next run knows what to do:
   be assigning it; wait (no new creation while it could be ours);
 - marker and nothing of the kind: the call never created one; create again (the marker is
   written anew, with the region's IPs of now);
-- ``refused: …`` marker: DigitalOcean refused (the account's limit, say); one Warning via the
-  status, and no new attempt until the user removes the marker.
+- ``refused …`` marker: DigitalOcean refused; one Warning via the status, and no new attempt
+  until the user removes the marker. The Warning says what to do for the refusal's kind
+  (``Refusal``): free an IP for the account's limit, fix the token's scope for a 401/403,
+  and only what DigitalOcean's answer says for any other.
 
 An owned IP is released (unassigned, deleted, then forgotten) once its Service is deleted,
 opts out, or names another address; one that another Service names is only forgotten, so an
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from floating_ip.core.annotations import Intent, owned_address
 from floating_ip.core.fitness import verdict
@@ -62,10 +65,44 @@ from floating_ip.core.status import unfit_summary
 from floating_ip.core.upgrades import newest_first
 from floating_ip_common import contract
 
-REFUSED = "refused: "
 ON_DROPLET = "droplet "
 EXISTING = "; existing:"
 NONE = "none"
+
+
+class Refusal(StrEnum):
+    """Why DigitalOcean refused a creation, as the apply step classified its answer: what
+    the user must do differs."""
+
+    LIMIT = "limit"
+    """The account's limit on reserved IPs."""
+    ACCESS = "token"
+    """The token is not valid (401) or lacks the scope (403)."""
+    OTHER = ""
+    """Anything else (and every refusal recorded before the kinds were)."""
+
+
+ADVICE = {
+    Refusal.LIMIT: "free one (or raise the account's limit)",
+    Refusal.ACCESS: (
+        "give the function's DigitalOcean token (DIGITALOCEAN_TOKEN) the scope "
+        "reserved_ip:create (beside reserved_ip:update and reserved_ip:delete), or a valid "
+        "token if it expired"
+    ),
+    Refusal.OTHER: "fix what the answer names",
+}
+
+
+def refused(answer: str, why: Refusal) -> str:
+    """``refused: <answer>``, or ``refused (limit): …`` / ``refused (token): …``."""
+    return f"refused ({why}): {answer}" if why else f"refused: {answer}"
+
+
+def refusal_message(answer: str, why: Refusal) -> str:
+    return (
+        f"DigitalOcean refused to create a reserved IP for this Service: {answer}; "
+        f"{ADVICE[why]}, then remove the annotation {contract.ALLOCATION} to try again"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +111,8 @@ class Marker:
 
     droplet_id: int | None = None
     refused: str | None = None
+    """DigitalOcean's answer to a refused creation."""
+    why: Refusal = Refusal.OTHER
     existing: frozenset[str] | None = None
     """The region's reserved IPs before the create call; ``None``: not recorded."""
 
@@ -81,8 +120,10 @@ class Marker:
 def read_marker(text: str | None) -> Marker:
     if text is None:
         return Marker()
-    if text.startswith(REFUSED):
-        return Marker(refused=text.removeprefix(REFUSED))
+    for why in Refusal:
+        prefix = refused("", why)
+        if text.startswith(prefix):
+            return Marker(refused=text.removeprefix(prefix), why=why)
     target, separator, listed = text.removeprefix(ON_DROPLET).partition(EXISTING)
     if not target.isdigit():
         return Marker()
@@ -95,10 +136,6 @@ def read_marker(text: str | None) -> Marker:
 def in_flight(droplet_id: int, existing: Iterable[str]) -> str:
     listed = " ".join(sorted(existing)) or NONE
     return f"{ON_DROPLET}{droplet_id}{EXISTING} {listed}"
-
-
-def refused(answer: str) -> str:
-    return f"{REFUSED}{answer}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,11 +263,7 @@ def allocate(
             drop_settled_marker(service, intent.address, marker, observation, decided)
             continue
         if marker.refused is not None:
-            message = (
-                f"DigitalOcean refused to create a reserved IP for this Service: "
-                f"{marker.refused}; free one (or raise the account's limit), then remove the "
-                f"annotation {contract.ALLOCATION} to try again"
-            )
+            message = refusal_message(marker.refused, marker.why)
             decided.waiting[service.ref] = Waiting(message, Problem(Reason.IP_NOT_CREATED, message))
             continue
         if marker.droplet_id is not None:
