@@ -48,9 +48,11 @@ OWNED_ADDRESS: Final = PREFIX + "owned-address"
 """The reserved IP the function created for this Service (``address: auto``): released
 (unassigned and deleted) once the Service is deleted or stops asking for it."""
 ALLOCATION: Final = PREFIX + "allocation"
-"""A creation in flight, written before the create call (``droplet <id>``: the droplet the
-new IP is created on, so a run after a crash finds it there and adopts it), or refused
-(``refused: <DigitalOcean's answer>``: no new attempt until the annotation is removed)."""
+"""A creation in flight, written before the create call (``droplet <id>; existing: <ips>``:
+the droplet the new IP is created on, so a run after a crash finds it there and adopts it,
+and the region's reserved IPs before the call, so one its droplet lost is still told from
+the user's), or refused (``refused (limit): <DigitalOcean's answer>``, ``refused (token): …``
+or ``refused: …``: no new attempt until the annotation is removed)."""
 KEPT_UNTIL_RELEASED: Final = (OWNED_ADDRESS, ALLOCATION)
 """Status annotations an opt-out does not remove: they go once the IP is released."""
 

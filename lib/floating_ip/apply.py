@@ -37,7 +37,7 @@ from functools import partial
 from typing import Any
 
 from floating_ip import translate
-from floating_ip.adapters.digitalocean import DigitalOcean, NotFound
+from floating_ip.adapters.digitalocean import DigitalOcean, LimitReached, NotFound, TokenRefused
 from floating_ip.adapters.kubernetes import KubernetesApi
 from floating_ip.core import allocation as ownership
 from floating_ip.core.model import (
@@ -248,7 +248,7 @@ class Applier:
             ref,
             uid,
             allocation.resource_version,
-            annotations=((contract.ALLOCATION, ownership.in_flight(droplet)),),
+            annotations=((contract.ALLOCATION, ownership.in_flight(droplet, allocation.existing)),),
         )
         if not self._patch(marker):
             return
@@ -268,7 +268,8 @@ class Applier:
             return
         except PermanentError as error:
             record["error"] = str(error)
-            answer = ((contract.ALLOCATION, ownership.refused(str(error))),)
+            marker_text = ownership.refused(str(error), refusal_kind(error))
+            answer = ((contract.ALLOCATION, marker_text),)
             self._patch(ServicePatch(ref, uid, annotations=answer))
             return
         ip = str(created["ip"])
@@ -339,8 +340,9 @@ class Applier:
     def _drop_old_anchors(self, patches: Sequence[ServicePatch]) -> None:
         """An old anchor leaves only once its IP's assignment completed."""
         for patch in patches:
-            if self._may_follow(patch.after_ip):
-                self._patch(patch)
+            if self._may_follow(patch.after_ip) and self._patch(patch) and _records_an_ip(patch):
+                # An IP a crash left unrecorded, adopted: the next run places it.
+                self.result.follow_up = True
 
     def _send_events(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -665,3 +667,16 @@ def action_poll_delays() -> Iterator[float]:
     while True:
         delay = min(ACTION_POLL_SLOW, delay * ACTION_POLL_GROWTH)
         yield delay
+
+
+def _records_an_ip(patch: ServicePatch) -> bool:
+    return any(key == contract.OWNED_ADDRESS and value for key, value in patch.annotations)
+
+
+def refusal_kind(error: PermanentError) -> ownership.Refusal:
+    """What a refused creation asks of the user, by the kind the adapter gave the answer."""
+    if isinstance(error, LimitReached):
+        return ownership.Refusal.LIMIT
+    if isinstance(error, TokenRefused):
+        return ownership.Refusal.ACCESS
+    return ownership.Refusal.OTHER

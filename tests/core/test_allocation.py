@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from floating_ip.core import allocation
 from floating_ip.core.model import (
     Allocation,
     Reason,
@@ -43,7 +44,8 @@ def forget(service: Service, *keys: str) -> ServicePatch:
 def test_an_auto_service_gets_an_ip_created_on_a_fit_free_droplet() -> None:
     service = auto(on=("n1", "n2"))
     decided = plan(observe(service, nodes=nodes("n1", "n2"), ips=[rip(IP_B, on="n1")]))
-    assert decided.allocations == (Allocation(service.ref, service.uid, "1", droplet("n2"), "n2"),)
+    expected = Allocation(service.ref, service.uid, "1", droplet("n2"), "n2", (IP_B,))
+    assert decided.allocations == (expected,)
     [report] = decided.reports
     assert report.status == "Creating a reserved IP for this Service on node n2 (droplet 102)."
     assert report.problems == ()
@@ -72,6 +74,149 @@ def test_a_creation_interrupted_by_a_crash(ips: list[ReservedIP], expected: str)
         assert decided.allocations[0].droplet_id == droplet("n1")
 
 
+SPARE = "192.0.2.61"
+"""A reserved IP the user keeps unassigned in the cluster's region, named by no Service."""
+NAMED = "192.0.2.62"
+"""A user's reserved IP, unassigned, that another Service names."""
+MARKED = f"droplet 101; existing: {SPARE} {NAMED}"
+"""The marker of a creation on n1 when the region had the user's two IPs."""
+
+
+def test_the_marker_records_the_droplet_and_the_regions_ips_before_the_call() -> None:
+    service = auto(on=("n1",))
+    others = (user("api", NAMED, "n2"),)
+    ips = [
+        ReservedIP(SPARE, "ams3"),
+        ReservedIP(NAMED, "ams3"),
+        ReservedIP("192.0.2.70", "fra1"),
+    ]
+    [made] = plan(observe(service, *others, nodes=nodes("n1", "n2"), ips=ips)).allocations
+    assert made.existing == (SPARE, NAMED)
+    text = allocation.in_flight(made.droplet_id, made.existing)
+    assert text == MARKED
+    assert allocation.read_marker(text) == allocation.Marker(101, existing=frozenset(made.existing))
+    assert allocation.in_flight(101, ()) == "droplet 101; existing: none"
+    assert allocation.read_marker("droplet 101; existing: none").existing == frozenset()
+    assert allocation.read_marker("droplet 101") == allocation.Marker(101), "as written before"
+
+
+@pytest.mark.parametrize(
+    ("marker", "ips", "expected"),
+    [
+        pytest.param(
+            MARKED,
+            [ReservedIP(SPARE, "ams3"), ReservedIP(NAMED, "ams3"), ReservedIP(CREATED, "ams3")],
+            CREATED,
+            id="its-droplet-deleted-the-new-ip-is-adopted-not-the-users",
+        ),
+        pytest.param(
+            MARKED,
+            [ReservedIP(SPARE, "ams3"), ReservedIP(NAMED, "ams3")],
+            None,
+            id="only-the-users-unassigned-ips-create-anew",
+        ),
+        pytest.param(
+            "droplet 101; existing: none",
+            [ReservedIP(NAMED, "ams3")],
+            None,
+            id="an-ip-another-service-names-is-never-adopted",
+        ),
+        pytest.param(
+            MARKED,
+            [ReservedIP(CREATED, "fra1")],
+            None,
+            id="an-ip-of-another-region-is-not-the-one",
+        ),
+        pytest.param(
+            MARKED,
+            [ReservedIP(CREATED, "ams3", 999)],
+            None,
+            id="an-ip-assigned-elsewhere-is-not-the-one",
+        ),
+        pytest.param(
+            "droplet 101",
+            [ReservedIP(CREATED, "ams3")],
+            None,
+            id="a-marker-without-the-regions-ips-adopts-on-its-droplet-only",
+        ),
+    ],
+)
+def test_a_created_ip_its_droplet_lost_is_adopted_and_a_users_ip_never(
+    marker: str, ips: list[ReservedIP], expected: str | None
+) -> None:
+    """The create call's answer was lost, then the marked droplet was deleted (an upgrade,
+    the autoscaler): DigitalOcean unassigned the new IP. It is adopted, not created again
+    and left to cost money; an IP the region had before the marker, or one a Service names,
+    never is (it may be the user's: adopted, it would be deleted with the Service)."""
+    service = auto(on=("n2",), allocation=marker)
+    others = (user("api", NAMED, "n3"),)
+    decided = plan(observe(service, *others, nodes=nodes("n1", "n2", "n3"), ips=ips))
+    adopted = [
+        ip
+        for patch in decided.after_assign
+        for key, ip in patch.annotations
+        if key == contract.OWNED_ADDRESS and patch.service == service.ref
+    ]
+    assert adopted == ([expected] if expected else [])
+    assert bool(decided.allocations) is (expected is None), "created anew only without one"
+    assert decided.releases == ()
+    if expected:
+        [report] = [r for r in decided.reports if r.service == service.ref]
+        assert report.status == (
+            f"Reserved IP {CREATED} was created for this Service, found unassigned (not on "
+            "droplet 101); placing it."
+        )
+
+
+def test_two_lost_creations_adopt_one_ip_each() -> None:
+    first = replace(auto(on=("n2",), allocation="droplet 101; existing: none"))
+    second = replace(
+        svc("zz", AUTO, on=["n2"], tcp=[443]),
+        finalizers=(contract.FINALIZER,),
+        annotations=(
+            (contract.ADDRESS, AUTO),
+            (contract.ALLOCATION, "droplet 103; existing: none"),
+        ),
+    )
+    lost = [ReservedIP(CREATED, "ams3"), ReservedIP(HAS_ONE, "ams3")]
+    decided = plan(observe(first, second, nodes=nodes("n2"), ips=lost))
+    adopted = {
+        patch.service.name: ip
+        for patch in decided.after_assign
+        for key, ip in patch.annotations
+        if key == contract.OWNED_ADDRESS
+    }
+    assert adopted == {"web": CREATED, "zz": HAS_ONE}
+    assert decided.allocations == ()
+
+
+@pytest.mark.parametrize("deleting", [False, True], ids=["opted-out", "deleted"])
+def test_a_creation_no_longer_waited_for_releases_the_ip_its_droplet_lost(deleting: bool) -> None:
+    """Deleted (or opted out) after a lost answer, its droplet deleted too: the IP the call
+    created is deleted; the user's unassigned IPs stay."""
+    waiting = replace(auto(deleting=deleting), annotations=((contract.ALLOCATION, MARKED),))
+    ips = [ReservedIP(SPARE, "ams3"), ReservedIP(NAMED, "ams3"), ReservedIP(CREATED, "ams3")]
+    decided = plan(observe(waiting, nodes=nodes("n2"), ips=ips))
+    forgotten = None if deleting else forget(waiting, contract.ALLOCATION)
+    assert decided.releases == (Release(waiting.ref, waiting.uid, CREATED, None, True, forgotten),)
+
+
+def test_a_leaving_service_whose_creation_answered_releases_only_its_recorded_ip() -> None:
+    """The record says what the creation made: an IP the user reserved since the marker was
+    written (the marker stays until the recorded IP is seen assigned) is not taken for it."""
+    leaving_now = replace(
+        auto(deleting=True, owned_address=CREATED),
+        annotations=(
+            (contract.ADDRESS, AUTO),
+            (contract.ALLOCATION, "droplet 101; existing: none"),
+            (contract.OWNED_ADDRESS, CREATED),
+        ),
+    )
+    ips = [rip(CREATED, on="n1"), ReservedIP(SPARE, "ams3")]
+    decided = plan(observe(leaving_now, nodes=nodes("n1"), ips=ips))
+    assert [(r.ip, r.delete) for r in decided.releases] == [(CREATED, True)]
+
+
 def test_a_locked_ip_on_its_way_keeps_other_ips_off_the_marked_droplet() -> None:
     recorded = auto(allocation="droplet 101", owned_address=CREATED)
     other = replace(svc("api", AUTO, on=["n1"], tcp=[443]), finalizers=(contract.FINALIZER,))
@@ -89,8 +234,11 @@ def test_the_marker_goes_once_the_recorded_ip_is_assigned() -> None:
     assert forget(recorded, contract.ALLOCATION) in decided.after_assign
 
 
+LIMIT_ANSWER = "422 You have reached the limit of reserved IPs"
+
+
 def test_a_refused_creation_is_announced_once_and_not_tried_again() -> None:
-    refused = auto(allocation="refused: 422 You have reached the limit of reserved IPs")
+    refused = auto(allocation=f"refused (limit): {LIMIT_ANSWER}")
     decided = plan(observe(refused, nodes=nodes("n1")))
     assert decided.allocations == ()
     [report] = decided.reports
@@ -102,11 +250,63 @@ def test_a_refused_creation_is_announced_once_and_not_tried_again() -> None:
     ]
     assert "limit" in report.status and contract.ALLOCATION in report.status
     assert [e.reason for e in decided.events] == [Reason.IP_NOT_CREATED]
-    announced = auto(
-        allocation="refused: 422 You have reached the limit of reserved IPs", status=report.status
-    )
+    announced = auto(allocation=f"refused (limit): {LIMIT_ANSWER}", status=report.status)
     again = plan(observe(announced, nodes=nodes("n1")))
     assert again.allocations == () and again.events == (), "one Warning, no retry"
+
+
+CREATE_CALL = "digitalocean create a reserved IP for droplet 101"
+RETRY = f"then remove the annotation {contract.ALLOCATION} to try again"
+
+
+@pytest.mark.parametrize(
+    ("marker", "advice"),
+    [
+        pytest.param(
+            f"refused (limit): {CREATE_CALL}: 422 You have reached the limit of 3 reserved IPs",
+            "free one (or raise the account's limit)",
+            id="the-accounts-limit",
+        ),
+        pytest.param(
+            f"refused (token): {CREATE_CALL}: 403 You are not authorized to perform this "
+            "operation (the token lacks a scope this call needs)",
+            "give the function's DigitalOcean token (DIGITALOCEAN_TOKEN) the scope "
+            "reserved_ip:create (beside reserved_ip:update and reserved_ip:delete), or a valid "
+            "token if it expired",
+            id="a-scope-the-token-lacks",
+        ),
+        pytest.param(
+            f"refused (token): {CREATE_CALL}: 401 Unable to authenticate you. (check "
+            "DIGITALOCEAN_TOKEN)",
+            "give the function's DigitalOcean token (DIGITALOCEAN_TOKEN) the scope "
+            "reserved_ip:create (beside reserved_ip:update and reserved_ip:delete), or a valid "
+            "token if it expired",
+            id="a-token-not-valid",
+        ),
+        pytest.param(
+            f"refused: {CREATE_CALL}: 422 droplet_id must be an integer",
+            "fix what the answer names",
+            id="any-other-refusal",
+        ),
+        pytest.param(
+            f"refused: {LIMIT_ANSWER}",
+            "fix what the answer names",
+            id="recorded-before-the-kinds",
+        ),
+    ],
+)
+def test_a_refusal_says_what_to_do_for_its_kind(marker: str, advice: str) -> None:
+    """Only the account's limit asks to free an IP; a token refused (401) or without the
+    scope (403) names the token and the scope; anything else, DigitalOcean's answer alone."""
+    decided = plan(observe(auto(allocation=marker), nodes=nodes("n1")))
+    [report] = decided.reports
+    answer = marker.partition(": ")[2]
+    expected = (
+        f"DigitalOcean refused to create a reserved IP for this Service: {answer}; {advice}, "
+        + RETRY
+    )
+    assert [(p.reason, p.message) for p in report.problems] == [(Reason.IP_NOT_CREATED, expected)]
+    assert decided.allocations == ()
 
 
 def test_no_fit_free_node_creates_nothing_and_says_why() -> None:

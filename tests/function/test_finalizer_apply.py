@@ -132,9 +132,9 @@ def test_relayed_an_ip_is_created_only_once_its_marker_is_on_the_service() -> No
     """The marker is what makes a crash adopt the created IP instead of creating a second:
     relayed, it is written by the caller first, and the create waits for the next call."""
     first, second = Journal(), Journal()
-    unmarked = Allocation(WEB, "uid-web", "41", 102, "node-b")
+    unmarked = Allocation(WEB, "uid-web", "41", 102, "node-b", ())
     applied = relayed(Plan(allocations=(unmarked,), reports=(REPORT,)), first)
     assert first.operations() == ["patch"] and applied.again
-    marked = Allocation(WEB, "uid-web", "42", 102, "node-b", marked=True)
+    marked = Allocation(WEB, "uid-web", "42", 102, "node-b", (), marked=True)
     relayed(Plan(allocations=(marked,), reports=(REPORT,)), second)
     assert "create reserved ip" in second.operations()

@@ -37,6 +37,12 @@ def reasons(kube: KubeBed, namespace: str) -> list[str]:
     return [e.reason for e in kube.core.list_namespaced_event(namespace).items]
 
 
+def warnings(kube: KubeBed, namespace: str) -> list[tuple[str, str]]:
+    """``(reason, message)`` of every Warning Event in the namespace, oldest first."""
+    events = kube.core.list_namespaced_event(namespace).items
+    return [(e.reason, e.message) for e in events if e.type == "Warning"]
+
+
 def settle(runner: FunctionRunner, rounds: int = 4) -> None:
     """Run as the forwarder would: again while the function asks to come back (503)."""
     for _ in range(rounds):
@@ -82,17 +88,50 @@ def test_a_lost_answer_never_creates_a_second_ip(
     assert world.holder_of(ip) == "a"
 
 
+def test_a_lost_answer_then_its_droplet_deleted_never_creates_a_second_ip(
+    runner: FunctionRunner, world: DoksWorld, kube: KubeBed, namespace: str
+) -> None:
+    """The create call's answer is lost, then the marked droplet is deleted before the next
+    run (an upgrade, the autoscaler): DigitalOcean unassigns the new IP. The next run adopts
+    it (one POST, one IP) and places it on the node the pod moved to; the user's own
+    unassigned IP, there before, is neither taken nor released."""
+    world.do.add_reserved_ip(USER_IP, region=world.region)
+    auto_web(world, namespace)
+    world.do.lose_answer_next("POST", CREATE)
+    assert runner.run().status != 200, "the answer was lost: the sender is asked to retry"
+    [created] = set(world.do.reserved_ips()) - {USER_IP}
+    assert world.holder_of(created) == "a"
+    assert contract.OWNED_ADDRESS not in notes(kube, namespace)
+
+    world.do.remove_droplet(world.droplets["a"].droplet_id)
+    kube.delete_node(world.node("a"))
+    del world.droplets["a"]  # gone from the pool (the fixture removes the rest)
+    kube.delete_pod(namespace, "web-1")
+    kube.create_pod(namespace, "web-2", world.node("b"), {"app": "web"})
+    kube.sync_endpoint_slices(namespace, "web")
+    assert world.do.reserved_ips()[created] is None, "DigitalOcean unassigned it"
+    settle(runner)
+    assert world.do.count("POST", CREATE) == 1, "adopted, not created again"
+    assert notes(kube, namespace)[contract.OWNED_ADDRESS] == created
+    assert world.do.reserved_ips() == {created: world.droplets["b"].droplet_id, USER_IP: None}
+
+    kube.core.delete_namespaced_service("web", namespace)
+    settle(runner)
+    assert world.do.reserved_ips() == {USER_IP: None}, "the created one released, not yours"
+
+
 def test_the_accounts_limit_gives_one_warning_and_no_retry_loop(
     runner: FunctionRunner, world: DoksWorld, kube: KubeBed, namespace: str
 ) -> None:
     world.do.set_reserved_ip_limit(0)
     auto_web(world, namespace)
-    settle(runner)
-    settle(runner)
+    for _ in range(4):  # the forwarder's retries and resyncs: nothing new to say or try
+        settle(runner)
     assert world.do.count("POST", CREATE) == 1, "refused once, not tried again"
-    assert reasons(kube, namespace).count("ReservedIPNotCreated") == 1
+    assert [reason for reason, _ in warnings(kube, namespace)] == ["ReservedIPNotCreated"]
     status = notes(kube, namespace)[contract.STATUS]
-    assert "limit" in status and contract.ALLOCATION in status
+    assert "free one (or raise the account's limit)" in status
+    assert contract.ALLOCATION in status
 
     # The user frees room and removes the marker, as the status says: the IP comes.
     world.do.set_reserved_ip_limit(3)
@@ -100,6 +139,33 @@ def test_the_accounts_limit_gives_one_warning_and_no_retry_loop(
     settle(runner)
     [ip] = world.do.reserved_ips()
     assert notes(kube, namespace)[contract.OWNED_ADDRESS] == ip
+
+
+def test_a_token_without_the_create_scope_names_the_scope_not_the_limit(
+    runner: FunctionRunner, world: DoksWorld, kube: KubeBed, namespace: str
+) -> None:
+    """DigitalOcean answers 403: the one Warning names the token's scope; the account's
+    limit, which is not the problem, is not mentioned."""
+    scoped = "dop_v1_without_reserved_ip_create"
+    everything_else = [
+        f"{resource}:{verb}"
+        for resource in ("reserved_ip", "droplet", "firewall", "kubernetes", "tag", "actions")
+        for verb in ("read", "create", "update", "delete")
+        if f"{resource}:{verb}" != "reserved_ip:create"
+    ]
+    world.do.add_token(scoped, scopes=everything_else)
+    scoped_runner = FunctionRunner(
+        world, {**runner.env, "DIGITALOCEAN_TOKEN": scoped}, runner.kube_token, runner.courier
+    )
+    auto_web(world, namespace)
+    for _ in range(3):
+        settle(scoped_runner)
+    assert world.do.count("POST", CREATE) == 1, "refused once, not tried again"
+    [(reason, message)] = warnings(kube, namespace)
+    assert reason == "ReservedIPNotCreated"
+    assert "403" in message and "reserved_ip:create" in message
+    assert "limit" not in message
+    assert notes(kube, namespace)[contract.ALLOCATION].startswith("refused (token): ")
 
 
 def test_switching_to_an_own_address_releases_the_created_one_only(

@@ -27,6 +27,15 @@ class NotFound(PermanentError):
     """The object does not exist (404)."""
 
 
+class TokenRefused(PermanentError):
+    """The token is not valid (401) or lacks the scope the call needs (403)."""
+
+
+class LimitReached(PermanentError):
+    """The account's limit on the resource is reached. DigitalOcean documents no text for it:
+    a 422 whose message names a limit (or a maximum) is taken for it."""
+
+
 class DigitalOcean:
     def __init__(self, token: str, api_url: str) -> None:
         self._client = pydo.Client(
@@ -126,7 +135,7 @@ def _call(what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> J
     if status == 404:
         raise NotFound(f"digitalocean {what}: 404 {_message(body)}")
     if status >= 400:
-        raise PermanentError(f"digitalocean {what}: {status} {_message(body)}")
+        raise refusal(f"digitalocean {what}: {status} {_message(body)}", status, body)
     return dict(body or {})
 
 
@@ -146,10 +155,18 @@ def _classify(what: str, error: HttpResponseError) -> Exception:
         return TransientError(message, parse_retry_after((headers or {}).get("retry-after")))
     if status == 422 and "pending" in _message(body).lower():
         return TransientError(message)  # an earlier action is still running: wait for it
+    return refusal(message, status, body)
+
+
+def refusal(message: str, status: int, body: Any) -> PermanentError:
+    """A 4xx answer as the error of its kind: the token's, the account's limit, or other."""
     if status == 401:
-        return PermanentError(message + " (check DIGITALOCEAN_TOKEN)")
+        return TokenRefused(message + " (check DIGITALOCEAN_TOKEN)")
     if status == 403:
-        return PermanentError(message + " (the token lacks a scope this call needs)")
+        return TokenRefused(message + " (the token lacks a scope this call needs)")
+    text = _message(body).lower()
+    if status == 422 and ("limit" in text or "maximum" in text):
+        return LimitReached(message)
     return PermanentError(message)
 
 

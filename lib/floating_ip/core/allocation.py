@@ -1,30 +1,50 @@
 """Reserved IPs created on demand (``address: auto``) and given back: never two for one
 Service, never one left behind.
 
-A reserved IP carries no name or tag, so what is ours is recorded on the Service:
-``contract.ALLOCATION`` (``droplet <id>``) is written BEFORE the create call, and the IP is
-created already assigned to that droplet; ``contract.OWNED_ADDRESS`` records it once the call
-answered. Whatever step a crash interrupts, the next run knows what to do:
+A reserved IP carries no name, tag or creation time, so what is ours is recorded on the
+Service: ``contract.ALLOCATION`` (``droplet <id>; existing: <ips>``: the droplet, and every
+reserved IP of the cluster's region at that moment) is written BEFORE the create call, and the
+IP is created already assigned to that droplet; ``contract.OWNED_ADDRESS`` records it once the
+call answered. Whatever step a crash interrupts, the next run knows what to do:
 
 - marker but no record, and an IP on the marked droplet that no Service names: that IP is the
   one created; it is adopted (recorded), not created again;
+- marker but no record, and an unassigned, unlocked IP of the region that no Service names
+  or records and that is not among the marker's ``existing``: the one created, which its
+  droplet lost (deleted by an upgrade or the autoscaler: DigitalOcean unassigns its IP; or
+  the assign action errored). It is adopted too, not created again and left to cost money;
 - marker and record: the marker stays until the IP is assigned (DigitalOcean shows an IP
   being assigned on no droplet; the marker keeps any other IP off that droplet meanwhile);
 - marker, and an unassigned, locked IP no Service names in the region: a creation may still
   be assigning it; wait (no new creation while it could be ours);
-- marker and nothing of the kind: the call never created one; create again;
-- ``refused: …`` marker: DigitalOcean refused (the account's limit, say); one Warning via the
-  status, and no new attempt until the user removes the marker.
+- marker and nothing of the kind: the call never created one; create again (the marker is
+  written anew, with the region's IPs of now);
+- ``refused …`` marker: DigitalOcean refused; one Warning via the status, and no new attempt
+  until the user removes the marker. The Warning says what to do for the refusal's kind
+  (``Refusal``): free an IP for the account's limit, fix the token's scope for a 401/403,
+  and only what DigitalOcean's answer says for any other.
 
 An owned IP is released (unassigned, deleted, then forgotten) once its Service is deleted,
 opts out, or names another address; one that another Service names is only forgotten, so an
 address a user wrote is never deleted. A deleted Service keeps its finalizer until then.
+
+**A user's own address is never released.** The rule that keeps it: an IP is taken for a
+creation (adopted, or released with its Service) only if no Service names or records it and
+either it sits on the marked droplet, or it is unassigned in the region and was not in the
+account when the marker was written. So a user's IP that some Service names is never taken
+(only forgotten), nor one named by none that existed before the marker (it is in
+``existing``). What no rule can tell apart, since no field of a reserved IP says who made it
+or when: an IP the user reserves, unassigned in the cluster's region and named by no Service,
+while a creation is unresolved (from the run that lost the create call's answer to the next
+run, at the latest the resync). A marker written without ``existing`` (``droplet <id>``
+alone) is taken to list every IP: it adopts only on its droplet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from floating_ip.core.annotations import Intent, owned_address
 from floating_ip.core.fitness import verdict
@@ -45,8 +65,44 @@ from floating_ip.core.status import unfit_summary
 from floating_ip.core.upgrades import newest_first
 from floating_ip_common import contract
 
-REFUSED = "refused: "
 ON_DROPLET = "droplet "
+EXISTING = "; existing:"
+NONE = "none"
+
+
+class Refusal(StrEnum):
+    """Why DigitalOcean refused a creation, as the apply step classified its answer: what
+    the user must do differs."""
+
+    LIMIT = "limit"
+    """The account's limit on reserved IPs."""
+    ACCESS = "token"
+    """The token is not valid (401) or lacks the scope (403)."""
+    OTHER = ""
+    """Anything else (and every refusal recorded before the kinds were)."""
+
+
+ADVICE = {
+    Refusal.LIMIT: "free one (or raise the account's limit)",
+    Refusal.ACCESS: (
+        "give the function's DigitalOcean token (DIGITALOCEAN_TOKEN) the scope "
+        "reserved_ip:create (beside reserved_ip:update and reserved_ip:delete), or a valid "
+        "token if it expired"
+    ),
+    Refusal.OTHER: "fix what the answer names",
+}
+
+
+def refused(answer: str, why: Refusal) -> str:
+    """``refused: <answer>``, or ``refused (limit): …`` / ``refused (token): …``."""
+    return f"refused ({why}): {answer}" if why else f"refused: {answer}"
+
+
+def refusal_message(answer: str, why: Refusal) -> str:
+    return (
+        f"DigitalOcean refused to create a reserved IP for this Service: {answer}; "
+        f"{ADVICE[why]}, then remove the annotation {contract.ALLOCATION} to try again"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,23 +111,31 @@ class Marker:
 
     droplet_id: int | None = None
     refused: str | None = None
+    """DigitalOcean's answer to a refused creation."""
+    why: Refusal = Refusal.OTHER
+    existing: frozenset[str] | None = None
+    """The region's reserved IPs before the create call; ``None``: not recorded."""
 
 
 def read_marker(text: str | None) -> Marker:
     if text is None:
         return Marker()
-    if text.startswith(REFUSED):
-        return Marker(refused=text.removeprefix(REFUSED))
-    number = text.removeprefix(ON_DROPLET)
-    return Marker(droplet_id=int(number)) if number.isdigit() else Marker()
+    for why in Refusal:
+        prefix = refused("", why)
+        if text.startswith(prefix):
+            return Marker(refused=text.removeprefix(prefix), why=why)
+    target, separator, listed = text.removeprefix(ON_DROPLET).partition(EXISTING)
+    if not target.isdigit():
+        return Marker()
+    if not separator:
+        return Marker(droplet_id=int(target))
+    ips = listed.split()
+    return Marker(droplet_id=int(target), existing=frozenset(() if ips == [NONE] else ips))
 
 
-def in_flight(droplet_id: int) -> str:
-    return f"{ON_DROPLET}{droplet_id}"
-
-
-def refused(answer: str) -> str:
-    return f"{REFUSED}{answer}"
+def in_flight(droplet_id: int, existing: Iterable[str]) -> str:
+    listed = " ".join(sorted(existing)) or NONE
+    return f"{ON_DROPLET}{droplet_id}{EXISTING} {listed}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +168,35 @@ def recorded_ips(services: Iterable[Service]) -> frozenset[str]:
 def on_droplet(droplet_id: int, ips: Iterable[ReservedIP], named: frozenset[str]) -> str | None:
     """An IP on the droplet that no Service names or records: one created for a marker."""
     return next((r.ip for r in ips if r.droplet_id == droplet_id and r.ip not in named), None)
+
+
+def lost_by_its_droplet(
+    marker: Marker, observation: Observation, named: frozenset[str], spoken_for: set[str]
+) -> str | None:
+    """An unassigned, unlocked IP of the region that no Service names or records, that is no
+    other marker's, and that the account did not have when the marker was written: the one
+    created for it, which its droplet no longer holds (deleted, or the assign errored)."""
+    if marker.existing is None:
+        return None
+    region = observation.cluster.region
+    return next(
+        (
+            r.ip
+            for r in sorted(observation.reserved_ips, key=lambda r: r.ip)
+            if r.droplet_id is None
+            and not r.locked
+            and r.region == region
+            and r.ip not in named
+            and r.ip not in spoken_for
+            and r.ip not in marker.existing
+        ),
+        None,
+    )
+
+
+def region_ips(observation: Observation) -> tuple[str, ...]:
+    region = observation.cluster.region
+    return tuple(sorted(r.ip for r in observation.reserved_ips if r.region == region))
 
 
 def maybe_assigning(observation: Observation, named: frozenset[str]) -> bool:
@@ -170,22 +263,26 @@ def allocate(
             drop_settled_marker(service, intent.address, marker, observation, decided)
             continue
         if marker.refused is not None:
-            message = (
-                f"DigitalOcean refused to create a reserved IP for this Service: "
-                f"{marker.refused}; free one (or raise the account's limit), then remove the "
-                f"annotation {contract.ALLOCATION} to try again"
-            )
+            message = refusal_message(marker.refused, marker.why)
             decided.waiting[service.ref] = Waiting(message, Problem(Reason.IP_NOT_CREATED, message))
             continue
         if marker.droplet_id is not None:
             found = on_droplet(marker.droplet_id, observation.reserved_ips, named)
-            if found is not None:
+            lost = None
+            if found is None:
+                lost = lost_by_its_droplet(marker, observation, named, decided.spoken_for)
+            if (adopted := found or lost) is not None:
                 decided.records.append(
-                    patch_of(service, {contract.OWNED_ADDRESS: found, contract.ALLOCATION: None})
+                    patch_of(service, {contract.OWNED_ADDRESS: adopted, contract.ALLOCATION: None})
                 )
-                decided.spoken_for.add(found)
+                decided.spoken_for.add(adopted)
+                how = (
+                    ""
+                    if lost is None
+                    else f", found unassigned (not on droplet {marker.droplet_id})"
+                )
                 decided.waiting[service.ref] = Waiting(
-                    f"Reserved IP {found} was created for this Service; placing it"
+                    f"Reserved IP {adopted} was created for this Service{how}; placing it"
                 )
                 continue
             if maybe_assigning(observation, named):
@@ -216,6 +313,7 @@ def allocate(
                 service.resource_version,
                 droplet,
                 node_name,
+                region_ips(observation),
                 marked=marker.droplet_id == droplet,
             )
         )
@@ -307,11 +405,19 @@ def settle_marker(
         if (marker.droplet_id is not None)
         else None
     )
+    # With a record, the creation answered: what it made is the recorded IP, released above.
+    unanswered = owned_address(service) is None
+    lost = (
+        lost_by_its_droplet(marker, observation, named, decided.spoken_for) if unanswered else None
+    )
     if found is not None:
         decided.spoken_for.add(found)
         decided.releases.append(
             Release(service.ref, service.uid, found, marker.droplet_id, True, forget)
         )
+    elif lost is not None:
+        decided.spoken_for.add(lost)
+        decided.releases.append(Release(service.ref, service.uid, lost, None, True, forget))
     elif marker.droplet_id is not None and maybe_assigning(observation, named):
         decided.held.add(service.ref)
     elif forget is not None:

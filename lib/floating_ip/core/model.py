@@ -386,9 +386,10 @@ class Assignment:
 class Allocation:
     """Create a reserved IP for an ``address: auto`` Service, on a fit droplet of its region.
 
-    The apply step first records ``contract.ALLOCATION`` (``droplet <id>``) on the Service,
-    then creates the IP already assigned to that droplet, then records
-    ``contract.OWNED_ADDRESS``; a crash in between leaves the IP where the next run adopts it.
+    The apply step first records ``contract.ALLOCATION`` (``droplet <id>; existing: <ips>``)
+    on the Service, then creates the IP already assigned to that droplet, then records
+    ``contract.OWNED_ADDRESS``; a crash in between leaves the IP where the next run adopts it
+    (on the droplet, or unassigned and not among ``existing`` once the droplet is gone).
     """
 
     service: ObjectRef
@@ -396,6 +397,8 @@ class Allocation:
     resource_version: str
     droplet_id: int
     node_name: str
+    existing: tuple[str, ...]
+    """The region's reserved IPs before the create call, sorted: none of them is the new one."""
     marked: bool = False
     """The Service already carries this allocation's marker (a relayed run may create)."""
 
