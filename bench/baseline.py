@@ -17,9 +17,16 @@ the leading-edge forwarder and the faster action polling."""
 
 def export(target: Path, *paths: str, commit: str = BASELINE_COMMIT) -> Path:
     """``paths`` of ``commit`` (the baseline by default), written under ``target`` (which is
-    returned)."""
+    returned). A path the commit does not have (a folder added since) is left out."""
+    listed = subprocess.run(
+        ["git", "ls-tree", "--name-only", commit, *paths],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout.split()
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", commit, *paths],
+        ["git", "archive", "--format=tar", commit, *listed],
         cwd=REPO,
         capture_output=True,
         check=True,

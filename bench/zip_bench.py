@@ -20,10 +20,12 @@ from bench import baseline
 from floating_ip_common import contract
 from testbed.controlplane import ControlPlane, binaries
 from testbed.deployable.deployer import (
+    REPO,
     SHIPPED,
     DeployerError,
     build_time_env,
     copy_project,
+    project_variables,
     run_deployer,
     write_env_file,
 )
@@ -44,11 +46,15 @@ def build(workdir: Path, source_root: Path | None = None) -> tuple[Path, float]:
     """The function's zip, built by the deployer from this checkout (or ``source_root``);
     and how long the build took."""
     started = time.monotonic()
+    # Build-time values: the built function is then run with the bed's settings. An older
+    # tree's project.yml may name a setting this one no longer has: any value builds it.
+    values = build_time_env()
+    for name in project_variables(source_root or REPO) - values.keys():
+        values[name] = "set-when-run"
     with RuntimesStub() as stub:
         report = run_deployer(
             copy_project(workdir / "project", *([source_root] if source_root else [])),
-            # Build-time values: the built function is then run with the bed's settings.
-            write_env_file(workdir / "deploy.env", build_time_env()),
+            write_env_file(workdir / "deploy.env", values),
             workdir / "out",
             stub.url,
         )

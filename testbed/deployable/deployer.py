@@ -57,17 +57,20 @@ class DeployerError(AssertionError):
     """The deployer refused the project or failed to build it."""
 
 
-def project_variables() -> set[str]:
-    """Every ``${VAR}`` project.yml substitutes."""
-    text = (REPO / "project.yml").read_text()
+def project_variables(source_root: Path = REPO) -> set[str]:
+    """Every ``${VAR}`` project.yml substitutes (this checkout's, or another tree's)."""
+    text = (source_root / "project.yml").read_text()
     return {name.strip() for name in re.findall(r"\$\{([^}]+)\}", text)}
 
 
 def copy_project(target: Path, source_root: Path = REPO) -> Path:
-    """What ``doctl serverless deploy`` ships, from this checkout (or another tree of it)."""
+    """What ``doctl serverless deploy`` ships, from this checkout (or another tree of it; an
+    older one may lack a folder added since, such as ``in-cluster``)."""
     target.mkdir(parents=True, exist_ok=True)
     for name in SHIPPED:
         source = source_root / name
+        if not source.exists() and source_root != REPO:
+            continue
         if source.is_dir():
             shutil.copytree(source, target / name, ignore=shutil.ignore_patterns(*LOCAL_LEFTOVERS))
         else:
