@@ -673,3 +673,35 @@ def test_a_creation_no_longer_waited_for_is_held_while_its_ip_may_be_assigning(
     marker_dropped = forget(waiting, contract.ALLOCATION) in decided.after_assign
     assert finalizer_kept is held
     assert marker_dropped is (not held and not deleting), "a deleted Service's goes with it"
+
+
+def test_two_new_ips_in_one_plan_never_share_a_droplet() -> None:
+    """One reserved IP per droplet holds for the creations of one plan too: with one fit free
+    droplet, the first Service gets it and the second waits, naming the droplet as taken."""
+    first = replace(svc("a-first", AUTO, on=["n1"], tcp=[80]), finalizers=(contract.FINALIZER,))
+    second = replace(svc("b-second", AUTO, on=["n1"], tcp=[81]), finalizers=(contract.FINALIZER,))
+    decided = plan(observe(first, second, nodes=nodes("n1")))
+    assert [(a.service.name, a.node_name) for a in decided.allocations] == [("a-first", "n1")]
+    [problem] = next(r for r in decided.reports if r.service.name == "b-second").problems
+    assert problem.message == (
+        "No reserved IP is created for this Service yet: every fit node (n1) already holds a "
+        "reserved IP"
+    )
+
+
+def test_one_ip_two_leaving_creations_lost_is_released_once() -> None:
+    """Two Services gone after lost creations, both droplets gone too, and one IP found:
+    it is released once, by one of them; the other drops its marker."""
+    first = leaving("a-gone", "n2", allocation="droplet 101; existing: none")
+    second = leaving("b-gone", "n2", allocation="droplet 103; existing: none")
+    decided = plan(observe(first, second, nodes=nodes("n2"), ips=[ReservedIP(CREATED, "ams3")]))
+    assert [(r.service.name, r.ip) for r in decided.releases] == [("a-gone", CREATED)]
+
+
+def test_an_ip_that_must_move_is_not_placed_on_a_droplet_a_creation_targets() -> None:
+    """A creation in flight on n2 (its IP not yet seen there): the IP leaving unfit n1 waits
+    rather than land on n2, where the created IP is about to be assigned."""
+    creating = auto(on=("n2",), allocation="droplet 102; existing: " + IP_A)
+    moving = replace(svc("api", IP_A, on=["n2"], tcp=[443]), finalizers=(contract.FINALIZER,))
+    decided = plan(observe(creating, moving, nodes=nodes("n1", "n2"), ips=[rip(IP_A, "n1")]))
+    assert decided.assignments == ()
