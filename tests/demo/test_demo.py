@@ -259,8 +259,11 @@ MOVES = [
     ANSWERED.format("traefik-2", "node-b", "traefik-3", "node-c")
     + rf" +TCP  {GAP}.*\n +UDP  {GAP}",
     # Step 8: a lost power; nothing answers until the IP reaches b, and requests are lost.
+    # The open connection does not survive: it times out while nothing answers, or, if its
+    # retransmission reaches b first, b refuses it (it has no state for it).
     ANSWERED.format("gitea-2", "node-a", "gitea-3", "node-b")
-    + rf" +TCP  {GAP}[1-9]\d* requests lost: [1-9]\d* timeout\n +an open TCP connection: timeout",
+    + rf" +TCP  {GAP}[1-9]\d* requests lost: (\d+ refused, )?[1-9]\d* timeout\n"
+    + r" +an open TCP connection: (timeout|refused|reset)\n",
 ]
 """What the client saw at each move, where the machine can run the data path."""
 
