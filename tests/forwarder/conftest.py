@@ -12,6 +12,8 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from testbed.controlplane import ControlPlane
+from testbed.do_imitation.server import DoImitation
+from testbed.doks import DoksWorld
 from testbed.forwarder_harness import (
     DEPLOY,
     FORWARDER_ACCOUNT,
@@ -161,6 +163,18 @@ def nodes(kube: KubeBed, namespace: str) -> Iterator[Callable[..., str]]:
             except ApiException as error:
                 if error.status != 404:
                     raise
+
+
+@pytest.fixture
+def world(control_plane: ControlPlane, kube: KubeBed, do_api: DoImitation) -> Iterator[DoksWorld]:
+    """Two droplets and their Nodes (a and b) for the function the forwarder calls."""
+    doks = DoksWorld(control_plane, kube, do_api)
+    for name in ("a", "b"):
+        doks.add_node(name)
+    try:
+        yield doks
+    finally:
+        doks.remove_nodes()
 
 
 @pytest.fixture

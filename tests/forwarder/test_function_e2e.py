@@ -21,8 +21,6 @@ import pytest
 
 from floating_ip.config import SETTINGS
 from floating_ip_common import contract
-from testbed.controlplane import ControlPlane
-from testbed.do_imitation.server import DoImitation
 from testbed.doks import DoksWorld
 from testbed.forwarder_harness import Shipped
 from testbed.kube import KubeBed, Port
@@ -33,17 +31,6 @@ from tests.forwarder.conftest import StartForwarder
 
 IP = "192.0.2.10"
 PORTS = [Port(80), Port(443), Port(443, "UDP", name="http3")]
-
-
-@pytest.fixture
-def world(control_plane: ControlPlane, kube: KubeBed, do_api: DoImitation) -> Iterator[DoksWorld]:
-    doks = DoksWorld(control_plane, kube, do_api)
-    for name in ("a", "b"):
-        doks.add_node(name)
-    try:
-        yield doks
-    finally:
-        doks.remove_nodes()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,6 @@ import pytest
 
 from floating_ip.config import SETTINGS
 from floating_ip_common import contract
-from testbed.controlplane import ControlPlane
-from testbed.do_imitation.server import DoImitation
 from testbed.doks import DoksWorld
 from testbed.forwarder_harness import FUNCTION_ACCOUNT, NAMESPACE
 from testbed.kube import KubeBed
@@ -37,17 +34,6 @@ def previous(tmp_path_factory: pytest.TempPathFactory) -> PreviousRelease:
         return extract(tmp_path_factory.mktemp("previous-release"))
     except HistoryMissing as missing:
         pytest.fail(str(missing), pytrace=False)
-
-
-@pytest.fixture
-def world(control_plane: ControlPlane, kube: KubeBed, do_api: DoImitation) -> Iterator[DoksWorld]:
-    doks = DoksWorld(control_plane, kube, do_api)
-    for name in ("a", "b"):
-        doks.add_node(name)
-    try:
-        yield doks
-    finally:
-        doks.remove_nodes()
 
 
 def function_answers(log: Path) -> list[dict[str, Any]]:
