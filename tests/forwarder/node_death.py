@@ -34,7 +34,7 @@ from testbed.pods import NODE_LEASE_NAMESPACE, KubeletLease, PodListener, Power
 from testbed.processes import free_port, wait_until
 from testbed.replica_net import ReplicaNetwork
 from tests.forwarder.conftest import StartForwarder
-from tests.forwarder.test_function_e2e import function_url, world  # noqa: F401 - fixtures
+from tests.forwarder.test_function_e2e import function_url  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.skipif(
     not netns.inside(), reason="needs the pod range on lo: run through test_node_death.py"
@@ -126,7 +126,7 @@ class Cluster:
 
 @pytest.fixture
 def cluster(
-    world: DoksWorld,  # noqa: F811 - the imported fixture
+    world: DoksWorld,
     kube: KubeBed,
     namespace: str,
 ) -> Iterator[Callable[..., Cluster]]:

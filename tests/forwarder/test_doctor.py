@@ -22,10 +22,10 @@ from testbed.layout import REPO
 from testbed.processes import wait_until
 from testbed.tls import CertFiles, TestCA
 from tests.forwarder.conftest import StartForwarder
-from tests.forwarder.test_function_e2e import function_url, world
+from tests.forwarder.test_function_e2e import function_url
 from tools import doctor
 
-__all__ = ["function_url", "world"]  # fixtures, used by name
+__all__ = ["function_url"]  # a fixture, used by name
 IP = "192.0.2.20"
 
 

@@ -35,12 +35,7 @@ from testbed.kube import KubeBed
 from testbed.processes import wait_until
 from testbed.tls import CertFiles, TestCA
 from tests.forwarder.conftest import StartForwarder
-from tests.forwarder.test_function_e2e import (  # noqa: F401 (fixture: world)
-    IP,
-    PORTS,
-    serve_function,
-    world,
-)
+from tests.forwarder.test_function_e2e import IP, PORTS, serve_function
 
 ROUNDS = int(os.environ.get("SYSTEM_SOAK_ROUNDS", "0"))
 SEED = int(os.environ.get("SYSTEM_SOAK_SEED", "15"))
@@ -53,7 +48,7 @@ pytestmark = pytest.mark.skipif(ROUNDS == 0, reason="a soak: make soak runs it")
 
 @pytest.fixture
 def function_url(
-    world: DoksWorld,  # noqa: F811
+    world: DoksWorld,
     kube: KubeBed,
     shipped: Shipped,
     namespace: str,
@@ -90,7 +85,7 @@ def holder_state(doks: DoksWorld, kube: KubeBed, namespace: str) -> tuple[str | 
 def test_whole_system_soak(
     start_forwarder: StartForwarder,
     function_url: str,
-    world: DoksWorld,  # noqa: F811
+    world: DoksWorld,
     kube: KubeBed,
     control_plane: ControlPlane,
     namespace: str,
