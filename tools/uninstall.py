@@ -39,7 +39,7 @@ from typing import Any
 from floating_ip.adapters.digitalocean import DigitalOcean
 from floating_ip.adapters.kubernetes import Kubernetes
 from floating_ip.apply import Applier
-from floating_ip.config import CALLBACK, RELAY, Config
+from floating_ip.config import CALLBACK, RELAY, Config, cluster_access_of, namespaces_of
 from floating_ip.core.annotations import owned_address
 from floating_ip.core.finalizers import finalized
 from floating_ip.core.model import Observation
@@ -145,10 +145,10 @@ def cleaning_env(
     of ``NAMESPACES`` (all, when it names none), and in relay mode the cluster's address and
     CA from kubectl's configuration (``cluster``: ``KUBE_API_URL``, ``KUBE_CA_DATA``)."""
     cleaning = dict(env)
-    named = [n.strip() for n in env.get("NAMESPACES", "").split(",") if n.strip() not in ("", "*")]
+    named = namespaces_of(env)
     if named:
         cleaning["NAMESPACES"] = ",".join(sorted({*named, *marked_namespaces}))
-    if env.get("CLUSTER_ACCESS", "").strip().lower() == RELAY:
+    if cluster_access_of(env) == RELAY:
         cleaning |= {"CLUSTER_ACCESS": CALLBACK, **cluster}
     return cleaning
 
@@ -234,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("1. stopping the forwarder, so nothing calls the function meanwhile")
     _run(args.kubectl, "scale", "deployment", FORWARDER, "-n", args.namespace, "--replicas=0")
     print("2. cleaning every Service with the function's code and credentials")
-    relay = env.get("CLUSTER_ACCESS", "").strip().lower() == RELAY
+    relay = cluster_access_of(env) == RELAY
     cluster = _kubectl_cluster(args.kubectl) if relay else {}
     env = cleaning_env(env, _marked_namespaces(args.kubectl), cluster)
     token = _mint(args.kubectl, args.namespace)

@@ -97,7 +97,7 @@ class Config:
         cluster_id = required("CLUSTER_ID").lower()
         if cluster_id and not _is_uuid(cluster_id):
             problems.append(f"CLUSTER_ID must be the cluster's UUID, got {cluster_id!r}")
-        access = env.get("CLUSTER_ACCESS", "").strip().lower() or CALLBACK
+        access = cluster_access_of(env)
         if access not in (CALLBACK, RELAY):
             problems.append(f"CLUSTER_ACCESS must be {CALLBACK} or {RELAY}, got {access[:40]!r}")
         if access == RELAY:
@@ -111,9 +111,7 @@ class Config:
             problems.append(f"WEB_SECRET must be at least {MIN_SECRET_LENGTH} characters long")
         dry_run = _flag("DRY_RUN", env.get("DRY_RUN", ""), problems)
         unassign = _flag("UNASSIGN_UNCLAIMED", env.get("UNASSIGN_UNCLAIMED", ""), problems)
-        namespaces = tuple(
-            n.strip() for n in env.get("NAMESPACES", "").split(",") if n.strip() not in ("", "*")
-        )
+        namespaces = namespaces_of(env)
         problems.extend(
             f"NAMESPACES: {n!r} is not a valid namespace name"
             for n in namespaces
@@ -133,6 +131,18 @@ class Config:
             unassign,
             access,
         )
+
+
+def cluster_access_of(env: Mapping[str, str]) -> str:
+    """``CLUSTER_ACCESS`` as written (lower-cased; ``callback`` when unset), unchecked."""
+    return env.get("CLUSTER_ACCESS", "").strip().lower() or CALLBACK
+
+
+def namespaces_of(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The namespaces ``NAMESPACES`` names (none: all), unchecked."""
+    return tuple(
+        n.strip() for n in env.get("NAMESPACES", "").split(",") if n.strip() not in ("", "*")
+    )
 
 
 def _is_uuid(value: str) -> bool:
